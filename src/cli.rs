@@ -1,0 +1,108 @@
+//! Command-line types only; see `docs/cli.md` for the contract.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "runbook",
+    version,
+    about = "Disaster-recovery runbook executor"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Inventory file.
+    #[arg(short, long, global = true, value_name = "FILE")]
+    pub inventory: Option<PathBuf>,
+    /// Override a runbook variable (repeatable).
+    #[arg(long = "var", global = true, value_name = "KEY=VALUE")]
+    pub vars: Vec<String>,
+    /// Where runs are recorded.
+    #[arg(
+        long,
+        global = true,
+        env = "RUNBOOK_STATE_DIR",
+        default_value = ".runbook",
+        value_name = "DIR"
+    )]
+    pub state_dir: PathBuf,
+    /// Print only errors and results.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// More diagnostics (repeatable); `RUST_LOG` also works.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check runbooks (files or folders) and the inventory.
+    Validate(ValidateArgs),
+    /// Show the execution plan: waves, hosts, critical path, RTOs.
+    Plan(PlanArgs),
+    /// Print the JSON Schema of runbooks and inventories.
+    Schema(SchemaArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value_t = ValidateFormat::Human)]
+    pub format: ValidateFormat,
+    /// Treat warnings as failures (exit 1).
+    #[arg(long)]
+    pub strict: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ValidateFormat {
+    Human,
+    Json,
+    Github,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    pub runbook: PathBuf,
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    Text,
+    Json,
+    Dot,
+    Mermaid,
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// Which schema; both (as `anyOf`) when omitted.
+    #[arg(value_enum)]
+    pub kind: Option<SchemaKind>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchemaKind {
+    Runbook,
+    Inventory,
+}

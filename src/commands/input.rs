@@ -1,0 +1,99 @@
+//! Loading and validating the runbook and inventory a command works on,
+//! printing every diagnostic on the way.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::cli::Global;
+use crate::diagnostic::Diagnostic;
+use crate::error::Error;
+use crate::load::{self, Source};
+use crate::model::{Inventory, Runbook};
+use crate::validate;
+
+pub struct Input {
+    pub runbook: Runbook,
+    #[expect(dead_code, reason = "read by `run` and `status`")]
+    pub inventory: Option<Inventory>,
+    #[expect(dead_code, reason = "copied into the run directory by `run`")]
+    pub runbook_source: Source,
+    #[expect(dead_code, reason = "copied into the run directory by `run`")]
+    pub inventory_source: Option<Source>,
+}
+
+/// `--var key=value` pairs; values that read as numbers or booleans become
+/// those, so `--var port=8443` compares like `port: 8443`.
+pub fn overrides(vars: &[String]) -> Result<BTreeMap<String, serde_json::Value>, Error> {
+    vars.iter()
+        .map(|arg| {
+            let (key, value) = arg
+                .split_once('=')
+                .filter(|(k, _)| !k.is_empty())
+                .ok_or_else(|| Error::VarSyntax { arg: arg.clone() })?;
+            let value = if let Ok(n) = value.parse::<i64>() {
+                n.into()
+            } else if let Ok(b) = value.parse::<bool>() {
+                b.into()
+            } else {
+                value.into()
+            };
+            Ok((key.to_string(), value))
+        })
+        .collect()
+}
+
+pub fn print(diagnostics: &[Diagnostic], source: Option<&str>) {
+    for d in diagnostics {
+        eprint!("{}", d.render(source));
+    }
+}
+
+pub fn load_inventory(path: &Path) -> Result<(Source, Inventory), Error> {
+    let (source, raw) = match load::load_inventory(path) {
+        Ok(x) => x,
+        Err(d) => {
+            print(&[*d], None);
+            return Err(invalid(path));
+        }
+    };
+    let checked = validate::inventory::inventory(&source, &raw);
+    print(&checked.diagnostics, Some(&source.text));
+    match checked.inventory {
+        Some(inv) => Ok((source, inv)),
+        None => Err(invalid(path)),
+    }
+}
+
+fn invalid(path: &Path) -> Error {
+    Error::Invalid(format!("`{}` is not valid", path.display()))
+}
+
+pub fn load(global: &Global, runbook: &Path, quiet_warnings: bool) -> Result<Input, Error> {
+    let overrides = overrides(&global.vars)?;
+    let inventory = match &global.inventory {
+        Some(p) => Some(load_inventory(p)?),
+        None => None,
+    };
+    let (source, raw) = match load::load_runbook(runbook) {
+        Ok(x) => x,
+        Err(d) => {
+            print(&[*d], None);
+            return Err(invalid(runbook));
+        }
+    };
+    let checked = validate::runbook(&source, raw, inventory.as_ref().map(|(_, i)| i), &overrides);
+    let shown: Vec<Diagnostic> = checked
+        .diagnostics
+        .into_iter()
+        .filter(|d| d.is_error() || !quiet_warnings)
+        .collect();
+    print(&shown, Some(&source.text));
+    let runbook_model = checked.runbook.ok_or_else(|| invalid(runbook))?;
+    let (inventory_source, inventory) = inventory.map_or((None, None), |(s, i)| (Some(s), Some(i)));
+    Ok(Input {
+        runbook: runbook_model,
+        inventory,
+        runbook_source: source,
+        inventory_source,
+    })
+}

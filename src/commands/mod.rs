@@ -1,0 +1,17 @@
+//! One file per subcommand; each returns its exit code.
+
+mod input;
+mod plan;
+mod schema;
+mod validate;
+
+use crate::cli::{Cli, Command};
+use crate::error::Error;
+
+pub fn dispatch(cli: &Cli) -> Result<u8, Error> {
+    match &cli.command {
+        Command::Validate(args) => validate::run(&cli.global, args),
+        Command::Plan(args) => plan::run(&cli.global, args),
+        Command::Schema(args) => Ok(schema::run(args)),
+    }
+}

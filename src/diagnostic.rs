@@ -1,0 +1,324 @@
+//! Validation findings: what is wrong, where, and what to do about it.
+//! Every user-facing validation message is written in this file.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::load::Pos;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Problem {
+    #[error("cannot read the file: {reason}")]
+    Unreadable { reason: String },
+    #[error("the file is {bytes} bytes, more than the {limit}-byte limit")]
+    TooLarge { bytes: u64, limit: u64 },
+    #[error("the file is not valid UTF-8")]
+    NotUtf8,
+    #[error("the file is empty")]
+    Empty,
+    #[error("{message}")]
+    Syntax { message: String },
+    #[error("unsupported format version `{found}`")]
+    UnsupportedVersion { found: u64 },
+    #[error(
+        "invalid {what} `{name}`: use lowercase letters, digits, `-` and `_`, starting with a letter or digit"
+    )]
+    InvalidName { what: &'static str, name: String },
+    #[error("duplicate {what} `{name}`, first defined on line {first_line}")]
+    Duplicate {
+        what: &'static str,
+        name: String,
+        first_line: u32,
+    },
+    #[error("unknown {what} `{name}`")]
+    Unknown {
+        what: &'static str,
+        name: String,
+        suggestion: Option<String>,
+    },
+    #[error("dependency cycle between {what}s: {}", path.join(" -> "))]
+    Cycle {
+        what: &'static str,
+        path: Vec<String>,
+    },
+    #[error("step `{step}` has nothing to do")]
+    NothingToDo { step: String },
+    #[error("step `{step}` has both `manual` and `run`")]
+    ManualAndRun { step: String },
+    #[error("a probe needs exactly one of `command`, `tcp` or `http`, found {found}")]
+    ProbeKind { found: usize },
+    #[error("`{field}` only applies to a `command` probe")]
+    StdoutWithoutCommand { field: &'static str },
+    #[error("invalid regular expression: {reason}")]
+    BadRegex { reason: String },
+    #[error("`attempts` must be at least 1")]
+    ZeroAttempts,
+    #[error("`{probe}` on step `{step}` has no targets, so it needs {needs}")]
+    ControllerProbe {
+        step: String,
+        probe: &'static str,
+        needs: &'static str,
+    },
+    #[error("invalid template: {reason}")]
+    Template { reason: String },
+    #[error("undefined name `{name}`{}", for_host.as_ref().map(|h| format!(" for host `{h}`")).unwrap_or_default())]
+    UndefinedName {
+        name: String,
+        for_host: Option<String>,
+    },
+    #[error("`--var {name}` does not override any variable declared under `vars`")]
+    UnknownVarOverride {
+        name: String,
+        suggestion: Option<String>,
+    },
+    #[error("`{name}` is both a host and a group")]
+    HostGroupClash { name: String },
+    #[error("step `{step}` names targets but no inventory was given")]
+    TargetsWithoutInventory { step: String },
+    #[error("step `{step}` runs a command with neither `check` nor `verify`")]
+    RunWithoutProbe { step: String },
+    #[error("step `{step}` runs a command with no timeout")]
+    RunWithoutTimeout { step: String },
+    #[error("this looks like a literal {what}")]
+    LiteralSecret { what: &'static str },
+    #[error("{what} `{name}` is never used")]
+    Unused { what: &'static str, name: String },
+    #[error("step `{step}` has `on_failure: continue` but {dependents} {} on it", if *count == 1 { "depends" } else { "depend" })]
+    ContinueWithDependents {
+        step: String,
+        dependents: String,
+        count: usize,
+    },
+}
+
+impl Problem {
+    /// A stable identifier for tooling (`--format json`).
+    #[must_use]
+    pub const fn code(&self) -> &'static str {
+        match self {
+            Self::Unreadable { .. } => "unreadable",
+            Self::TooLarge { .. } => "too-large",
+            Self::NotUtf8 => "not-utf8",
+            Self::Empty => "empty",
+            Self::Syntax { .. } => "syntax",
+            Self::UnsupportedVersion { .. } => "version",
+            Self::InvalidName { .. } => "invalid-name",
+            Self::Duplicate { .. } => "duplicate",
+            Self::Unknown { .. } => "unknown-reference",
+            Self::Cycle { .. } => "cycle",
+            Self::NothingToDo { .. } => "nothing-to-do",
+            Self::ManualAndRun { .. } => "manual-and-run",
+            Self::ProbeKind { .. } => "probe-kind",
+            Self::StdoutWithoutCommand { .. } => "stdout-without-command",
+            Self::BadRegex { .. } => "bad-regex",
+            Self::ZeroAttempts => "zero-attempts",
+            Self::ControllerProbe { .. } => "controller-probe",
+            Self::Template { .. } => "template",
+            Self::UndefinedName { .. } => "undefined-name",
+            Self::UnknownVarOverride { .. } => "unknown-var",
+            Self::HostGroupClash { .. } => "host-group-clash",
+            Self::TargetsWithoutInventory { .. } => "targets-without-inventory",
+            Self::RunWithoutProbe { .. } => "run-without-probe",
+            Self::RunWithoutTimeout { .. } => "run-without-timeout",
+            Self::LiteralSecret { .. } => "literal-secret",
+            Self::Unused { .. } => "unused",
+            Self::ContinueWithDependents { .. } => "continue-with-dependents",
+        }
+    }
+
+    #[must_use]
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::Unknown {
+                suggestion: Some(s),
+                ..
+            }
+            | Self::UnknownVarOverride {
+                suggestion: Some(s),
+                ..
+            } => Some(format!("did you mean `{s}`?")),
+            Self::UnsupportedVersion { .. } => Some("this runbook tool reads `version: 1`".into()),
+            Self::TooLarge { .. } => {
+                Some("split the runbook, or check that this is the right file".into())
+            }
+            Self::NothingToDo { .. } => Some("add `run`, `check`, `verify` or `manual`".into()),
+            Self::ProbeKind { .. } => {
+                Some("split it into `check` and `verify`, or remove one".into())
+            }
+            Self::ControllerProbe { .. } => {
+                Some("add `targets`, or give the probe an explicit address".into())
+            }
+            Self::UndefinedName { name, .. } if name.starts_with("vars.") => {
+                Some("declare it under `vars`".into())
+            }
+            Self::UndefinedName { name, .. } if name.starts_with("host.vars.") => Some(
+                "set it in the inventory for that host, one of its groups, or `defaults`".into(),
+            ),
+            Self::RunWithoutProbe { .. } => Some(
+                "add a `check` so a restored host is skipped, or a `verify` so success is proven"
+                    .into(),
+            ),
+            Self::RunWithoutTimeout { .. } => {
+                Some("set `timeout` on the step or under `defaults`".into())
+            }
+            Self::LiteralSecret { .. } => {
+                Some("use `{{ secret.NAME }}` and RUNBOOK_SECRET_NAME instead".into())
+            }
+            Self::ContinueWithDependents { .. } => Some(
+                "its dependents will be blocked when it fails; consider `abort` or `pause`".into(),
+            ),
+            Self::TargetsWithoutInventory { .. } => {
+                Some("pass `-i INVENTORY` to check targets".into())
+            }
+            Self::Cycle { .. } => Some("remove one of these dependencies".into()),
+            _ => None,
+        }
+    }
+}
+
+/// One finding, located in a file.
+#[derive(Debug, Clone)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    pub file: PathBuf,
+    pub pos: Pos,
+    pub problem: Problem,
+}
+
+impl Diagnostic {
+    pub fn error(file: &Path, pos: Pos, problem: Problem) -> Self {
+        Self {
+            severity: Severity::Error,
+            file: file.to_path_buf(),
+            pos,
+            problem,
+        }
+    }
+
+    pub fn warning(file: &Path, pos: Pos, problem: Problem) -> Self {
+        Self {
+            severity: Severity::Warning,
+            file: file.to_path_buf(),
+            pos,
+            problem,
+        }
+    }
+
+    #[must_use]
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+
+    /// `error: message` / `  --> file:line:col` / caret snippet / hint.
+    #[must_use]
+    pub fn render(&self, source: Option<&str>) -> String {
+        let mut out = String::new();
+        let label = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        let _ = writeln!(out, "{label}: {}", self.problem);
+        let Pos { line, column } = self.pos;
+        let _ = writeln!(out, "  --> {}:{line}:{column}", self.file.display());
+        if let Some(text) = source.and_then(|s| s.lines().nth(line.saturating_sub(1) as usize)) {
+            let gutter = " ".repeat(line.to_string().len());
+            let text = text.replace('\t', " ");
+            let col = (column.max(1) - 1) as usize;
+            let width = token_width(&text, col);
+            let pad: String = text.chars().take(col).map(|_| ' ').collect();
+            let _ = writeln!(out, "{gutter} |");
+            let _ = writeln!(out, "{line} | {text}");
+            let _ = writeln!(out, "{gutter} | {pad}{}", "^".repeat(width));
+        }
+        if let Some(hint) = self.problem.hint() {
+            let _ = writeln!(out, "  = hint: {hint}");
+        }
+        out
+    }
+
+    /// A GitHub Actions workflow command.
+    #[must_use]
+    pub fn github(&self) -> String {
+        let level = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        let mut message = self.problem.to_string();
+        if let Some(hint) = self.problem.hint() {
+            let _ = write!(message, " (hint: {hint})");
+        }
+        let message = message
+            .replace('%', "%25")
+            .replace('\r', "%0D")
+            .replace('\n', "%0A");
+        let file = self.file.display().to_string().replace(',', "%2C");
+        format!(
+            "::{level} file={file},line={},col={}::{message}",
+            self.pos.line, self.pos.column
+        )
+    }
+
+    #[must_use]
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "severity": self.severity,
+            "code": self.problem.code(),
+            "file": self.file.display().to_string(),
+            "line": self.pos.line,
+            "column": self.pos.column,
+            "message": self.problem.to_string(),
+            "hint": self.problem.hint(),
+        })
+    }
+}
+
+/// The width of the YAML token starting at `col`, so carets underline a
+/// whole name rather than its first letter.
+fn token_width(line: &str, col: usize) -> usize {
+    let rest: Vec<char> = line.chars().skip(col).collect();
+    let Some(&first) = rest.first() else {
+        return 1;
+    };
+    let len = if first == '"' || first == '\'' {
+        rest.iter()
+            .skip(1)
+            .position(|&c| c == first)
+            .map_or(rest.len(), |i| i + 2)
+    } else {
+        rest.iter()
+            .position(|&c| matches!(c, ',' | ']' | '}' | '#'))
+            .unwrap_or(rest.len())
+    };
+    let token: String = rest[..len].iter().collect();
+    token.trim_end().chars().count().max(1)
+}
+
+/// The closest known name, if one is close enough to be a typo.
+#[must_use]
+pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::damerau_levenshtein(name, c), c))
+        .filter(|(d, c)| *d <= 2.max(name.len() / 3) && *d < c.len().max(name.len()))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c.to_string())
+}
+
+/// `1 step`, `2 steps`.
+#[must_use]
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}

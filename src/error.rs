@@ -1,0 +1,36 @@
+//! Exit codes and the errors that end a command.
+
+use std::path::PathBuf;
+
+pub const SUCCESS: u8 = 0;
+pub const FAILED: u8 = 1;
+pub const INVALID_INPUT: u8 = 2;
+pub const PAUSED: u8 = 3;
+pub const INTERRUPTED: u8 = 130;
+
+/// Why a command could not do its job at all (as opposed to a run whose
+/// steps failed, which is an outcome, not an error).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0} (see the messages above)")]
+    Invalid(String),
+    #[error("invalid `--var {arg}`: expected KEY=VALUE")]
+    VarSyntax { arg: String },
+    #[error("cannot write to {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl Error {
+    #[must_use]
+    pub const fn exit_code(&self) -> u8 {
+        match self {
+            Self::Invalid(_) | Self::VarSyntax { .. } | Self::Usage(_) => INVALID_INPUT,
+            Self::Write { .. } => FAILED,
+        }
+    }
+}

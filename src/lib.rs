@@ -1,0 +1,60 @@
+//! `runbook`: dependency-aware disaster-recovery runbooks over SSH.
+//!
+//! The pipeline: `load` (YAML with positions) -> `validate` (model) ->
+//! `plan` -> execution -> reports.
+
+pub mod cli;
+pub mod commands;
+pub mod diagnostic;
+pub mod error;
+pub mod load;
+pub mod model;
+pub mod plan;
+pub mod schema;
+pub mod template;
+pub mod validate;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Parses the command line and runs the command; the binary is only this.
+#[must_use]
+pub fn main() -> ExitCode {
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                error::INVALID_INPUT
+            } else {
+                error::SUCCESS
+            });
+        }
+    };
+    init_tracing(cli.global.verbose, cli.global.quiet);
+    match commands::dispatch(&cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn init_tracing(verbose: u8, quiet: bool) {
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("runbook={default}")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

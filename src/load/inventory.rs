@@ -1,0 +1,50 @@
+//! The inventory file as written.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::span::Sp;
+use crate::model::{Duration, HostKeyChecking, TransportKind};
+
+/// Hosts and groups a runbook runs against (format version 1).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawInventory {
+    pub version: Sp<u64>,
+    #[serde(default)]
+    pub defaults: RawHostSettings,
+    #[serde(default)]
+    pub hosts: BTreeMap<String, Sp<RawHostSettings>>,
+    #[serde(default)]
+    pub groups: BTreeMap<String, Sp<RawGroup>>,
+}
+
+/// Connection settings of one host, or the defaults of all.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawHostSettings {
+    pub transport: Option<TransportKind>,
+    pub address: Option<String>,
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    pub identity_file: Option<String>,
+    pub known_hosts: Option<String>,
+    pub host_key_checking: Option<HostKeyChecking>,
+    pub jump: Option<Sp<String>>,
+    pub connect_timeout: Option<Duration>,
+    #[serde(default)]
+    pub vars: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawGroup {
+    #[serde(default)]
+    pub hosts: Vec<Sp<String>>,
+    #[serde(default)]
+    pub children: Vec<Sp<String>>,
+    #[serde(default)]
+    pub vars: BTreeMap<String, serde_json::Value>,
+}

@@ -1,0 +1,85 @@
+//! YAML text -> raw types that keep positions. Nothing here knows what a
+//! valid runbook is; it only knows what a well-formed one looks like.
+
+pub mod inventory;
+pub mod runbook;
+pub mod source;
+pub mod span;
+
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+
+pub use inventory::RawInventory;
+pub use runbook::RawRunbook;
+pub use source::Source;
+pub use span::{Pos, Sp};
+
+use crate::diagnostic::{Diagnostic, Problem};
+
+/// What a YAML file holds, guessed from its top-level keys so that
+/// `validate runbooks/` can check inventories and runbooks side by side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    Runbook,
+    Inventory,
+}
+
+impl FileKind {
+    #[must_use]
+    pub fn sniff(text: &str) -> Self {
+        let top_level = |key: &str| {
+            text.lines()
+                .any(|l| l.starts_with(key) && l[key.len()..].trim_start().starts_with(':'))
+        };
+        if !top_level("steps") && (top_level("hosts") || top_level("groups")) {
+            Self::Inventory
+        } else {
+            Self::Runbook
+        }
+    }
+}
+
+pub fn parse<T: DeserializeOwned>(source: &Source) -> Result<T, Box<Diagnostic>> {
+    let options = serde_saphyr::options! {
+        with_snippet: false,
+    };
+    serde_saphyr::from_str_with_options(&source.text, options).map_err(|e| {
+        let pos = e.location().map_or(Pos::new(1, 1), |l| {
+            Pos::new(
+                u32::try_from(l.line()).unwrap_or(u32::MAX).max(1),
+                u32::try_from(l.column()).unwrap_or(u32::MAX).max(1),
+            )
+        });
+        Box::new(Diagnostic::error(
+            &source.path,
+            pos,
+            Problem::Syntax {
+                message: syntax_message(&e),
+            },
+        ))
+    })
+}
+
+pub fn load_runbook(path: &Path) -> Result<(Source, RawRunbook), Box<Diagnostic>> {
+    let source = Source::read(path)?;
+    let raw = parse(&source)?;
+    Ok((source, raw))
+}
+
+pub fn load_inventory(path: &Path) -> Result<(Source, RawInventory), Box<Diagnostic>> {
+    let source = Source::read(path)?;
+    let raw = parse(&source)?;
+    Ok((source, raw))
+}
+
+/// The parser's message without its own location suffix, which the
+/// diagnostic prints in its own format.
+fn syntax_message(e: &serde_saphyr::Error) -> String {
+    let text = e.without_snippet().to_string();
+    let text = match text.rfind(" at line ") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    };
+    text.trim().trim_end_matches('.').to_string()
+}

@@ -1,0 +1,117 @@
+//! The runbook file as written: optional fields, positions kept for every
+//! node a later error may need to point at. The JSON Schema is derived from
+//! these same types.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::span::Sp;
+use crate::model::{Duration, OnFailure};
+
+/// A disaster-recovery runbook (format version 1).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawRunbook {
+    /// Format version; must be 1.
+    pub version: Sp<u64>,
+    /// Machine name: `[a-z0-9][a-z0-9_-]*`.
+    pub name: Sp<String>,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    /// Variables, overridable with `--var key=value`.
+    #[serde(default)]
+    pub vars: BTreeMap<String, Sp<serde_json::Value>>,
+    #[serde(default)]
+    pub defaults: RawDefaults,
+    #[serde(default)]
+    pub phases: Vec<RawPhase>,
+    pub steps: Sp<Vec<RawStep>>,
+}
+
+/// Defaults applied to every step that does not set the field.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawDefaults {
+    pub timeout: Option<Duration>,
+    pub retries: Option<u32>,
+    pub retry_delay: Option<Duration>,
+    pub on_failure: Option<OnFailure>,
+}
+
+/// An ordered group of steps with a recovery-time objective.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPhase {
+    pub id: Sp<String>,
+    pub title: Option<String>,
+    /// Every step of this phase waits for every step of these phases.
+    #[serde(default)]
+    pub depends_on: Vec<Sp<String>>,
+    /// Recovery-time objective, measured from the start of the run.
+    pub rto: Option<Duration>,
+}
+
+/// One restoration step.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawStep {
+    pub id: Sp<String>,
+    pub phase: Option<Sp<String>>,
+    pub title: Option<String>,
+    #[serde(default)]
+    pub depends_on: Vec<Sp<String>>,
+    /// Inventory hosts or groups; omitted means the controller itself.
+    pub targets: Option<Vec<Sp<String>>>,
+    /// Instructions for a person, who confirms when done.
+    pub manual: Option<Sp<String>>,
+    /// Probe: when it passes, the host is already restored and `run` is skipped.
+    pub check: Option<Sp<RawProbe>>,
+    /// The action, a shell command (`sh -c`).
+    pub run: Option<Sp<String>>,
+    /// Probe after `run`, polled until it passes or attempts run out.
+    pub verify: Option<Sp<RawProbe>>,
+    pub timeout: Option<Duration>,
+    pub retries: Option<u32>,
+    pub retry_delay: Option<Duration>,
+    pub on_failure: Option<OnFailure>,
+    /// Condition evaluated per host, e.g. `{{ vars.site == 'paris' }}`.
+    pub when: Option<Sp<String>>,
+    /// Ask the operator before `run`.
+    #[serde(default)]
+    pub confirm: bool,
+    /// Expected duration, used by `plan`.
+    pub estimate: Option<Duration>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// A probe: exactly one of `command`, `tcp` or `http`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawProbe {
+    pub command: Option<Sp<String>>,
+    pub stdout_contains: Option<Sp<String>>,
+    pub stdout_matches: Option<Sp<String>>,
+    pub tcp: Option<RawTcp>,
+    pub http: Option<RawHttp>,
+    pub attempts: Option<u32>,
+    pub interval: Option<Duration>,
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawTcp {
+    pub port: u16,
+    pub host: Option<Sp<String>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttp {
+    pub url: Sp<String>,
+    pub status: Option<u16>,
+    pub body_contains: Option<String>,
+}

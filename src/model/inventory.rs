@@ -1,0 +1,72 @@
+//! Hosts with their settings resolved: defaults, then group vars, then host vars.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::{Duration, HostKeyChecking, TransportKind};
+
+/// The name of the implicit host that steps without `targets` run on.
+pub const CONTROLLER: &str = "controller";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Host {
+    pub name: String,
+    pub transport: TransportKind,
+    pub address: String,
+    pub port: u16,
+    pub user: String,
+    pub identity_file: Option<PathBuf>,
+    pub known_hosts: Option<PathBuf>,
+    pub host_key_checking: HostKeyChecking,
+    pub jump: Option<String>,
+    pub connect_timeout: Duration,
+    pub vars: BTreeMap<String, serde_json::Value>,
+}
+
+impl Host {
+    /// The controller as seen by a step without `targets`.
+    #[must_use]
+    pub fn controller(vars: BTreeMap<String, serde_json::Value>) -> Self {
+        Self {
+            name: CONTROLLER.into(),
+            transport: TransportKind::Local,
+            address: "127.0.0.1".into(),
+            port: 22,
+            user: std::env::var("USER").unwrap_or_else(|_| "root".into()),
+            identity_file: None,
+            known_hosts: None,
+            host_key_checking: HostKeyChecking::Strict,
+            jump: None,
+            connect_timeout: Duration::from_secs(10),
+            vars,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Inventory {
+    pub hosts: BTreeMap<String, Host>,
+    /// Each group's members, children expanded, in inventory order.
+    pub groups: BTreeMap<String, Vec<String>>,
+    pub default_vars: BTreeMap<String, serde_json::Value>,
+}
+
+impl Inventory {
+    /// Host names for a target that is a host or a group.
+    #[must_use]
+    pub fn resolve(&self, target: &str) -> Option<Vec<String>> {
+        if self.hosts.contains_key(target) {
+            return Some(vec![target.to_string()]);
+        }
+        self.groups.get(target).cloned()
+    }
+
+    /// The controller, unless the inventory describes it itself.
+    #[must_use]
+    pub fn controller(&self) -> Host {
+        self.hosts
+            .get(super::CONTROLLER)
+            .cloned()
+            .unwrap_or_else(|| Host::controller(self.default_vars.clone()))
+    }
+}

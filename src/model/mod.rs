@@ -1,0 +1,44 @@
+//! The validated model: what a runbook means once every reference is
+//! resolved. Only `validate` builds these types.
+
+pub mod duration;
+pub mod inventory;
+pub mod runbook;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub use duration::Duration;
+pub use inventory::{CONTROLLER, Host, Inventory};
+pub use runbook::{Dag, Phase, Probe, ProbeKind, Runbook, StdoutMatch, Step};
+
+/// What happens to the run when a step fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnFailure {
+    /// Stop scheduling new steps; running ones finish; the run fails.
+    #[default]
+    Abort,
+    /// Mark the step failed, block its dependents, go on with the rest.
+    Continue,
+    /// Stop in a resumable state and ask for an operator.
+    Pause,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum TransportKind {
+    #[default]
+    Ssh,
+    Local,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum HostKeyChecking {
+    /// An unknown host is refused.
+    #[default]
+    Strict,
+    /// An unknown host's key is recorded on first use.
+    AcceptNew,
+}

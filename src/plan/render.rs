@@ -1,0 +1,266 @@
+//! `plan --format text|json|dot|mermaid`.
+
+use std::fmt::Write as _;
+
+use super::Plan;
+use crate::diagnostic::count;
+use crate::model::Runbook;
+
+#[must_use]
+pub fn text(runbook: &Runbook, plan: &Plan) -> String {
+    let mut out = String::new();
+    let title = runbook
+        .title
+        .as_deref()
+        .map(|t| format!(": {t}"))
+        .unwrap_or_default();
+    let _ = writeln!(out, "runbook `{}`{title}", runbook.name);
+    let _ = writeln!(
+        out,
+        "{} in {}; critical path {} ({})",
+        count(runbook.steps.len(), "step"),
+        count(plan.waves.len(), "wave"),
+        plan.total,
+        count(plan.critical_path.len(), "step"),
+    );
+    let width = runbook.steps.iter().map(|s| s.id.len()).max().unwrap_or(0);
+    for (w, wave) in plan.waves.iter().enumerate() {
+        let _ = writeln!(out, "\nwave {}", w + 1);
+        for &i in wave {
+            let step = &runbook.steps[i];
+            let phase = step
+                .phase
+                .map(|p| runbook.phases[p].id.as_str())
+                .unwrap_or("-");
+            let kind = if step.manual.is_some() {
+                "manual "
+            } else if step.confirm {
+                "confirm "
+            } else {
+                ""
+            };
+            let est = step
+                .estimate
+                .map_or_else(|| "no estimate".to_string(), |e| format!("est {e}"));
+            let _ = writeln!(
+                out,
+                "  {:width$}  [{phase}] {kind}on {}  ({est})",
+                step.id,
+                hosts_summary(&step.hosts),
+            );
+        }
+    }
+    let path: Vec<&str> = plan
+        .critical_path
+        .iter()
+        .map(|&i| runbook.steps[i].id.as_str())
+        .collect();
+    let _ = writeln!(
+        out,
+        "\ncritical path ({}):\n  {}",
+        plan.total,
+        path.join(" -> ")
+    );
+    if !runbook.phases.is_empty() {
+        let _ = writeln!(out, "\nphases:");
+        let pw = runbook.phases.iter().map(|p| p.id.len()).max().unwrap_or(0);
+        for (i, phase) in runbook.phases.iter().enumerate() {
+            let rto = phase.rto.map_or_else(|| "-".into(), |r| r.to_string());
+            let forecast = plan.phase_forecast[i].map_or_else(|| "-".into(), |f| f.to_string());
+            let verdict = match phase.rto {
+                None => "",
+                Some(_) if plan.at_risk(runbook, i) => "  RTO at risk",
+                Some(_) => "  within RTO",
+            };
+            let _ = writeln!(
+                out,
+                "  {:pw$}  rto {rto:>6}  forecast {forecast:>6}{verdict}",
+                phase.id
+            );
+        }
+    }
+    out
+}
+
+fn hosts_summary(hosts: &[String]) -> String {
+    match hosts.len() {
+        0 => "no hosts".into(),
+        1..=4 => hosts.join(", "),
+        n => format!("{}, ... ({n} hosts)", hosts[..3].join(", ")),
+    }
+}
+
+#[must_use]
+pub fn json(runbook: &Runbook, plan: &Plan) -> serde_json::Value {
+    let ids =
+        |v: &[usize]| -> Vec<&str> { v.iter().map(|&i| runbook.steps[i].id.as_str()).collect() };
+    let steps: Vec<serde_json::Value> = runbook
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            serde_json::json!({
+                "id": s.id,
+                "title": s.title,
+                "phase": s.phase.map(|p| &runbook.phases[p].id),
+                "wave": plan.wave_of[i],
+                "depends_on": ids(&s.depends_on),
+                "hosts": s.hosts,
+                "manual": s.manual.is_some(),
+                "confirm": s.confirm,
+                "estimate_secs": s.estimate.map(|e| e.std().as_secs_f64()),
+                "earliest_start_secs": plan.earliest_start[i].std().as_secs_f64(),
+                "earliest_finish_secs": plan.earliest_finish[i].std().as_secs_f64(),
+                "tags": s.tags,
+            })
+        })
+        .collect();
+    let phases: Vec<serde_json::Value> = runbook
+        .phases
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            serde_json::json!({
+                "id": p.id,
+                "title": p.title,
+                "depends_on": p.depends_on.iter().map(|&d| &runbook.phases[d].id).collect::<Vec<_>>(),
+                "rto_secs": p.rto.map(|r| r.std().as_secs_f64()),
+                "forecast_secs": plan.phase_forecast[i].map(|f| f.std().as_secs_f64()),
+                "at_risk": plan.at_risk(runbook, i),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "format_version": 1,
+        "runbook": runbook.name,
+        "title": runbook.title,
+        "waves": plan.waves.iter().enumerate().map(|(w, wave)| serde_json::json!({
+            "wave": w + 1,
+            "steps": ids(wave),
+        })).collect::<Vec<_>>(),
+        "steps": steps,
+        "critical_path": ids(&plan.critical_path),
+        "critical_path_secs": plan.total.std().as_secs_f64(),
+        "phases": phases,
+    })
+}
+
+fn quote(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+#[must_use]
+pub fn dot(runbook: &Runbook, plan: &Plan) -> String {
+    let mut out = format!(
+        "digraph {} {{\n  rankdir=LR;\n  node [shape=box];\n",
+        quote(&runbook.name)
+    );
+    let on_path = |i: usize| plan.critical_path.contains(&i);
+    for (p, phase) in runbook.phases.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "  subgraph {} {{\n    label={};",
+            quote(&format!("cluster_{}", phase.id)),
+            quote(&phase.id)
+        );
+        for (i, s) in runbook
+            .steps
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.phase == Some(p))
+        {
+            let style = if on_path(i) {
+                " color=red penwidth=2"
+            } else {
+                ""
+            };
+            let _ = writeln!(out, "    {} [label={}{style}];", quote(&s.id), quote(&s.id));
+        }
+        out.push_str("  }\n");
+    }
+    for (i, s) in runbook
+        .steps
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.phase.is_none())
+    {
+        let style = if on_path(i) {
+            " color=red penwidth=2"
+        } else {
+            ""
+        };
+        let _ = writeln!(out, "  {} [label={}{style}];", quote(&s.id), quote(&s.id));
+    }
+    for s in &runbook.steps {
+        for &d in &s.depends_on {
+            let _ = writeln!(
+                out,
+                "  {} -> {};",
+                quote(&runbook.steps[d].id),
+                quote(&s.id)
+            );
+        }
+    }
+    for (p, phase) in runbook.phases.iter().enumerate() {
+        for &d in &phase.depends_on {
+            let _ = writeln!(
+                out,
+                "  {} -> {} [style=dashed ltail={} lhead={}];",
+                quote(&first_of(runbook, d)),
+                quote(&first_of(runbook, p)),
+                quote(&format!("cluster_{}", runbook.phases[d].id)),
+                quote(&format!("cluster_{}", phase.id)),
+            );
+        }
+    }
+    out.push_str("}\n");
+    out
+}
+
+fn first_of(runbook: &Runbook, phase: usize) -> String {
+    runbook
+        .steps
+        .iter()
+        .find(|s| s.phase == Some(phase))
+        .map_or_else(|| runbook.phases[phase].id.clone(), |s| s.id.clone())
+}
+
+#[must_use]
+pub fn mermaid(runbook: &Runbook, plan: &Plan) -> String {
+    let node = |i: usize| format!("s{i}");
+    let mut out = String::from("flowchart LR\n");
+    for (p, phase) in runbook.phases.iter().enumerate() {
+        let _ = writeln!(out, "  subgraph p{p}[\"{}\"]", phase.id);
+        for (i, s) in runbook
+            .steps
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.phase == Some(p))
+        {
+            let _ = writeln!(out, "    {}[\"{}\"]", node(i), s.id);
+        }
+        out.push_str("  end\n");
+    }
+    for (i, s) in runbook
+        .steps
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.phase.is_none())
+    {
+        let _ = writeln!(out, "  {}[\"{}\"]", node(i), s.id);
+    }
+    for (i, s) in runbook.steps.iter().enumerate() {
+        for &d in &s.depends_on {
+            let _ = writeln!(out, "  {} --> {}", node(d), node(i));
+        }
+    }
+    for (p, phase) in runbook.phases.iter().enumerate() {
+        for &d in &phase.depends_on {
+            let _ = writeln!(out, "  p{d} -.-> p{p}");
+        }
+    }
+    for &i in &plan.critical_path {
+        let _ = writeln!(out, "  style {} stroke:#c00,stroke-width:3px", node(i));
+    }
+    out
+}

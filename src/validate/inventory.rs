@@ -1,0 +1,245 @@
+//! Inventory checks and variable precedence: defaults < groups (parents
+//! before children) < host.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use super::Sink;
+use crate::diagnostic::{Diagnostic, Problem, suggest};
+use crate::load::{RawInventory, Source};
+use crate::model::{Dag, Duration, Host, Inventory};
+
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct CheckedInventory {
+    pub inventory: Option<Inventory>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+#[must_use]
+pub fn inventory(source: &Source, raw: &RawInventory) -> CheckedInventory {
+    let mut sink = Sink::new(source);
+    if *raw.version != 1 {
+        sink.error(
+            raw.version.pos,
+            Problem::UnsupportedVersion {
+                found: *raw.version,
+            },
+        );
+    }
+    for (name, group) in &raw.groups {
+        if raw.hosts.contains_key(name) {
+            sink.error(group.pos, Problem::HostGroupClash { name: name.clone() });
+        }
+    }
+    let group_names: Vec<&String> = raw.groups.keys().collect();
+    let group_index: HashMap<&str, usize> = group_names
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (g.as_str(), i))
+        .collect();
+    let mut children = Dag::new(group_names.len(), 0);
+    for (gi, (_, group)) in raw.groups.iter().enumerate() {
+        for host in &group.hosts {
+            if !raw.hosts.contains_key(host.as_str()) {
+                sink.error(
+                    host.pos,
+                    Problem::Unknown {
+                        what: "host",
+                        name: host.value.clone(),
+                        suggestion: suggest(host, raw.hosts.keys().map(String::as_str)),
+                    },
+                );
+            }
+        }
+        for child in &group.children {
+            match group_index.get(child.as_str()) {
+                Some(&ci) => children.edge(ci, gi),
+                None => sink.error(
+                    child.pos,
+                    Problem::Unknown {
+                        what: "group",
+                        name: child.value.clone(),
+                        suggestion: suggest(child, raw.groups.keys().map(String::as_str)),
+                    },
+                ),
+            }
+        }
+    }
+    if let Err(node) = children.topo_order() {
+        let cycle = children.cycle_from(node);
+        sink.error(
+            raw.groups[group_names[cycle[0]]].pos,
+            Problem::Cycle {
+                what: "group",
+                path: cycle.iter().map(|&i| group_names[i].clone()).collect(),
+            },
+        );
+    }
+    check_jumps(&mut sink, raw);
+    if sink.has_errors() {
+        return CheckedInventory {
+            inventory: None,
+            diagnostics: sink.diagnostics,
+        };
+    }
+    let base = source.path.parent().unwrap_or(Path::new("."));
+    let members = expand_groups(raw, &group_names, &children);
+    let mut hosts = BTreeMap::new();
+    for (name, h) in &raw.hosts {
+        let d = &raw.defaults;
+        let mut vars = d.vars.clone();
+        for g in ancestry_order(name, raw, &group_names, &children) {
+            vars.extend(raw.groups[group_names[g]].vars.clone());
+        }
+        vars.extend(h.vars.clone());
+        let host = Host {
+            name: name.clone(),
+            transport: h.transport.or(d.transport).unwrap_or_default(),
+            address: h
+                .address
+                .clone()
+                .or_else(|| d.address.clone())
+                .unwrap_or_else(|| name.clone()),
+            port: h.port.or(d.port).unwrap_or(22),
+            user: h
+                .user
+                .clone()
+                .or_else(|| d.user.clone())
+                .unwrap_or_else(|| std::env::var("USER").unwrap_or_else(|_| "root".into())),
+            identity_file: h
+                .identity_file
+                .as_ref()
+                .or(d.identity_file.as_ref())
+                .map(|p| expand_path(base, p)),
+            known_hosts: h
+                .known_hosts
+                .as_ref()
+                .or(d.known_hosts.as_ref())
+                .map(|p| expand_path(base, p)),
+            host_key_checking: h
+                .host_key_checking
+                .or(d.host_key_checking)
+                .unwrap_or_default(),
+            jump: h
+                .jump
+                .as_ref()
+                .or(d.jump.as_ref())
+                .map(|j| j.value.clone())
+                .filter(|j| j != name),
+            connect_timeout: h
+                .connect_timeout
+                .or(d.connect_timeout)
+                .unwrap_or(DEFAULT_CONNECT_TIMEOUT),
+            vars,
+        };
+        hosts.insert(name.clone(), host);
+    }
+    CheckedInventory {
+        inventory: Some(Inventory {
+            hosts,
+            groups: members,
+            default_vars: raw.defaults.vars.clone(),
+        }),
+        diagnostics: sink.diagnostics,
+    }
+}
+
+fn check_jumps(sink: &mut Sink<'_>, raw: &RawInventory) {
+    let names: Vec<&String> = raw.hosts.keys().collect();
+    let index: HashMap<&str, usize> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i))
+        .collect();
+    let mut jumps = Dag::new(names.len(), 0);
+    let default_jump = raw.defaults.jump.as_ref();
+    for (i, (name, host)) in raw.hosts.iter().enumerate() {
+        let Some(jump) = host.jump.as_ref().or(default_jump) else {
+            continue;
+        };
+        if jump.value == *name {
+            continue;
+        }
+        match index.get(jump.as_str()) {
+            Some(&j) => jumps.edge(j, i),
+            None => sink.error(
+                jump.pos,
+                Problem::Unknown {
+                    what: "jump host",
+                    name: jump.value.clone(),
+                    suggestion: suggest(jump, raw.hosts.keys().map(String::as_str)),
+                },
+            ),
+        }
+    }
+    if let Err(node) = jumps.topo_order() {
+        let cycle = jumps.cycle_from(node);
+        sink.error(
+            raw.hosts[names[cycle[0]]].pos,
+            Problem::Cycle {
+                what: "jump host",
+                path: cycle.iter().map(|&i| names[i].clone()).collect(),
+            },
+        );
+    }
+}
+
+/// Members of every group, its children's members included.
+fn expand_groups(
+    raw: &RawInventory,
+    names: &[&String],
+    children: &Dag,
+) -> BTreeMap<String, Vec<String>> {
+    let order = children.topo_order().unwrap_or_default();
+    let mut members: Vec<Vec<String>> = vec![Vec::new(); names.len()];
+    for &g in &order {
+        let mut list: Vec<String> = raw.groups[names[g]]
+            .hosts
+            .iter()
+            .map(|h| h.value.clone())
+            .collect();
+        for &c in &children.preds[g] {
+            list.extend(members[c].iter().cloned());
+        }
+        let mut seen = std::collections::HashSet::new();
+        list.retain(|h| seen.insert(h.clone()));
+        members[g] = list;
+    }
+    names.iter().map(|n| (*n).clone()).zip(members).collect()
+}
+
+/// Groups containing `host`, outermost first, so inner groups' vars win.
+fn ancestry_order(host: &str, raw: &RawInventory, names: &[&String], children: &Dag) -> Vec<usize> {
+    let order = children.topo_order().unwrap_or_default();
+    let mut depth = vec![0usize; names.len()];
+    let mut contains = vec![false; names.len()];
+    for &g in &order {
+        contains[g] = raw.groups[names[g]]
+            .hosts
+            .iter()
+            .any(|h| h.as_str() == host)
+            || children.preds[g].iter().any(|&c| contains[c]);
+        depth[g] = children.preds[g]
+            .iter()
+            .map(|&c| depth[c] + 1)
+            .max()
+            .unwrap_or(0);
+    }
+    let mut groups: Vec<usize> = (0..names.len()).filter(|&g| contains[g]).collect();
+    groups.sort_by_key(|&g| (std::cmp::Reverse(depth[g]), names[g].clone()));
+    groups
+}
+
+fn expand_path(base: &Path, path: &str) -> PathBuf {
+    if let Some(rest) = path.strip_prefix("~/") {
+        let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+        return Path::new(&home).join(rest);
+    }
+    let p = Path::new(path);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}

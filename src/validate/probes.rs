@@ -1,0 +1,124 @@
+//! Probe definitions: exactly one kind, matchers only where they apply.
+
+use regex::Regex;
+
+use super::Sink;
+use crate::diagnostic::Problem;
+use crate::load::Sp;
+use crate::load::runbook::RawProbe;
+use crate::model::{Duration, Probe, ProbeKind, StdoutMatch};
+use crate::template::{Flavor, TemplateId, Templates};
+
+pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_PROBE_INTERVAL: Duration = Duration::from_secs(2);
+
+pub fn probe(
+    sink: &mut Sink<'_>,
+    templates: &mut Templates,
+    step: &str,
+    on_controller: bool,
+    raw: &Sp<RawProbe>,
+) -> Option<Probe> {
+    let kinds = usize::from(raw.command.is_some())
+        + usize::from(raw.tcp.is_some())
+        + usize::from(raw.http.is_some());
+    if kinds != 1 {
+        sink.error(raw.pos, Problem::ProbeKind { found: kinds });
+        return None;
+    }
+    if raw.attempts == Some(0) {
+        sink.error(raw.pos, Problem::ZeroAttempts);
+    }
+    for (field, value) in [
+        ("stdout_contains", &raw.stdout_contains),
+        ("stdout_matches", &raw.stdout_matches),
+    ] {
+        if let (Some(v), None) = (value, &raw.command) {
+            sink.error(v.pos, Problem::StdoutWithoutCommand { field });
+        }
+    }
+    let kind = if let Some(command) = &raw.command {
+        let command = compile(sink, templates, command, Flavor::Shell)?;
+        let stdout = match (&raw.stdout_contains, &raw.stdout_matches) {
+            (Some(text), _) => Some(StdoutMatch::Contains(text.value.clone())),
+            (None, Some(pattern)) => match Regex::new(pattern) {
+                Ok(re) => Some(StdoutMatch::Matches(re)),
+                Err(e) => {
+                    sink.error(
+                        pattern.pos,
+                        Problem::BadRegex {
+                            reason: e
+                                .to_string()
+                                .lines()
+                                .last()
+                                .unwrap_or_default()
+                                .trim()
+                                .into(),
+                        },
+                    );
+                    return None;
+                }
+            },
+            (None, None) => None,
+        };
+        ProbeKind::Command { command, stdout }
+    } else if let Some(tcp) = &raw.tcp {
+        if on_controller && tcp.host.is_none() {
+            sink.error(
+                raw.pos,
+                Problem::ControllerProbe {
+                    step: step.into(),
+                    probe: "tcp",
+                    needs: "`host`",
+                },
+            );
+        }
+        let host = match &tcp.host {
+            Some(h) => Some(compile(sink, templates, h, Flavor::Text)?),
+            None => None,
+        };
+        ProbeKind::Tcp {
+            port: tcp.port,
+            host,
+        }
+    } else {
+        let http = raw.http.as_ref()?;
+        let full = http.url.starts_with("http://") || http.url.starts_with("https://");
+        if on_controller && !full && !http.url.contains("{{") {
+            sink.error(
+                http.url.pos,
+                Problem::ControllerProbe {
+                    step: step.into(),
+                    probe: "http",
+                    needs: "a full `url` (`http://...` or `https://...`)",
+                },
+            );
+        }
+        ProbeKind::Http {
+            url: compile(sink, templates, &http.url, Flavor::Text)?,
+            status: http.status,
+            body_contains: http.body_contains.clone(),
+        }
+    };
+    Some(Probe {
+        kind,
+        attempts: raw.attempts.unwrap_or(1).max(1),
+        interval: raw.interval.unwrap_or(DEFAULT_PROBE_INTERVAL),
+        timeout: raw.timeout.unwrap_or(DEFAULT_PROBE_TIMEOUT),
+    })
+}
+
+pub fn compile(
+    sink: &mut Sink<'_>,
+    templates: &mut Templates,
+    text: &Sp<String>,
+    flavor: Flavor,
+) -> Option<TemplateId> {
+    match templates.add(text, flavor, text.pos) {
+        Ok(id) => Some(id),
+        Err(reason) => {
+            sink.error(text.pos, Problem::Template { reason });
+            None
+        }
+    }
+}
