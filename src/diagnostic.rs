@@ -26,7 +26,10 @@ pub enum Problem {
     #[error("the file is empty")]
     Empty,
     #[error("{message}")]
-    Syntax { message: String },
+    Syntax {
+        message: String,
+        suggestion: Option<String>,
+    },
     #[error("unsupported format version `{found}`")]
     UnsupportedVersion { found: u64 },
     #[error(
@@ -143,6 +146,10 @@ impl Problem {
                 ..
             }
             | Self::UnknownVarOverride {
+                suggestion: Some(s),
+                ..
+            }
+            | Self::Syntax {
                 suggestion: Some(s),
                 ..
             } => Some(format!("did you mean `{s}`?")),

@@ -87,10 +87,11 @@ pub fn run(global: &Global, args: &ValidateArgs) -> Result<u8, Error> {
     }
     if let Some((source, raw, _)) = &inventory
         && runbooks > 0
+        && !report.diagnostics.iter().any(Diagnostic::is_error)
     {
         report.add(None, unused_groups(source, raw, &used_targets));
     }
-    Ok(finish(&report, args))
+    Ok(finish(&mut report, args))
 }
 
 type CheckedFile = (Source, RawInventory, Vec<Diagnostic>, Option<Inventory>);
@@ -184,7 +185,16 @@ fn unused_groups(source: &Source, raw: &RawInventory, used: &HashSet<String>) ->
         .collect()
 }
 
-fn finish(report: &Report, args: &ValidateArgs) -> u8 {
+fn finish(report: &mut Report, args: &ValidateArgs) -> u8 {
+    let mut order: Vec<PathBuf> = Vec::new();
+    for d in &report.diagnostics {
+        if !order.contains(&d.file) {
+            order.push(d.file.clone());
+        }
+    }
+    report
+        .diagnostics
+        .sort_by_key(|d| (order.iter().position(|f| *f == d.file), d.pos));
     let errors = report.diagnostics.iter().filter(|d| d.is_error()).count();
     let warnings = report.diagnostics.len() - errors;
     match args.format {

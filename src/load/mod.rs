@@ -55,6 +55,7 @@ pub fn parse<T: DeserializeOwned>(source: &Source) -> Result<T, Box<Diagnostic>>
             &source.path,
             pos,
             Problem::Syntax {
+                suggestion: unknown_field_suggestion(&e),
                 message: syntax_message(&e),
             },
         ))
@@ -81,5 +82,48 @@ fn syntax_message(e: &serde_saphyr::Error) -> String {
         Some(i) => text[..i].to_string(),
         None => text,
     };
-    text.trim().trim_end_matches('.').to_string()
+    humanize(text.trim().trim_end_matches('.'))
+}
+
+/// "did you mean" for an unknown field, from the fields the parser expected.
+fn unknown_field_suggestion(e: &serde_saphyr::Error) -> Option<String> {
+    let text = e.without_snippet().to_string();
+    let rest = text.strip_prefix("unknown field `")?;
+    let (field, rest) = rest.split_once('`')?;
+    let (_, expected) = rest.split_once("expected one of ")?;
+    let expected = expected.split(" at line ").next().unwrap_or(expected);
+    let expected = expected.trim().trim_end_matches('.');
+    crate::diagnostic::suggest(field, expected.split(", ").map(|f| f.trim_matches('`')))
+}
+
+/// Rewords the parser's messages that speak Rust or name its options.
+fn humanize(text: &str) -> String {
+    if let Some(rest) = text.strip_prefix("budget breached: ") {
+        let detail = rest.split(" at line ").next().unwrap_or(rest);
+        return format!(
+            "the document is too large or its aliases expand too far ({detail}); \
+             refusing to read it"
+        );
+    }
+    if let Some(rest) = text.strip_prefix("duplicate mapping key: ") {
+        let key = rest
+            .split(", set DuplicateKeyPolicy")
+            .next()
+            .unwrap_or(rest);
+        return format!("duplicate key `{key}`");
+    }
+    match text {
+        "invalid u8" | "invalid u32" | "invalid u64" => {
+            return "expected a whole number, zero or more".into();
+        }
+        "invalid u16" => return "expected a whole number from 0 to 65535".into(),
+        "expected sequence start" => return "expected a list".into(),
+        "expected mapping start" => return "expected a mapping of keys to values".into(),
+        _ => {}
+    }
+    if let Some((head, list)) = text.split_once("expected one of ") {
+        let names: Vec<String> = list.split(", ").map(|n| format!("`{n}`")).collect();
+        return format!("{head}expected one of {}", names.join(", "));
+    }
+    text.to_string()
 }

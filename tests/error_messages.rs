@@ -1,0 +1,259 @@
+//! Human diagnostics, caret diagram included, asserted verbatim.
+
+use crate::harness::Test;
+
+#[test]
+fn unknown_dependency_points_at_the_name_with_a_suggestion() {
+    Test::new()
+        .runbook(
+            "
+            version: 1
+            name: demo
+            steps:
+              - id: restart-db
+                check: {command: 'true'}
+              - id: app
+                depends_on: [restart-bd]
+                check: {command: 'true'}
+            ",
+        )
+        .args(["validate", "runbook.yaml"])
+        .status(2)
+        .stdout("invalid: 1 file checked, 1 error, 0 warnings")
+        .stderr(
+            "
+            error: unknown step `restart-bd`
+              --> runbook.yaml:7:18
+              |
+            7 |     depends_on: [restart-bd]
+              |                  ^^^^^^^^^^
+              = hint: did you mean `restart-db`?
+            ",
+        )
+        .run();
+}
+
+#[test]
+fn all_errors_of_a_file_are_reported_in_one_pass_in_source_order() {
+    let (output, _) = Test::new()
+        .runbook(
+            "
+            version: 1
+            name: demo
+            steps:
+              - id: a
+                phase: nope
+                check: {command: 'true'}
+              - id: b
+                depends_on: [zz]
+                check: {command: 'echo {{ vars.missing }}'}
+            ",
+        )
+        .args(["validate", "runbook.yaml"])
+        .status(2)
+        .stdout("invalid: 1 file checked, 3 errors, 0 warnings")
+        .run();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let locations: Vec<&str> = stderr.lines().filter(|l| l.contains("--> ")).collect();
+    assert_eq!(
+        locations,
+        [
+            "  --> runbook.yaml:5:12",
+            "  --> runbook.yaml:8:18",
+            "  --> runbook.yaml:9:31"
+        ]
+    );
+}
+
+#[test]
+fn github_format_prints_workflow_annotations() {
+    Test::new()
+        .runbook(
+            "
+            version: 1
+            name: demo
+            steps:
+              - id: a
+                run: systemctl restart nginx
+            ",
+        )
+        .args(["validate", "runbook.yaml", "--format", "github"])
+        .status(0)
+        .stdout(
+            "
+            ::warning file=runbook.yaml,line=5,col=10::step `a` runs a command with neither `check` nor `verify` (hint: add a `check` so a restored host is skipped, or a `verify` so success is proven)
+            ::warning file=runbook.yaml,line=5,col=10::step `a` runs a command with no timeout (hint: set `timeout` on the step or under `defaults`)
+            ",
+        )
+        .run();
+}
+
+#[test]
+fn strict_turns_warnings_into_exit_1() {
+    Test::new()
+        .runbook(
+            "
+            version: 1
+            name: demo
+            steps:
+              - id: a
+                run: systemctl restart nginx
+                check: {command: 'systemctl is-active nginx'}
+            ",
+        )
+        .args(["validate", "--strict", "runbook.yaml"])
+        .status(1)
+        .stdout("valid: 1 file checked, 0 errors, 1 warning")
+        .stderr_contains("warning: step `a` runs a command with no timeout")
+        .run();
+}
+
+#[test]
+fn lints_warn_about_literal_secrets_unused_phases_and_continue_with_dependents() {
+    let (output, _) = Test::new()
+        .runbook(
+            "
+            version: 1
+            name: demo
+            defaults: {timeout: 1m}
+            phases:
+              - id: unused
+            steps:
+              - id: db
+                run: psql 'postgres://admin:x@db/app' --password=Sup3rS3cret
+                check: {command: 'pg_isready'}
+                on_failure: continue
+              - id: app
+                depends_on: [db]
+                check: {command: 'true'}
+            ",
+        )
+        .args(["validate", "runbook.yaml", "--format", "json"])
+        .status(0)
+        .run();
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let codes: Vec<&str> = json["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        codes,
+        ["unused", "continue-with-dependents", "literal-secret"]
+    );
+    assert_eq!(json["warnings"], 3);
+}
+
+#[test]
+fn unknown_var_override_is_an_error_with_a_suggestion() {
+    Test::new()
+        .runbook(
+            "
+            version: 1
+            name: demo
+            vars: {site: paris}
+            steps:
+              - id: a
+                check: {command: 'echo {{ vars.site }}'}
+            ",
+        )
+        .args(["validate", "runbook.yaml", "--var", "stie=lyon"])
+        .status(2)
+        .stderr_contains("error: `--var stie` does not override any variable declared under `vars`")
+        .stderr_contains("= hint: did you mean `site`?")
+        .run();
+}
+
+#[test]
+fn unused_group_is_a_warning_when_validating_with_the_inventory() {
+    Test::new()
+        .inventory(
+            "
+            version: 1
+            hosts:
+              a: {transport: local}
+            groups:
+              used: {hosts: [a]}
+              spare: {hosts: [a]}
+            ",
+        )
+        .runbook(
+            "
+            version: 1
+            name: demo
+            steps:
+              - id: s
+                targets: [used]
+                check: {command: 'true'}
+            ",
+        )
+        .args(["validate", "runbook.yaml", "-i", "inventory.yaml"])
+        .stdout("valid: 2 files checked, 0 errors, 1 warning")
+        .stderr_contains("warning: group `spare` is never used\n  --> inventory.yaml:6:10")
+        .run();
+}
+
+#[test]
+fn hostile_inputs_end_in_a_clear_error() {
+    let t = Test::new().file("empty.yaml", "").file(
+        "bomb.yaml",
+        "
+            version: 1
+            name: bomb
+            vars:
+              a: &a [x, x, x, x, x, x, x, x, x, x]
+              b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]
+              c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]
+              d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]
+              e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]
+              f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]
+              g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]
+              h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g, *g]
+            steps: [{id: a, check: {command: 'true'}}]
+            ",
+    );
+    std::fs::write(t.path().join("latin1.yaml"), b"version: 1\nname: caf\xe9\n").unwrap();
+    let big = "# padding\n".repeat(4 * 1024 * 1024);
+    std::fs::write(t.path().join("huge.yaml"), big).unwrap();
+    let (output, _) = t
+        .args([
+            "validate",
+            "empty.yaml",
+            "bomb.yaml",
+            "latin1.yaml",
+            "huge.yaml",
+            "--format",
+            "json",
+        ])
+        .status(2)
+        .run();
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let got: Vec<(String, u64, u64, String)> = json["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["file"].as_str().unwrap().to_string(),
+                d["line"].as_u64().unwrap(),
+                d["column"].as_u64().unwrap(),
+                d["code"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("empty.yaml".into(), 1, 1, "empty".into()),
+            ("bomb.yaml".into(), got[1].1, got[1].2, "syntax".into()),
+            ("latin1.yaml".into(), 2, 10, "not-utf8".into()),
+            ("huge.yaml".into(), 1, 1, "too-large".into()),
+        ]
+    );
+    let bomb = &json["diagnostics"][1]["message"];
+    assert!(
+        bomb.as_str().unwrap().contains("aliases expand too far"),
+        "{bomb}"
+    );
+}

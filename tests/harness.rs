@@ -1,0 +1,176 @@
+//! A black-box builder: write files into a temp dir, run the binary, assert
+//! exact output. Every mismatch is reported before the test fails.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_runbook");
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Removes the common indentation, so tests can indent YAML with the code.
+pub fn unindent(text: &str) -> String {
+    if text.trim().is_empty() {
+        return String::new();
+    }
+    let text = text.strip_prefix('\n').unwrap_or(text).trim_end();
+    let indent = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.len() - l.trim_start().len())
+        .min()
+        .unwrap_or(0);
+    text.lines()
+        .map(|l| {
+            if l.len() >= indent {
+                &l[indent..]
+            } else {
+                l.trim_start()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+pub struct Test {
+    pub dir: tempfile::TempDir,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    status: Option<i32>,
+    stdout: Option<String>,
+    stderr: Option<String>,
+    stdout_contains: Vec<String>,
+    stderr_contains: Vec<String>,
+}
+
+impl Test {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+            args: Vec::new(),
+            env: Vec::new(),
+            status: Some(0),
+            stdout: None,
+            stderr: None,
+            stdout_contains: Vec::new(),
+            stderr_contains: Vec::new(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn file(self, name: &str, text: &str) -> Self {
+        let path = self.dir.path().join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(path, unindent(text)).expect("write");
+        self
+    }
+
+    pub fn runbook(self, text: &str) -> Self {
+        self.file("runbook.yaml", text)
+    }
+
+    pub fn inventory(self, text: &str) -> Self {
+        self.file("inventory.yaml", text)
+    }
+
+    pub fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, args: I) -> Self {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    #[allow(dead_code, reason = "used by the run tests")]
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    pub fn status(mut self, code: i32) -> Self {
+        self.status = Some(code);
+        self
+    }
+
+    pub fn stdout(mut self, text: &str) -> Self {
+        self.stdout = Some(unindent(text));
+        self
+    }
+
+    pub fn stderr(mut self, text: &str) -> Self {
+        self.stderr = Some(unindent(text));
+        self
+    }
+
+    #[allow(dead_code, reason = "used by the run tests")]
+    pub fn stdout_contains(mut self, text: &str) -> Self {
+        self.stdout_contains.push(text.into());
+        self
+    }
+
+    pub fn stderr_contains(mut self, text: &str) -> Self {
+        self.stderr_contains.push(text.into());
+        self
+    }
+
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.current_dir(self.dir.path())
+            .args(&self.args)
+            .env_remove("RUST_LOG")
+            .env_remove("RUNBOOK_STATE_DIR")
+            .env("NO_COLOR", "1");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// Runs and checks; returns the output and the test (its temp dir lives on).
+    pub fn run(self) -> (Output, Self) {
+        let output = self.command().output().expect("run binary");
+        let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+        let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+        let mut failures = Vec::new();
+        if let Some(code) = self.status
+            && output.status.code() != Some(code)
+        {
+            failures.push(format!(
+                "status: expected {code}, got {:?}",
+                output.status.code()
+            ));
+        }
+        if let Some(expected) = &self.stdout
+            && *expected != stdout
+        {
+            failures.push(format!("stdout: expected\n{expected}"));
+        }
+        if let Some(expected) = &self.stderr
+            && *expected != stderr
+        {
+            failures.push(format!("stderr: expected\n{expected}"));
+        }
+        for s in &self.stdout_contains {
+            if !stdout.contains(s.as_str()) {
+                failures.push(format!("stdout does not contain {s:?}"));
+            }
+        }
+        for s in &self.stderr_contains {
+            if !stderr.contains(s.as_str()) {
+                failures.push(format!("stderr does not contain {s:?}"));
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "{}\n--- args: {:?}\n--- stdout:\n{stdout}\n--- stderr:\n{stderr}",
+            failures.join("\n"),
+            self.args
+        );
+        (output, self)
+    }
+}

@@ -1,0 +1,9 @@
+//! One integration test binary; every test drives the real `runbook` binary.
+
+mod corpus;
+mod error_messages;
+mod examples;
+mod fuzz;
+mod harness;
+mod plan;
+mod schema;
