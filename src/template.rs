@@ -2,7 +2,8 @@
 //! undefined names as errors, and shell-quoting of every value interpolated
 //! into a shell command unless it is marked `| raw`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
 
@@ -12,7 +13,7 @@ use crate::load::Pos;
 pub struct TemplateId(usize);
 
 /// Whether a template's output is a shell command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Flavor {
     Shell,
     Text,
@@ -22,15 +23,21 @@ pub enum Flavor {
 struct Entry {
     source: String,
     pos: Pos,
-    /// Dotted names the template reads, e.g. `host.vars.service`.
-    names: BTreeSet<String>,
-    /// `None` for a literal with nothing to render.
-    name: Option<String>,
+    flavor: Flavor,
+    /// Dotted names the template reads, e.g. `host.vars.service`; `None`
+    /// for a literal with nothing to render.
+    names: Option<Arc<BTreeSet<String>>>,
 }
 
+/// Every template of a runbook. Compiled templates are not kept: a
+/// 5,000-step runbook would hold hundreds of MiB of bytecode, while
+/// compiling again at render time costs microseconds next to a command.
 pub struct Templates {
     env: Environment<'static>,
     entries: Vec<Entry>,
+    /// Runbooks repeat the same probes on many steps; each distinct text is
+    /// analysed once.
+    seen: HashMap<(Flavor, String), Arc<BTreeSet<String>>>,
 }
 
 impl std::fmt::Debug for Templates {
@@ -55,7 +62,7 @@ impl Templates {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_auto_escape_callback(|name| {
-            if name.starts_with("shell/") {
+            if name == SHELL {
                 AutoEscape::Custom(SHELL.into())
             } else {
                 AutoEscape::None
@@ -76,32 +83,35 @@ impl Templates {
         Self {
             env,
             entries: Vec::new(),
+            seen: HashMap::new(),
         }
     }
 
-    /// Compiles `source`; the error is the template engine's own message.
+    /// Compiles `source` to check it; the error is the template engine's message.
     pub fn add(&mut self, source: &str, flavor: Flavor, pos: Pos) -> Result<TemplateId, String> {
         let id = TemplateId(self.entries.len());
-        let is_literal = !(source.contains("{{") || source.contains("{%") || source.contains("{#"));
-        let mut names = BTreeSet::new();
-        let mut registered = None;
-        if !is_literal {
-            let name = match flavor {
-                Flavor::Shell => format!("shell/{}", id.0),
-                Flavor::Text => format!("text/{}", id.0),
-            };
-            self.env
-                .add_template_owned(name.clone(), source.to_string())
+        let is_literal =
+            !(source.contains("{{") || source.contains("{%") || source.contains("{#"));
+        let names = if is_literal {
+            None
+        } else if let Some(names) = self.seen.get(&(flavor, source.to_string())) {
+            Some(Arc::clone(names))
+        } else {
+            let template = self
+                .env
+                .template_from_named_str(flavor.name(), source)
                 .map_err(|e| describe(&e))?;
-            let template = self.env.get_template(&name).map_err(|e| describe(&e))?;
-            names = template.undeclared_variables(true).into_iter().collect();
-            registered = Some(name);
-        }
+            let names: Arc<BTreeSet<String>> =
+                Arc::new(template.undeclared_variables(true).into_iter().collect());
+            self.seen
+                .insert((flavor, source.to_string()), Arc::clone(&names));
+            Some(names)
+        };
         self.entries.push(Entry {
             source: source.to_string(),
             pos,
+            flavor,
             names,
-            name: registered,
         });
         Ok(id)
     }
@@ -116,26 +126,35 @@ impl Templates {
         self.entries[id.0].pos
     }
 
-    #[must_use]
-    pub fn names(&self, id: TemplateId) -> &BTreeSet<String> {
-        &self.entries[id.0].names
+    pub fn names(&self, id: TemplateId) -> impl Iterator<Item = &String> {
+        self.entries[id.0].names.iter().flat_map(|n| n.iter())
     }
 
     /// Every `secret.NAME` the template reads.
     pub fn secrets(&self, id: TemplateId) -> impl Iterator<Item = &str> {
         self.names(id)
-            .iter()
             .filter_map(|n| n.strip_prefix("secret."))
             .map(|n| n.split('.').next().unwrap_or(n))
     }
 
     pub fn render(&self, id: TemplateId, context: &Value) -> Result<String, String> {
         let entry = &self.entries[id.0];
-        let Some(name) = &entry.name else {
+        if entry.names.is_none() {
             return Ok(entry.source.clone());
-        };
-        let template = self.env.get_template(name).map_err(|e| describe(&e))?;
-        template.render(context).map_err(|e| describe(&e))
+        }
+        self.env
+            .template_from_named_str(entry.flavor.name(), &entry.source)
+            .and_then(|t| t.render(context))
+            .map_err(|e| describe(&e))
+    }
+}
+
+impl Flavor {
+    const fn name(self) -> &'static str {
+        match self {
+            Self::Shell => SHELL,
+            Self::Text => "text",
+        }
     }
 }
 

@@ -70,10 +70,12 @@ fn invalid(path: &Path) -> Error {
 
 pub fn load(global: &Global, runbook: &Path, quiet_warnings: bool) -> Result<Input, Error> {
     let overrides = overrides(&global.vars)?;
+    let started = std::time::Instant::now();
     let inventory = match &global.inventory {
         Some(p) => Some(load_inventory(p)?),
         None => None,
     };
+    tracing::debug!(elapsed = ?started.elapsed(), "inventory loaded");
     let (source, raw) = match load::load_runbook(runbook) {
         Ok(x) => x,
         Err(d) => {
@@ -81,7 +83,9 @@ pub fn load(global: &Global, runbook: &Path, quiet_warnings: bool) -> Result<Inp
             return Err(invalid(runbook));
         }
     };
+    tracing::debug!(elapsed = ?started.elapsed(), "runbook parsed");
     let checked = validate::runbook(&source, raw, inventory.as_ref().map(|(_, i)| i), &overrides);
+    tracing::debug!(elapsed = ?started.elapsed(), "runbook validated");
     let shown: Vec<Diagnostic> = checked
         .diagnostics
         .into_iter()

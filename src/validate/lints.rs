@@ -54,7 +54,7 @@ pub fn runbook(
     dag: &Dag,
     templates: &Templates,
 ) {
-    for step in steps {
+    for (index, step) in steps.iter().enumerate() {
         if let Some(run) = step.run {
             let pos = templates.pos(run);
             if step.check.is_none() && step.verify.is_none() {
@@ -89,10 +89,6 @@ pub fn runbook(
             }
         }
         if step.on_failure == OnFailure::Continue {
-            let index = steps
-                .iter()
-                .position(|s| std::ptr::eq(s, step))
-                .unwrap_or(0);
             let dependents = dependents(dag, index, steps);
             if !dependents.is_empty() {
                 let shown = dependents

@@ -73,6 +73,7 @@ pub fn steps(
     let mut templates = Templates::new();
     let mut steps = Vec::with_capacity(raw.steps.len());
     let mut dep_pos = Vec::with_capacity(raw.steps.len());
+    let mut lacking = templates::Lacking::default();
     for s in raw.steps.iter() {
         let phase = s
             .phase
@@ -86,7 +87,7 @@ pub fn steps(
         dep_pos.push(s.depends_on.iter().map(|d| d.pos).collect());
         let hosts = hosts(sink, s, inventory);
         let step = step(sink, &mut templates, raw, s, phase, depends_on, hosts);
-        templates::check_step(sink, &templates, &step, inventory, vars);
+        templates::check_step(sink, &templates, &step, inventory, vars, &mut lacking);
         steps.push(step);
     }
     Built {
@@ -104,11 +105,12 @@ fn hosts(sink: &mut Sink<'_>, s: &RawStep, inventory: Option<&Inventory>) -> Vec
         return targets.iter().map(|t| t.value.clone()).collect();
     };
     let mut hosts: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for target in targets {
         match inventory.resolve(target) {
             Some(found) => {
                 for h in found {
-                    if !hosts.contains(&h) {
+                    if seen.insert(h.clone()) {
                         hosts.push(h);
                     }
                 }
