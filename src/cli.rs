@@ -57,8 +57,51 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Show the execution plan: waves, hosts, critical path, RTOs.
     Plan(PlanArgs),
+    /// Execute a runbook (or rehearse it with `--dry-run`).
+    Run(RunArgs),
+    /// Run only the probes: a board of what is up and what is still down.
+    Status(StatusArgs),
     /// Print the JSON Schema of runbooks and inventories.
     Schema(SchemaArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    pub runbook: PathBuf,
+    /// Touch no host: show every rendered command, in order.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Run only these steps (their unselected dependencies count as done).
+    #[arg(long, value_delimiter = ',', value_name = "ID,...")]
+    pub only: Vec<String>,
+    /// Run this step and every step that depends on it.
+    #[arg(long, value_name = "ID")]
+    pub from: Option<String>,
+    /// Run only steps with one of these tags.
+    #[arg(long, value_delimiter = ',', value_name = "T,...")]
+    pub tags: Vec<String>,
+    /// How many host operations run at once.
+    #[arg(long, default_value_t = 50)]
+    pub forks: usize,
+    /// Confirm every manual and `confirm: true` step (rehearsals).
+    #[arg(long)]
+    pub yes: bool,
+    /// Who runs this (default: $USER).
+    #[arg(long, value_name = "NAME")]
+    pub operator: Option<String>,
+    /// A YAML map of secret names to values.
+    #[arg(long, value_name = "FILE")]
+    pub secrets: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    pub runbook: PathBuf,
+    #[arg(long, default_value_t = 50)]
+    pub forks: usize,
+    /// A YAML map of secret names to values.
+    #[arg(long, value_name = "FILE")]
+    pub secrets: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

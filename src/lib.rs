@@ -7,10 +7,15 @@ pub mod cli;
 pub mod commands;
 pub mod diagnostic;
 pub mod error;
+pub mod events;
+pub mod exec;
 pub mod load;
 pub mod model;
 pub mod plan;
+pub mod redact;
+pub mod report;
 pub mod schema;
+pub mod state;
 pub mod template;
 pub mod validate;
 

@@ -90,8 +90,7 @@ impl Templates {
     /// Compiles `source` to check it; the error is the template engine's message.
     pub fn add(&mut self, source: &str, flavor: Flavor, pos: Pos) -> Result<TemplateId, String> {
         let id = TemplateId(self.entries.len());
-        let is_literal =
-            !(source.contains("{{") || source.contains("{%") || source.contains("{#"));
+        let is_literal = !(source.contains("{{") || source.contains("{%") || source.contains("{#"));
         let names = if is_literal {
             None
         } else if let Some(names) = self.seen.get(&(flavor, source.to_string())) {

@@ -13,11 +13,8 @@ use crate::validate;
 
 pub struct Input {
     pub runbook: Runbook,
-    #[expect(dead_code, reason = "read by `run` and `status`")]
     pub inventory: Option<Inventory>,
-    #[expect(dead_code, reason = "copied into the run directory by `run`")]
     pub runbook_source: Source,
-    #[expect(dead_code, reason = "copied into the run directory by `run`")]
     pub inventory_source: Option<Source>,
 }
 
@@ -64,7 +61,7 @@ pub fn load_inventory(path: &Path) -> Result<(Source, Inventory), Error> {
     }
 }
 
-fn invalid(path: &Path) -> Error {
+pub fn invalid(path: &Path) -> Error {
     Error::Invalid(format!("`{}` is not valid", path.display()))
 }
 

@@ -2,7 +2,10 @@
 
 mod input;
 mod plan;
+mod run;
 mod schema;
+mod secrets;
+mod status;
 mod validate;
 
 use crate::cli::{Cli, Command};
@@ -12,6 +15,8 @@ pub fn dispatch(cli: &Cli) -> Result<u8, Error> {
     match &cli.command {
         Command::Validate(args) => validate::run(&cli.global, args),
         Command::Plan(args) => plan::run(&cli.global, args),
+        Command::Run(args) => run::run(&cli.global, args),
+        Command::Status(args) => status::run(&cli.global, args),
         Command::Schema(args) => Ok(schema::run(args)),
     }
 }

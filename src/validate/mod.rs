@@ -6,6 +6,7 @@ mod lints;
 mod names;
 mod probes;
 mod steps;
+pub use steps::step_templates;
 mod templates;
 
 use std::collections::BTreeMap;

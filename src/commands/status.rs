@@ -1,0 +1,167 @@
+//! `runbook status RUNBOOK -i INV`: only probes, never `run`. A board by
+//! phase, step and host of what is up, what is down, and what is unknown.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+
+use super::input::load;
+use crate::cli::{Global, StatusArgs};
+use crate::error::{Error, FAILED, SUCCESS};
+use crate::exec::context::{self, Secrets};
+use crate::exec::probe::probe;
+use crate::exec::transport::{Router, Transport, local::Local, ssh::SshPool};
+use crate::model::{Host, Runbook};
+use crate::redact::Redactor;
+
+#[derive(Debug, Clone)]
+enum Cell {
+    Up,
+    Down(String),
+    Unknown(String),
+}
+
+pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
+    let input = load(global, &args.runbook, true)?;
+    let selected = vec![true; input.runbook.steps.len()];
+    let names = super::secrets::referenced(&input.runbook, &selected);
+    let secrets = super::secrets::load(&names, args.secrets.as_deref(), false)?;
+    let runbook = Arc::new(input.runbook);
+    let inventory = Arc::new(input.inventory.unwrap_or_default());
+    let hosts = super::run::hosts(Some(&inventory));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
+    let transport: Arc<dyn Transport> = Arc::new(Router {
+        local: Local,
+        ssh: SshPool::new(Arc::clone(&inventory)),
+    });
+    let redactor = Redactor::new(secrets.values.values().cloned());
+    let board = runtime.block_on(probe_all(&runbook, &hosts, transport, &secrets, args.forks));
+    let (text, all_up) = render(&runbook, &board, &redactor);
+    print!("{text}");
+    Ok(if all_up { SUCCESS } else { FAILED })
+}
+
+type Board = BTreeMap<(usize, String), Cell>;
+
+async fn probe_all(
+    runbook: &Arc<Runbook>,
+    hosts: &BTreeMap<String, Host>,
+    transport: Arc<dyn Transport>,
+    secrets: &Secrets,
+    forks: usize,
+) -> Board {
+    let forks = Arc::new(Semaphore::new(forks.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, step) in runbook.steps.iter().enumerate() {
+        for name in &step.hosts {
+            let Some(host) = hosts.get(name).cloned() else {
+                continue;
+            };
+            let (runbook, transport, forks) = (
+                Arc::clone(runbook),
+                Arc::clone(&transport),
+                Arc::clone(&forks),
+            );
+            let ctx = context::for_host(&host, &runbook.vars, secrets);
+            tasks.spawn(async move {
+                let _permit = forks.acquire_owned().await;
+                let step = &runbook.steps[i];
+                let cell = if step.manual.is_some() {
+                    Cell::Unknown("manual step".into())
+                } else if step.check.is_none() && step.verify.is_none() {
+                    Cell::Unknown("no probe".into())
+                } else {
+                    let when = step.when.map(|w| {
+                        runbook
+                            .templates
+                            .render(w, &ctx)
+                            .and_then(|r| context::truth(&r))
+                    });
+                    match when {
+                        Some(Ok(false)) => Cell::Unknown("`when` is false".into()),
+                        Some(Err(e)) => Cell::Down(e),
+                        _ => {
+                            let mut cell = Cell::Up;
+                            for p in [&step.check, &step.verify].into_iter().flatten() {
+                                let r =
+                                    probe(p, &host, &ctx, &runbook.templates, transport.as_ref())
+                                        .await;
+                                if !r.passed {
+                                    cell = Cell::Down(format!(
+                                        "{}: {}",
+                                        r.what,
+                                        r.detail.unwrap_or_default()
+                                    ));
+                                    break;
+                                }
+                            }
+                            cell
+                        }
+                    }
+                };
+                ((i, host.name), cell)
+            });
+        }
+    }
+    let mut board = Board::new();
+    while let Some(Ok((key, cell))) = tasks.join_next().await {
+        board.insert(key, cell);
+    }
+    board
+}
+
+fn render(runbook: &Runbook, board: &Board, redactor: &Redactor) -> (String, bool) {
+    let mut out = format!("status of `{}`\n", runbook.name);
+    let (mut up, mut down, mut unknown) = (0, 0, 0);
+    let mut phases: Vec<Option<usize>> = (0..runbook.phases.len()).map(Some).collect();
+    phases.push(None);
+    for phase in phases {
+        let steps: Vec<usize> = (0..runbook.steps.len())
+            .filter(|&i| runbook.steps[i].phase == phase)
+            .collect();
+        if steps.is_empty() {
+            continue;
+        }
+        let name = phase.map_or("no phase", |p| runbook.phases[p].id.as_str());
+        let _ = writeln!(out, "\nphase {name}");
+        for i in steps {
+            let step = &runbook.steps[i];
+            let cells: Vec<(&String, &Cell)> = board
+                .range((i, String::new())..(i + 1, String::new()))
+                .map(|((_, h), c)| (h, c))
+                .collect();
+            let verdict = if cells.iter().any(|(_, c)| matches!(c, Cell::Down(_))) {
+                "DOWN"
+            } else if cells.iter().all(|(_, c)| matches!(c, Cell::Up)) && !cells.is_empty() {
+                "up"
+            } else {
+                "unknown"
+            };
+            let _ = writeln!(out, "  {verdict:<8} {}", step.id);
+            for (host, cell) in cells {
+                let line = match cell {
+                    Cell::Up => {
+                        up += 1;
+                        "up".to_string()
+                    }
+                    Cell::Down(why) => {
+                        down += 1;
+                        format!("DOWN: {}", redactor.redact(why))
+                    }
+                    Cell::Unknown(why) => {
+                        unknown += 1;
+                        format!("unknown: {why}")
+                    }
+                };
+                let _ = writeln!(out, "      {host}: {line}");
+            }
+        }
+    }
+    let _ = writeln!(out, "\n{up} up, {down} down, {unknown} unknown");
+    (out, down == 0)
+}

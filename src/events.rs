@@ -1,0 +1,153 @@
+//! `RunEvent`: the executor's only output. Reporters and the journal
+//! subscribe to it; nothing else learns what happened during a run.
+
+use serde::{Deserialize, Serialize};
+
+/// Journal format version, written in `run-started`.
+pub const JOURNAL_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunEvent {
+    /// RFC 3339 wall-clock time.
+    pub at: String,
+    /// Milliseconds since the run started.
+    pub elapsed_ms: u64,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HostOutcome {
+    Ok,
+    AlreadyOk,
+    Skipped,
+    Failed,
+    TimedOut,
+    Blocked,
+    Confirmed,
+    Marked,
+}
+
+impl HostOutcome {
+    /// Whether dependents may proceed.
+    #[must_use]
+    pub const fn is_success(self) -> bool {
+        matches!(
+            self,
+            Self::Ok | Self::AlreadyOk | Self::Skipped | Self::Confirmed | Self::Marked
+        )
+    }
+
+    #[must_use]
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::AlreadyOk => "already-ok",
+            Self::Skipped => "skipped",
+            Self::Failed => "failed",
+            Self::TimedOut => "timed-out",
+            Self::Blocked => "blocked",
+            Self::Confirmed => "confirmed",
+            Self::Marked => "marked",
+        }
+    }
+}
+
+/// Step outcomes use the same words as host outcomes.
+pub type StepOutcome = HostOutcome;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunOutcome {
+    Succeeded,
+    Failed,
+    Paused,
+    Interrupted,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    When,
+    Check,
+    Run,
+    Verify,
+}
+
+impl Action {
+    #[must_use]
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::When => "when",
+            Self::Check => "check",
+            Self::Run => "run",
+            Self::Verify => "verify",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum EventKind {
+    RunStarted {
+        version: u32,
+        run_id: String,
+        runbook: String,
+        runbook_sha256: String,
+        inventory_sha256: Option<String>,
+        operator: String,
+        dry_run: bool,
+        steps: Vec<String>,
+    },
+    StepStarted {
+        step: String,
+        hosts: Vec<String>,
+    },
+    /// A command, or a probe attempt, finished on a host.
+    Action {
+        step: String,
+        host: String,
+        action: Action,
+        attempt: u32,
+        /// The rendered command or probe, secrets masked.
+        command: String,
+        passed: bool,
+        exit_code: Option<i32>,
+        signal: Option<String>,
+        timed_out: bool,
+        duration_ms: u64,
+        detail: Option<String>,
+    },
+    HostFinished {
+        step: String,
+        host: String,
+        outcome: HostOutcome,
+        duration_ms: u64,
+        message: Option<String>,
+        stderr_tail: Vec<String>,
+    },
+    StepFinished {
+        step: String,
+        outcome: StepOutcome,
+        duration_ms: u64,
+    },
+    /// A step not run because a step it depends on failed.
+    StepBlocked {
+        step: String,
+        by: String,
+    },
+    Confirmation {
+        step: String,
+        operator: String,
+        note: Option<String>,
+        automatic: bool,
+    },
+    RunPaused {
+        step: String,
+        reason: String,
+    },
+    RunFinished {
+        outcome: RunOutcome,
+    },
+}

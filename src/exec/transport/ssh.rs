@@ -1,0 +1,481 @@
+//! SSH through libssh2: one authenticated session per host for the whole
+//! run, owned by a dedicated thread (libssh2 is blocking; the async
+//! workers only exchange messages with it). Commands run in non-blocking
+//! mode in a poll loop that drains stdout and stderr together, keeps the
+//! connection alive, and enforces the deadline itself.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::net::{TcpStream, ToSocketAddrs};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use ssh2::{BlockDirections, Channel, Session};
+
+use super::{ExecFuture, Exit, Output, Transport, TransportError, known_hosts, push_capped};
+use crate::model::{Host, Inventory};
+
+/// Extra time after the remote `timeout` wrapper's own deadline and kill
+/// grace before the client gives up on the channel.
+const CLIENT_GRACE: Duration = Duration::from_secs(10);
+/// Remote `timeout -k`: from SIGTERM to SIGKILL of the command's group.
+const REMOTE_KILL_GRACE_SECS: u64 = 3;
+const KEEPALIVE_SECS: u32 = 15;
+
+struct Job {
+    command: String,
+    timeout: Option<Duration>,
+    reply: tokio::sync::oneshot::Sender<Result<Output, TransportError>>,
+}
+
+/// A connection per host, opened on first use and kept for the run.
+pub struct SshPool {
+    inventory: Arc<Inventory>,
+    hosts: Mutex<HashMap<String, mpsc::Sender<Job>>>,
+}
+
+impl SshPool {
+    #[must_use]
+    pub fn new(inventory: Arc<Inventory>) -> Self {
+        Self {
+            inventory,
+            hosts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn sender(&self, host: &Host) -> mpsc::Sender<Job> {
+        let mut hosts = self
+            .hosts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        hosts
+            .entry(host.name.clone())
+            .or_insert_with(|| {
+                let (tx, rx) = mpsc::channel();
+                let host = host.clone();
+                let inventory = Arc::clone(&self.inventory);
+                std::thread::Builder::new()
+                    .name(format!("ssh-{}", host.name))
+                    .spawn(move || serve(&host, &inventory, &rx))
+                    .ok();
+                tx
+            })
+            .clone()
+    }
+}
+
+impl Transport for SshPool {
+    fn exec<'a>(
+        &'a self,
+        host: &'a Host,
+        command: &'a str,
+        timeout: Option<Duration>,
+    ) -> ExecFuture<'a> {
+        let sender = self.sender(host);
+        Box::pin(async move {
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            let lost = || TransportError::Session {
+                host: host.name.clone(),
+                reason: "the connection thread stopped".into(),
+            };
+            sender
+                .send(Job {
+                    command: command.to_string(),
+                    timeout,
+                    reply,
+                })
+                .map_err(|_| lost())?;
+            answer.await.map_err(|_| lost())?
+        })
+    }
+}
+
+/// The connection thread: connect once, then run jobs in order. A failed
+/// connection answers every job with the same error.
+fn serve(host: &Host, inventory: &Inventory, jobs: &mpsc::Receiver<Job>) {
+    let mut connection: Option<Result<Connection, TransportError>> = None;
+    while let Ok(job) = jobs.recv() {
+        let conn = connection.get_or_insert_with(|| Connection::open(host, inventory, 0));
+        let result = match conn {
+            Ok(c) => {
+                let result = c.exec(host, &job.command, job.timeout);
+                if let Err(e) = &result {
+                    tracing::warn!(host = %host.name, "ssh session failed: {e}");
+                    connection = None;
+                }
+                result
+            }
+            Err(e) => Err(e.clone()),
+        };
+        let _ = job.reply.send(result);
+    }
+}
+
+/// Something libssh2 can use as its socket: a TCP stream, or one end of a
+/// socket pair whose other end is pumped through a jump host.
+enum Socket {
+    Tcp(TcpStream),
+    Tunnel(UnixStream),
+}
+
+impl AsRawFd for Socket {
+    fn as_raw_fd(&self) -> RawFd {
+        match self {
+            Self::Tcp(s) => s.as_raw_fd(),
+            Self::Tunnel(s) => s.as_raw_fd(),
+        }
+    }
+}
+
+struct Connection {
+    session: Session,
+    fd: RawFd,
+    /// Keeps the jump host's session alive while this one uses it.
+    _jump: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Connection {
+    fn open(host: &Host, inventory: &Inventory, depth: usize) -> Result<Self, TransportError> {
+        let connect_err = |reason: String| TransportError::Connect {
+            host: host.name.clone(),
+            address: format!("{}:{}", host.address, host.port),
+            reason,
+        };
+        let timeout = host.connect_timeout.std();
+        let (socket, jump) = match host.jump.as_ref().and_then(|j| inventory.hosts.get(j)) {
+            Some(jump_host) if depth < 8 => {
+                let via = Self::open(jump_host, inventory, depth + 1).map_err(|e| {
+                    connect_err(format!("through jump host `{}`: {e}", jump_host.name))
+                })?;
+                let (ours, theirs) = UnixStream::pair().map_err(|e| connect_err(e.to_string()))?;
+                let channel = via
+                    .direct_tcpip(&host.address, host.port, timeout)
+                    .map_err(|e| {
+                        connect_err(format!(
+                            "jump host `{}` could not open a tunnel: {e}",
+                            jump_host.name
+                        ))
+                    })?;
+                let pump = std::thread::Builder::new()
+                    .name(format!("tunnel-{}", host.name))
+                    .spawn(move || pump(&via, channel, theirs))
+                    .map_err(|e| connect_err(e.to_string()))?;
+                (Socket::Tunnel(ours), Some(pump))
+            }
+            _ => {
+                let addr = (host.address.as_str(), host.port)
+                    .to_socket_addrs()
+                    .map_err(|e| connect_err(format!("cannot resolve: {e}")))?
+                    .next()
+                    .ok_or_else(|| connect_err("the name resolves to no address".into()))?;
+                let tcp = TcpStream::connect_timeout(&addr, timeout)
+                    .map_err(|e| connect_err(e.to_string()))?;
+                let _ = tcp.set_nodelay(true);
+                (Socket::Tcp(tcp), None)
+            }
+        };
+        let fd = socket.as_raw_fd();
+        let mut session = Session::new().map_err(|e| connect_err(e.to_string()))?;
+        session.set_timeout(u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX));
+        let known_hosts = host.known_hosts.clone().unwrap_or_else(default_known_hosts);
+        let types = known_hosts::recorded_types(&known_hosts, &host.address, host.port);
+        if !types.is_empty() {
+            let _ = session.method_pref(ssh2::MethodType::HostKey, &types.join(","));
+        }
+        session.set_tcp_stream(socket);
+        session
+            .handshake()
+            .map_err(|e| connect_err(format!("SSH handshake failed: {e}")))?;
+        known_hosts::verify(&session, host, &known_hosts)?;
+        authenticate(&session, host)?;
+        session.set_keepalive(true, KEEPALIVE_SECS);
+        session.set_timeout(0);
+        Ok(Self {
+            session,
+            fd,
+            _jump: jump,
+        })
+    }
+
+    fn direct_tcpip(
+        &self,
+        address: &str,
+        port: u16,
+        timeout: Duration,
+    ) -> Result<Channel, ssh2::Error> {
+        self.session
+            .set_timeout(u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX));
+        let channel = self.session.channel_direct_tcpip(address, port, None);
+        self.session.set_timeout(0);
+        channel
+    }
+
+    fn exec(
+        &mut self,
+        host: &Host,
+        command: &str,
+        timeout: Option<Duration>,
+    ) -> Result<Output, TransportError> {
+        let started = Instant::now();
+        let lost = |reason: String| TransportError::Session {
+            host: host.name.clone(),
+            reason,
+        };
+        let wrapped = wrap(command, timeout);
+        let deadline = timeout
+            .map(|t| started + t + Duration::from_secs(REMOTE_KILL_GRACE_SECS) + CLIENT_GRACE);
+        self.session.set_blocking(false);
+        let mut channel = self
+            .retry(deadline, |s| s.channel_session())
+            .map_err(|e| lost(e.to_string()))?;
+        self.retry(deadline, |_| channel.exec(&wrapped))
+            .map_err(|e| lost(e.to_string()))?;
+        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+        let mut buf = vec![0u8; 32 * 1024];
+        let mut timed_out = false;
+        loop {
+            let mut progressed = false;
+            for (stream, sink) in [(0, &mut stdout), (1, &mut stderr)] {
+                loop {
+                    match channel.stream(stream).read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => {
+                            push_capped(sink, &buf[..n]);
+                            progressed = true;
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                        Err(e) => return Err(lost(e.to_string())),
+                    }
+                }
+            }
+            if channel.eof() {
+                break;
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                timed_out = true;
+                break;
+            }
+            if !progressed {
+                let _ = self.session.keepalive_send();
+                self.wait_socket(deadline);
+            }
+        }
+        if timed_out {
+            let _ = channel.close();
+            self.session.set_blocking(true);
+            return Ok(Output {
+                exit: Exit::TimedOut,
+                stdout,
+                stderr,
+                duration: started.elapsed(),
+            });
+        }
+        self.retry(deadline, |_| channel.wait_close())
+            .map_err(|e| lost(e.to_string()))?;
+        self.session.set_blocking(true);
+        let code = channel.exit_status().map_err(|e| lost(e.to_string()))?;
+        let signal = channel.exit_signal().ok().and_then(|s| s.exit_signal);
+        let exit = match (signal, code) {
+            (Some(sig), _) => Exit::Signal(sig),
+            (None, 124) if timeout.is_some() => Exit::TimedOut,
+            (None, 137)
+                if timeout.is_some() && started.elapsed() >= timeout.unwrap_or_default() =>
+            {
+                Exit::TimedOut
+            }
+            (None, code) => Exit::Code(code),
+        };
+        Ok(Output {
+            exit,
+            stdout,
+            stderr,
+            duration: started.elapsed(),
+        })
+    }
+
+    /// Repeats a libssh2 call that would block, waiting on the socket.
+    fn retry<T>(
+        &self,
+        deadline: Option<Instant>,
+        mut f: impl FnMut(&Session) -> Result<T, ssh2::Error>,
+    ) -> Result<T, ssh2::Error> {
+        loop {
+            match f(&self.session) {
+                Err(e) if e.code() == ssh2::ErrorCode::Session(-37) => {
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                        return Err(e);
+                    }
+                    self.wait_socket(deadline);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Sleeps until the socket is ready in the direction libssh2 is
+    /// blocked on, the deadline, or the keepalive interval.
+    fn wait_socket(&self, deadline: Option<Instant>) {
+        let dirs = self.session.block_directions();
+        let mut events = 0;
+        if matches!(
+            dirs,
+            BlockDirections::Inbound | BlockDirections::Both | BlockDirections::None
+        ) {
+            events |= libc::POLLIN;
+        }
+        if matches!(dirs, BlockDirections::Outbound | BlockDirections::Both) {
+            events |= libc::POLLOUT;
+        }
+        let mut wait = Duration::from_secs(u64::from(KEEPALIVE_SECS));
+        if let Some(d) = deadline {
+            wait = wait.min(d.saturating_duration_since(Instant::now()));
+        }
+        let mut pfd = libc::pollfd {
+            fd: self.fd,
+            events,
+            revents: 0,
+        };
+        let ms = i32::try_from(wait.as_millis()).unwrap_or(i32::MAX).max(1);
+        // SAFETY: one valid pollfd on a socket this connection owns.
+        unsafe {
+            libc::poll(&raw mut pfd, 1, ms);
+        }
+    }
+}
+
+/// Runs the command under POSIX sh, and under `timeout` when there is a
+/// deadline: `timeout` puts the command in its own process group and kills
+/// the whole group, so nothing is left running on the host.
+fn wrap(command: &str, timeout: Option<Duration>) -> String {
+    let quoted = shlex::try_quote(command).map_or_else(|_| "''".into(), |q| q.into_owned());
+    match timeout {
+        Some(t) => {
+            let secs = t.as_secs_f64().max(0.001);
+            format!("timeout -k {REMOTE_KILL_GRACE_SECS} {secs:.3} sh -c {quoted}")
+        }
+        None => format!("sh -c {quoted}"),
+    }
+}
+
+fn default_known_hosts() -> PathBuf {
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    PathBuf::from(home).join(".ssh/known_hosts")
+}
+
+fn authenticate(session: &Session, host: &Host) -> Result<(), TransportError> {
+    let fail = |method: String, reason: String| TransportError::Auth {
+        host: host.name.clone(),
+        user: host.user.clone(),
+        method,
+        reason,
+    };
+    if let Some(key) = &host.identity_file {
+        let method = format!("key {}", key.display());
+        if !key.exists() {
+            return Err(fail(method, "the key file does not exist".into()));
+        }
+        session
+            .userauth_pubkey_file(&host.user, None, key, None)
+            .map_err(|e| fail(method.clone(), e.message().to_string()))?;
+    } else {
+        session
+            .userauth_agent(&host.user)
+            .map_err(|e| fail("ssh-agent".into(), e.message().to_string()))?;
+    }
+    if session.authenticated() {
+        Ok(())
+    } else {
+        Err(fail(
+            "publickey".into(),
+            "the server did not accept the key".into(),
+        ))
+    }
+}
+
+/// Copies bytes between one end of a socket pair and a direct-tcpip channel
+/// of the jump host's session, until either side closes.
+fn pump(via: &Connection, mut channel: Channel, local: UnixStream) {
+    let _ = local.set_nonblocking(true);
+    via.session.set_blocking(false);
+    let local_fd: OwnedFd = match local.try_clone() {
+        Ok(s) => s.into(),
+        Err(_) => return,
+    };
+    let mut local = local;
+    let mut buf = vec![0u8; 32 * 1024];
+    let mut pending: Vec<u8> = Vec::new();
+    loop {
+        let mut progressed = false;
+        match channel.read(&mut buf) {
+            Ok(0) if channel.eof() => return,
+            Ok(0) => {}
+            Ok(n) => {
+                if write_all_nb(&mut local, &buf[..n]).is_err() {
+                    return;
+                }
+                progressed = true;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => return,
+        }
+        if pending.is_empty() {
+            match std::io::Read::read(&mut local, &mut buf) {
+                Ok(0) => {
+                    let _ = channel.send_eof();
+                    return;
+                }
+                Ok(n) => {
+                    pending.extend_from_slice(&buf[..n]);
+                    progressed = true;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => return,
+            }
+        }
+        if !pending.is_empty() {
+            match std::io::Write::write(&mut channel, &pending) {
+                Ok(n) => {
+                    pending.drain(..n);
+                    progressed = true;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => return,
+            }
+        }
+        if !progressed {
+            let mut fds = [
+                libc::pollfd {
+                    fd: via.fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+                libc::pollfd {
+                    fd: local_fd.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+            ];
+            // SAFETY: two valid pollfds on sockets owned by this thread.
+            unsafe {
+                libc::poll(fds.as_mut_ptr(), 2, 50);
+            }
+            let _ = via.session.keepalive_send();
+        }
+    }
+}
+
+fn write_all_nb(stream: &mut UnixStream, mut data: &[u8]) -> std::io::Result<()> {
+    while !data.is_empty() {
+        match std::io::Write::write(stream, data) {
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(1))
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,54 @@
+//! Secret masking at the point where text leaves the process.
+
+/// Replaces every secret value with `***`.
+#[derive(Debug, Clone, Default)]
+pub struct Redactor {
+    /// Longest first, so a secret that contains another is masked whole.
+    secrets: Vec<String>,
+}
+
+pub const MASK: &str = "***";
+
+impl Redactor {
+    #[must_use]
+    pub fn new(values: impl IntoIterator<Item = String>) -> Self {
+        let mut secrets: Vec<String> = values.into_iter().filter(|s| !s.is_empty()).collect();
+        let quoted: Vec<String> = secrets
+            .iter()
+            .filter_map(|s| shlex::try_quote(s).ok().map(|q| q.into_owned()))
+            .filter(|q| !secrets.contains(q))
+            .collect();
+        secrets.extend(quoted);
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        secrets.dedup();
+        Self { secrets }
+    }
+
+    #[must_use]
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for secret in &self.secrets {
+            if out.contains(secret.as_str()) {
+                out = out.replace(secret.as_str(), MASK);
+            }
+        }
+        out
+    }
+
+    #[must_use]
+    pub fn redact_bytes(&self, bytes: &[u8]) -> String {
+        self.redact(&String::from_utf8_lossy(bytes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Redactor;
+
+    #[test]
+    fn masks_plain_and_shell_quoted_secrets() {
+        let r = Redactor::new(["s3cr3t pass".to_string(), "abc".to_string()]);
+        assert_eq!(r.redact("x 's3cr3t pass' y abc"), "x *** y ***");
+        assert_eq!(r.redact("s3cr3t pass"), "***");
+    }
+}

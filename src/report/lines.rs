@@ -1,0 +1,142 @@
+//! Pure formatting of event lines, shared by the plain and progress
+//! reporters so both say the same thing.
+
+use crate::events::{EventKind, HostOutcome, RunEvent};
+
+#[must_use]
+pub fn clock(elapsed_ms: u64) -> String {
+    let secs = elapsed_ms / 1000;
+    if secs >= 3600 {
+        format!("{}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+    } else {
+        format!("{:02}:{:02}", secs / 60, secs % 60)
+    }
+}
+
+#[must_use]
+pub fn seconds(ms: u64) -> String {
+    if ms < 10_000 {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    } else {
+        crate::model::Duration(std::time::Duration::from_millis(ms - ms % 1000)).to_string()
+    }
+}
+
+/// The lines an event prints, or none. `dry_run` adds every action.
+#[must_use]
+pub fn lines(event: &RunEvent, dry_run: bool) -> Vec<String> {
+    let t = clock(event.elapsed_ms);
+    match &event.kind {
+        EventKind::RunStarted {
+            run_id,
+            runbook,
+            steps,
+            operator,
+            dry_run,
+            ..
+        } => {
+            let mode = if *dry_run { "dry-run" } else { "run" };
+            vec![format!(
+                "[{t}] {mode} {run_id} of `{runbook}`: {} steps, operator {operator}",
+                steps.len()
+            )]
+        }
+        EventKind::StepStarted { step, hosts } => {
+            vec![format!("[{t}] start      {step} on {}", host_list(hosts))]
+        }
+        EventKind::Action {
+            host,
+            action,
+            command,
+            passed,
+            attempt,
+            ..
+        } if dry_run => {
+            let verdict = match (action, passed) {
+                (crate::events::Action::Run, _) => "",
+                (_, true) => " (assumed to pass)",
+                (_, false) => " (assumed not yet passing)",
+            };
+            let again = if *attempt > 1 {
+                format!(" #{attempt}")
+            } else {
+                String::new()
+            };
+            vec![format!(
+                "         {host}: {}{again}: {command}{verdict}",
+                action.label()
+            )]
+        }
+        EventKind::HostFinished {
+            host,
+            outcome,
+            duration_ms,
+            message,
+            stderr_tail,
+            step,
+        } if !outcome.is_success() => {
+            let mut out = vec![format!(
+                "[{t}] {:<11}{step} @ {host}: {} ({})",
+                outcome.label(),
+                message.as_deref().unwrap_or(""),
+                seconds(*duration_ms)
+            )];
+            out.extend(
+                stderr_tail
+                    .iter()
+                    .rev()
+                    .take(5)
+                    .rev()
+                    .map(|l| format!("         | {l}")),
+            );
+            out
+        }
+        EventKind::StepFinished {
+            step,
+            outcome,
+            duration_ms,
+        } => vec![format!(
+            "[{t}] {:<11}{step} ({})",
+            outcome.label(),
+            seconds(*duration_ms)
+        )],
+        EventKind::StepBlocked { step, by } => {
+            vec![format!("[{t}] blocked    {step} (`{by}` failed)")]
+        }
+        EventKind::Confirmation {
+            step,
+            operator,
+            note,
+            automatic,
+        } => {
+            let how = if *automatic { " (--yes)" } else { "" };
+            let note = note
+                .as_deref()
+                .filter(|_| !automatic)
+                .map(|n| format!(": {n}"))
+                .unwrap_or_default();
+            vec![format!("[{t}] confirmed {step} by {operator}{how}{note}")]
+        }
+        EventKind::RunPaused { step, reason } => {
+            vec![format!("[{t}] paused     at {step}: {reason}")]
+        }
+        EventKind::RunFinished { outcome } => {
+            vec![format!("[{t}] finished: {outcome:?}").to_lowercase()]
+        }
+        _ => Vec::new(),
+    }
+}
+
+#[must_use]
+pub fn host_list(hosts: &[String]) -> String {
+    match hosts.len() {
+        0 => "no hosts".into(),
+        1..=4 => hosts.join(", "),
+        n => format!("{}, ... ({n} hosts)", hosts[..3].join(", ")),
+    }
+}
+
+#[must_use]
+pub const fn is_failure(o: HostOutcome) -> bool {
+    !o.is_success()
+}

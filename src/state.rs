@@ -1,0 +1,142 @@
+//! The state directory: `STATE_DIR/runs/RUN_ID/` with the journal, copies
+//! of the runbook and inventory as executed, and command logs. A lock file
+//! refuses a second run on the same state dir.
+
+use std::fs::File;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::events::RunEvent;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot use the state directory {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "another run is active on {path} (its lock is held); wait for it, or use another `--state-dir`"
+    )]
+    Locked { path: PathBuf },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StateError + '_ {
+    move |source| StateError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Held for the whole run; released when dropped (or when the process dies).
+pub struct Lock {
+    _file: File,
+}
+
+pub fn lock(state_dir: &Path) -> Result<Lock, StateError> {
+    std::fs::create_dir_all(state_dir).map_err(io(state_dir))?;
+    let path = state_dir.join("lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io(&path))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Lock { _file: file }),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StateError::Locked {
+            path: state_dir.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(io(&path)(e)),
+    }
+}
+
+/// `YYYYMMDDTHHMMSSZ-xxxx`: sorts by start time; the suffix tells apart
+/// runs started in the same second.
+#[must_use]
+pub fn new_run_id() -> String {
+    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let stamp: String = now.chars().filter(char::is_ascii_alphanumeric).collect();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let salt = (nanos ^ std::process::id().rotate_left(16)) & 0xffff;
+    format!("{stamp}-{salt:04x}")
+}
+
+pub struct RunDir {
+    pub id: String,
+    pub path: PathBuf,
+    journal: File,
+}
+
+impl RunDir {
+    pub fn create(state_dir: &Path, id: &str) -> Result<Self, StateError> {
+        let path = state_dir.join("runs").join(id);
+        std::fs::create_dir_all(path.join("logs")).map_err(io(&path))?;
+        let journal_path = path.join("journal.jsonl");
+        let journal = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&journal_path)
+            .map_err(io(&journal_path))?;
+        Ok(Self {
+            id: id.to_string(),
+            path,
+            journal,
+        })
+    }
+
+    /// Writes a file once; the state dir never rewrites in place.
+    pub fn keep(&self, name: &str, text: &str) -> Result<(), StateError> {
+        let target = self.path.join(name);
+        let mut file = std::fs::OpenOptions::new()
+            .create_new(true)
+            .write(true)
+            .open(&target)
+            .map_err(io(&target))?;
+        file.write_all(text.as_bytes()).map_err(io(&target))?;
+        file.sync_all().map_err(io(&target))
+    }
+
+    #[must_use]
+    pub fn logs(&self) -> PathBuf {
+        self.path.join("logs")
+    }
+
+    /// Appends events as JSON lines; `sync` makes them durable. The
+    /// dispatcher appends a batch and syncs once (group commit) before it
+    /// acts on any of them.
+    pub fn append(&mut self, events: &[RunEvent]) -> Result<(), StateError> {
+        let path = self.path.join("journal.jsonl");
+        let mut buf = Vec::new();
+        for e in events {
+            serde_json::to_writer(&mut buf, e).map_err(|e| io(&path)(e.into()))?;
+            buf.push(b'\n');
+        }
+        self.journal.write_all(&buf).map_err(io(&path))?;
+        self.journal.sync_data().map_err(io(&path))
+    }
+}
+
+/// Reads a journal, tolerating a torn last line (power lost mid-write).
+pub fn read_journal(path: &Path) -> Result<Vec<RunEvent>, StateError> {
+    let text = std::fs::read_to_string(path).map_err(io(path))?;
+    let mut events = Vec::new();
+    let lines: Vec<&str> = text.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        match serde_json::from_str::<RunEvent>(line) {
+            Ok(e) => events.push(e),
+            Err(_) if i + 1 == lines.len() => {
+                tracing::warn!("ignoring a torn last line in {}", path.display())
+            }
+            Err(e) => {
+                return Err(io(path)(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("line {}: {e}", i + 1),
+                )));
+            }
+        }
+    }
+    Ok(events)
+}
