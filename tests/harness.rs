@@ -86,7 +86,6 @@ impl Test {
         self
     }
 
-    #[allow(dead_code, reason = "used by the run tests")]
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.into(), value.into()));
         self
@@ -107,7 +106,6 @@ impl Test {
         self
     }
 
-    #[allow(dead_code, reason = "used by the run tests")]
     pub fn stdout_contains(mut self, text: &str) -> Self {
         self.stdout_contains.push(text.into());
         self

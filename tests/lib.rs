@@ -6,4 +6,7 @@ mod examples;
 mod fuzz;
 mod harness;
 mod plan;
+mod run;
 mod schema;
+mod ssh;
+mod sshd;

@@ -35,9 +35,13 @@ pub fn lines(event: &RunEvent, dry_run: bool) -> Vec<String> {
             dry_run,
             ..
         } => {
-            let mode = if *dry_run { "dry-run" } else { "run" };
+            let what = if *dry_run {
+                "dry-run".to_string()
+            } else {
+                format!("run {run_id}")
+            };
             vec![format!(
-                "[{t}] {mode} {run_id} of `{runbook}`: {} steps, operator {operator}",
+                "[{t}] {what} of `{runbook}`: {} steps, operator {operator}",
                 steps.len()
             )]
         }

@@ -1,0 +1,333 @@
+//! `runbook run` and `runbook status` on the local transport: scheduling,
+//! failure policies, dry-run, secrets, selection.
+
+use std::path::Path;
+
+use crate::harness::Test;
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+fn all_files_text(dir: &Path) -> String {
+    let mut text = String::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                text.push_str(&all_files_text(&p));
+            } else {
+                text.push_str(&read(&p));
+            }
+        }
+    }
+    text
+}
+
+#[test]
+fn independent_branches_overlap_and_dependents_wait() {
+    // Each branch waits for the other to have started: this run can only
+    // finish if the two branches really run at the same time.
+    let (_, t) = Test::new()
+        .runbook(
+            "
+            version: 1
+            name: overlap
+            defaults: {timeout: 20s}
+            steps:
+              - {id: a, check: {command: 'false'}, run: 'echo start-a >> order; touch a.started; until [ -e b.started ]; do sleep 0.02; done; echo end-a >> order'}
+              - {id: b, check: {command: 'false'}, run: 'echo start-b >> order; touch b.started; until [ -e a.started ]; do sleep 0.02; done; echo end-b >> order'}
+              - {id: c, depends_on: [a, b], check: {command: 'false'}, run: 'echo c >> order'}
+            ",
+        )
+        .args(["run", "runbook.yaml", "--state-dir", "state"])
+        .run();
+    let order = read(&t.path().join("order"));
+    let lines: Vec<&str> = order.lines().collect();
+    assert_eq!(lines.len(), 5, "{order}");
+    let pos = |s: &str| lines.iter().position(|l| *l == s).unwrap();
+    assert!(
+        pos("start-a") < pos("end-b") && pos("start-b") < pos("end-a"),
+        "{order}"
+    );
+    assert_eq!(lines[4], "c");
+}
+
+const POLICY: &str = "
+    version: 1
+    name: policy
+    defaults: {timeout: 10s}
+    steps:
+      - {id: bad, check: {command: 'false'}, run: 'echo boom >&2; exit 4', on_failure: POLICY}
+      - {id: after-bad, depends_on: [bad], check: {command: 'false'}, run: 'touch after-bad'}
+      - {id: other, check: {command: 'false'}, run: 'sleep 0.3; touch other'}
+      - {id: after-other, depends_on: [other], check: {command: 'false'}, run: 'touch after-other'}
+";
+
+#[test]
+fn on_failure_continue_blocks_dependents_and_goes_on_with_the_rest() {
+    let (_, t) = Test::new()
+        .runbook(&POLICY.replace("POLICY", "continue"))
+        .args(["run", "runbook.yaml", "--state-dir", "state"])
+        .status(1)
+        .stdout_contains("failed     bad @ controller: run failed: exit status 4")
+        .stdout_contains("         | boom")
+        .stdout_contains("blocked    after-bad (`bad` failed)")
+        .stdout_contains("ok         after-other")
+        .run();
+    assert!(!t.path().join("after-bad").exists());
+    assert!(t.path().join("after-other").exists());
+}
+
+#[test]
+fn on_failure_abort_stops_scheduling_but_lets_running_steps_finish() {
+    let (_, t) = Test::new()
+        .runbook(&POLICY.replace("POLICY", "abort"))
+        .args(["run", "runbook.yaml", "--state-dir", "state"])
+        .status(1)
+        .stdout_contains("ok         other")
+        .stdout_contains("not run     after-other")
+        .run();
+    assert!(t.path().join("other").exists(), "a running step finishes");
+    assert!(!t.path().join("after-other").exists(), "nothing new starts");
+}
+
+#[test]
+fn on_failure_pause_exits_3_and_says_what_to_type() {
+    Test::new()
+        .runbook(&POLICY.replace("POLICY", "pause"))
+        .args(["run", "runbook.yaml", "--state-dir", "state"])
+        .status(3)
+        .stdout_contains("paused     at bad: the step failed and its policy is `pause`")
+        .stderr_contains("runbook mark ")
+        .stderr_contains(" bad done --note '...' --state-dir state")
+        .run();
+}
+
+#[test]
+fn a_manual_step_pauses_a_non_interactive_run_and_yes_confirms_it() {
+    let runbook = "
+        version: 1
+        name: manual
+        steps:
+          - {id: call-noc, manual: 'Call the NOC at {{ vars.noc }}.'}
+          - {id: after, depends_on: [call-noc], check: {command: 'true'}}
+          - {id: independent, check: {command: 'true'}}
+        vars: {noc: '+33 1 23 45 67 89'}
+    ";
+    Test::new()
+        .runbook(runbook)
+        .args(["run", "runbook.yaml", "--state-dir", "state"])
+        .status(3)
+        .stdout_contains("paused     at call-noc: step `call-noc` needs an operator's confirmation")
+        .stdout_contains("already-ok independent")
+        .stderr_contains("runbook confirm ")
+        .run();
+    Test::new()
+        .runbook(runbook)
+        .args([
+            "run",
+            "runbook.yaml",
+            "--state-dir",
+            "state",
+            "--yes",
+            "--operator",
+            "alice",
+        ])
+        .stdout_contains("confirmed call-noc by alice (--yes)")
+        .stdout_contains("already-ok after")
+        .run();
+}
+
+#[test]
+fn dry_run_touches_nothing_and_shows_every_rendered_command_in_order() {
+    let (output, t) = Test::new()
+        .inventory(
+            "
+            version: 1
+            hosts:
+              db: {address: 127.0.0.9, port: 1, vars: {service: postgresql}}
+              app: {address: 127.0.0.9, port: 1, vars: {service: 'dpi app'}}
+            ",
+        )
+        .runbook(
+            "
+            version: 1
+            name: rehearsal
+            defaults: {timeout: 10s}
+            steps:
+              - {id: db, targets: [db], check: {command: 'touch touched-check'}, run: 'systemctl restart {{ host.vars.service }}', verify: {command: 'pg_isready --password={{ secret.DB_PASSWORD }}'}}
+              - {id: app, depends_on: [db], targets: [app], run: 'touch touched; systemctl restart {{ host.vars.service }}', verify: {tcp: {port: 8443}}}
+            ",
+        )
+        .args(["run", "runbook.yaml", "-i", "inventory.yaml", "--dry-run", "--state-dir", "state"])
+        .run();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let expected = [
+        "db: check: touch touched-check (assumed not yet passing)",
+        "db: run: systemctl restart postgresql",
+        "db: verify: pg_isready --password='***' (assumed to pass)",
+        "app: run: touch touched; systemctl restart 'dpi app'",
+        "app: verify: tcp 127.0.0.9:8443 (assumed to pass)",
+    ];
+    let mut at = 0;
+    for line in expected {
+        let found = stdout[at..]
+            .find(line)
+            .unwrap_or_else(|| panic!("`{line}` missing or out of order in:\n{stdout}"));
+        at += found;
+    }
+    assert!(!t.path().join("touched").exists() && !t.path().join("touched-check").exists());
+    assert!(
+        !t.path().join("state").exists(),
+        "a dry-run records nothing"
+    );
+}
+
+#[test]
+fn secrets_are_required_before_anything_runs_and_never_shown() {
+    let runbook = "
+        version: 1
+        name: secret
+        defaults: {timeout: 10s}
+        steps:
+          - {id: first, check: {command: 'false'}, run: 'touch ran'}
+          - {id: use, depends_on: [first], check: {command: 'false'}, run: 'echo token={{ secret.API_TOKEN }}; echo {{ secret.API_TOKEN }} >&2; exit 1', on_failure: continue}
+    ";
+    let (_, t) = Test::new()
+        .runbook(runbook)
+        .args(["run", "runbook.yaml", "--state-dir", "state"])
+        .status(2)
+        .stderr_contains("missing secret: `API_TOKEN` (set RUNBOOK_SECRET_API_TOKEN or add it to --secrets FILE); no host was touched")
+        .run();
+    assert!(!t.path().join("ran").exists());
+    let value = "Sup3r-s3cret value";
+    let (output, t) = Test::new()
+        .runbook(runbook)
+        .env("RUNBOOK_SECRET_API_TOKEN", value)
+        .args(["run", "runbook.yaml", "--state-dir", "state", "-v"])
+        .status(1)
+        .stdout_contains("| ***")
+        .run();
+    let everything = format!(
+        "{}{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+        all_files_text(&t.path().join("state"))
+    );
+    assert!(everything.contains("token=***"), "{everything}");
+    assert!(
+        !everything.contains("s3cret"),
+        "the secret leaked:\n{everything}"
+    );
+}
+
+#[test]
+fn selection_runs_only_what_was_asked() {
+    let runbook = "
+        version: 1
+        name: select
+        defaults: {timeout: 10s}
+        steps:
+          - {id: a, check: {command: 'false'}, run: 'echo a >> ran', tags: [net]}
+          - {id: b, depends_on: [a], check: {command: 'false'}, run: 'echo b >> ran'}
+          - {id: c, depends_on: [b], check: {command: 'false'}, run: 'echo c >> ran', tags: [net]}
+          - {id: d, check: {command: 'false'}, run: 'echo d >> ran'}
+    ";
+    for (args, expected) in [
+        (vec!["--only", "b,d"], "b d"),
+        (vec!["--from", "b"], "b c"),
+        (vec!["--tags", "net"], "a c"),
+    ] {
+        let (_, t) = Test::new()
+            .runbook(runbook)
+            .args(["run", "runbook.yaml", "--state-dir", "state"])
+            .args(args.clone())
+            .run();
+        let mut ran: Vec<String> = read(&t.path().join("ran"))
+            .lines()
+            .map(str::to_string)
+            .collect();
+        ran.sort();
+        assert_eq!(ran.join(" "), expected, "{args:?}");
+    }
+    Test::new()
+        .runbook(runbook)
+        .args(["run", "runbook.yaml", "--only", "bb"])
+        .status(2)
+        .stderr_contains("unknown step `bb`; did you mean `b`?")
+        .run();
+}
+
+#[test]
+fn when_false_skips_a_host_and_counts_as_success() {
+    Test::new()
+        .runbook(
+            "
+            version: 1
+            name: when
+            vars: {site: lyon}
+            steps:
+              - {id: paris-only, when: \"{{ vars.site == 'paris' }}\", check: {command: 'false'}}
+              - {id: next, depends_on: [paris-only], check: {command: 'true'}}
+            ",
+        )
+        .args(["run", "runbook.yaml", "--state-dir", "state"])
+        .stdout_contains("skipped    paris-only")
+        .stdout_contains("already-ok next")
+        .run();
+}
+
+#[test]
+fn the_journal_records_every_step_and_host() {
+    let (_, t) = Test::new()
+        .runbook("version: 1\nname: j\nsteps:\n  - {id: a, check: {command: 'true'}}\n  - {id: b, depends_on: [a], check: {command: 'false'}, run: 'true', timeout: 5s}\n")
+        .args(["run", "runbook.yaml", "--state-dir", "state"])
+        .run();
+    let run = std::fs::read_dir(t.path().join("state/runs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let journal = read(&run.join("journal.jsonl"));
+    let kinds: Vec<String> = journal
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["event"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(kinds.first().map(String::as_str), Some("run-started"));
+    assert_eq!(kinds.last().map(String::as_str), Some("run-finished"));
+    assert_eq!(kinds.iter().filter(|k| *k == "step-finished").count(), 2);
+    assert_eq!(kinds.iter().filter(|k| *k == "host-finished").count(), 2);
+    assert_eq!(
+        read(&run.join("runbook.yaml")),
+        read(&t.path().join("runbook.yaml"))
+    );
+}
+
+#[test]
+fn status_reports_up_and_down_without_running_anything() {
+    Test::new()
+        .runbook(
+            "
+            version: 1
+            name: board
+            phases: [{id: net}]
+            steps:
+              - {id: up-step, phase: net, check: {command: 'true'}, run: 'touch ran', timeout: 5s}
+              - {id: down-step, phase: net, verify: {command: 'echo nope; false'}}
+              - {id: person, manual: 'Look.'}
+            ",
+        )
+        .args(["status", "runbook.yaml"])
+        .status(1)
+        .stdout_contains("phase net\n  up       up-step\n      controller: up\n  DOWN     down-step\n      controller: DOWN: echo nope; false: exit status 1\n")
+        .stdout_contains("unknown  person")
+        .stdout_contains("1 up, 1 down, 1 unknown")
+        .run();
+}

@@ -1,0 +1,340 @@
+//! The SSH transport against a real sshd on loopback.
+
+use std::path::Path;
+
+use crate::harness::Test;
+use crate::sshd::{Sshd, free_port};
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+#[test]
+fn runs_on_two_hosts_over_one_connection_each_and_logs_output() {
+    let sshd = Sshd::start(&["127.0.0.2", "127.0.0.3"]);
+    let out = sshd.path("out");
+    let t = Test::new()
+        .inventory(&format!(
+            "
+            version: 1
+            hosts:
+              a: {}
+              b: {}
+            groups:
+              web: {{hosts: [a, b]}}
+            ",
+            sshd.host("127.0.0.2", ""),
+            sshd.host("127.0.0.3", "")
+        ))
+        .runbook(&format!(
+            "
+            version: 1
+            name: ssh-demo
+            defaults: {{timeout: 30s}}
+            steps:
+              - id: first
+                targets: [web]
+                run: echo \"$SSH_CONNECTION\" | cut -d' ' -f3 >> {out}.{{{{ host.name }}}}; echo hello-from-{{{{ host.name }}}}; echo warn >&2
+                verify: {{command: 'test -s {out}.{{{{ host.name }}}}'}}
+              - id: second
+                depends_on: [first]
+                targets: [web]
+                check: {{command: 'grep -q 127 {out}.{{{{ host.name }}}}'}}
+                run: 'false'
+            ",
+            out = out.display()
+        ))
+        .args(["run", "runbook.yaml", "-i", "inventory.yaml", "--state-dir", "state"])
+        .stdout_contains("ok         first")
+        .stdout_contains("already-ok second");
+    let (_, t) = t.run();
+    assert_eq!(read(&sshd.path("out.a")).trim(), "127.0.0.2");
+    assert_eq!(read(&sshd.path("out.b")).trim(), "127.0.0.3");
+    let runs: Vec<_> = std::fs::read_dir(t.path().join("state/runs"))
+        .unwrap()
+        .collect();
+    let run = runs[0].as_ref().unwrap().path();
+    let log = read(&run.join("logs/first/a.stdout"));
+    assert!(log.contains("hello-from-a"), "{log}");
+    assert!(read(&run.join("logs/first/b.stderr")).contains("warn"));
+}
+
+#[test]
+fn verify_is_polled_and_run_is_retried() {
+    let sshd = Sshd::start(&["127.0.0.2"]);
+    let counter = sshd.path("count");
+    let runs = sshd.path("runs");
+    Test::new()
+        .inventory(&format!(
+            "version: 1\nhosts:\n  a: {}\n",
+            sshd.host("127.0.0.2", "")
+        ))
+        .runbook(&format!(
+            "
+            version: 1
+            name: poll
+            steps:
+              - id: flaky
+                targets: [a]
+                timeout: 10s
+                retries: 2
+                retry_delay: 100ms
+                run: echo x >> {runs}; test $(wc -l < {runs}) -ge 2
+                verify:
+                  command: echo x >> {counter}; test $(wc -l < {counter}) -ge 3
+                  attempts: 5
+                  interval: 100ms
+            ",
+            runs = runs.display(),
+            counter = counter.display()
+        ))
+        .args([
+            "run",
+            "runbook.yaml",
+            "-i",
+            "inventory.yaml",
+            "--state-dir",
+            "state",
+        ])
+        .stdout_contains("ok         flaky")
+        .run();
+    assert_eq!(
+        read(&runs).lines().count(),
+        2,
+        "run: one failure, one retry"
+    );
+    assert_eq!(
+        read(&counter).lines().count(),
+        3,
+        "verify polled until its third attempt"
+    );
+}
+
+#[test]
+fn a_timeout_kills_the_remote_command_and_everything_it_started() {
+    let sshd = Sshd::start(&["127.0.0.2"]);
+    let marker = format!("sleep 7{}.25", std::process::id() % 1000);
+    Test::new()
+        .inventory(&format!(
+            "version: 1\nhosts:\n  a: {}\n",
+            sshd.host("127.0.0.2", "")
+        ))
+        .runbook(&format!(
+            "
+            version: 1
+            name: hang
+            steps:
+              - id: hang
+                targets: [a]
+                timeout: 1s
+                check: {{command: 'false'}}
+                run: '{marker} & {marker}; wait'
+            "
+        ))
+        .args([
+            "run",
+            "runbook.yaml",
+            "-i",
+            "inventory.yaml",
+            "--state-dir",
+            "state",
+        ])
+        .status(1)
+        .stdout_contains("timed-out  hang")
+        .run();
+    let left = std::process::Command::new("pgrep")
+        .args(["-f", &marker])
+        .output()
+        .unwrap();
+    assert!(
+        left.stdout.is_empty(),
+        "orphaned remote processes: {}",
+        String::from_utf8_lossy(&left.stdout)
+    );
+}
+
+#[test]
+fn an_unreachable_host_fails_only_its_steps() {
+    let sshd = Sshd::start(&["127.0.0.2"]);
+    let dead = free_port();
+    Test::new()
+        .inventory(&format!(
+            "version: 1\nhosts:\n  up: {}\n  down: {{address: 127.0.0.9, port: {dead}, user: root, connect_timeout: 2s}}\n",
+            sshd.host("127.0.0.2", "")
+        ))
+        .runbook(
+            "
+            version: 1
+            name: partial
+            defaults: {timeout: 10s, on_failure: continue}
+            steps:
+              - {id: on-down, targets: [down], check: {command: 'true'}}
+              - {id: after-down, depends_on: [on-down], targets: [up], check: {command: 'true'}}
+              - {id: on-up, targets: [up], check: {command: 'true'}}
+            ",
+        )
+        .args(["run", "runbook.yaml", "-i", "inventory.yaml", "--state-dir", "state"])
+        .status(1)
+        .stdout_contains("failed     on-down @ down: check failed: cannot connect to `down` (127.0.0.9:")
+        .stdout_contains("blocked    after-down (`on-down` failed)")
+        .stdout_contains("already-ok on-up")
+        .run();
+}
+
+#[test]
+fn a_wrong_key_is_an_authentication_failure() {
+    let sshd = Sshd::start(&["127.0.0.2"]);
+    let stranger = sshd.path("stranger_key");
+    Test::new()
+        .inventory(&format!(
+            "version: 1\nhosts:\n  a: {{address: 127.0.0.2, port: {}, user: root, identity_file: {}, known_hosts: {}}}\n",
+            sshd.port,
+            stranger.display(),
+            sshd.path("known_hosts").display()
+        ))
+        .runbook("version: 1\nname: auth\nsteps:\n  - {id: s, targets: [a], check: {command: 'true'}}\n")
+        .args(["run", "runbook.yaml", "-i", "inventory.yaml", "--state-dir", "state"])
+        .status(1)
+        .stdout_contains(&format!("authentication failed for `root@a` with key {}", stranger.display()))
+        .run();
+}
+
+#[test]
+fn a_changed_host_key_is_refused_before_anything_runs() {
+    let sshd = Sshd::start(&["127.0.0.2"]);
+    let other = std::fs::read_to_string(sshd.path("stranger_key.pub")).unwrap();
+    let key: Vec<&str> = other.split_whitespace().take(2).collect();
+    std::fs::write(
+        sshd.path("known_hosts"),
+        format!("[127.0.0.2]:{} {} {}\n", sshd.port, key[0], key[1]),
+    )
+    .unwrap();
+    let marker = sshd.path("ran");
+    Test::new()
+        .inventory(&format!("version: 1\nhosts:\n  a: {}\n", sshd.host("127.0.0.2", "")))
+        .runbook(&format!(
+            "version: 1\nname: mitm\nsteps:\n  - {{id: s, targets: [a], timeout: 5s, check: {{command: 'false'}}, run: 'touch {}'}}\n",
+            marker.display()
+        ))
+        .args(["run", "runbook.yaml", "-i", "inventory.yaml", "--state-dir", "state"])
+        .status(1)
+        .stdout_contains("HOST KEY MISMATCH for `a`: offered ssh-ed25519 SHA256:")
+        .stdout_contains("records a different ssh-ed25519 key; refusing to connect")
+        .run();
+    assert!(
+        !marker.exists(),
+        "the command ran on a host whose key did not match"
+    );
+}
+
+#[test]
+fn an_unknown_host_is_refused_unless_accept_new() {
+    let sshd = Sshd::start(&["127.0.0.2"]);
+    std::fs::write(sshd.path("known_hosts"), "").unwrap();
+    let runbook =
+        "version: 1\nname: tofu\nsteps:\n  - {id: s, targets: [a], check: {command: 'true'}}\n";
+    Test::new()
+        .inventory(&format!(
+            "version: 1\nhosts:\n  a: {}\n",
+            sshd.host("127.0.0.2", "")
+        ))
+        .runbook(runbook)
+        .args([
+            "run",
+            "runbook.yaml",
+            "-i",
+            "inventory.yaml",
+            "--state-dir",
+            "state",
+        ])
+        .status(1)
+        .stdout_contains("host key of `a` is not in")
+        .run();
+    Test::new()
+        .inventory(&format!(
+            "version: 1\nhosts:\n  a: {}\n",
+            sshd.host("127.0.0.2", ", host_key_checking: accept-new")
+        ))
+        .runbook(runbook)
+        .args([
+            "run",
+            "runbook.yaml",
+            "-i",
+            "inventory.yaml",
+            "--state-dir",
+            "state",
+        ])
+        .stdout_contains("already-ok s")
+        .run();
+    let recorded = read(&sshd.path("known_hosts"));
+    assert!(
+        recorded.starts_with(&format!("[127.0.0.2]:{} ssh-ed25519 ", sshd.port)),
+        "{recorded}"
+    );
+}
+
+#[test]
+fn a_host_behind_a_jump_host_is_reached_through_it() {
+    let sshd = Sshd::start(&["127.0.0.2", "127.0.0.3"]);
+    let inventory = |jump_port: u16| {
+        format!(
+            "version: 1\nhosts:\n  bastion: {{address: 127.0.0.2, port: {jump_port}, user: root, identity_file: {}, known_hosts: {}, connect_timeout: 2s}}\n  inner: {}\n",
+            sshd.path("client_key").display(),
+            sshd.path("known_hosts").display(),
+            sshd.host("127.0.0.3", ", jump: bastion")
+        )
+    };
+    let runbook = "version: 1\nname: jump\nsteps:\n  - {id: s, targets: [inner], check: {command: 'test \"$(hostname)\" = \"$(hostname)\"'}}\n";
+    Test::new()
+        .inventory(&inventory(sshd.port))
+        .runbook(runbook)
+        .args([
+            "run",
+            "runbook.yaml",
+            "-i",
+            "inventory.yaml",
+            "--state-dir",
+            "state",
+        ])
+        .stdout_contains("already-ok s")
+        .run();
+    Test::new()
+        .inventory(&inventory(free_port()))
+        .runbook(runbook)
+        .args([
+            "run",
+            "runbook.yaml",
+            "-i",
+            "inventory.yaml",
+            "--state-dir",
+            "state",
+        ])
+        .status(1)
+        .stdout_contains("cannot connect to `inner` (127.0.0.3:")
+        .stdout_contains("through jump host `bastion`: cannot connect to `bastion`")
+        .run();
+}
+
+#[test]
+fn inventory_values_with_shell_metacharacters_arrive_literally() {
+    let sshd = Sshd::start(&["127.0.0.2"]);
+    let nasty = r#"a'b"c $(touch /tmp/pwned-runbook) `id` ; | & > < * ? \ {x}"#;
+    let out = sshd.path("literal");
+    let mut value = serde_json::to_string(nasty).unwrap();
+    value.insert_str(0, "");
+    Test::new()
+        .inventory(&format!(
+            "version: 1\nhosts:\n  a: {{address: 127.0.0.2, port: {}, user: root, identity_file: {}, known_hosts: {}, vars: {{msg: {value}}}}}\n",
+            sshd.port,
+            sshd.path("client_key").display(),
+            sshd.path("known_hosts").display()
+        ))
+        .runbook(&format!(
+            "version: 1\nname: quoting\nsteps:\n  - {{id: s, targets: [a], timeout: 5s, check: {{command: 'false'}}, run: 'printf %s {{{{ host.vars.msg }}}} > {}'}}\n",
+            out.display()
+        ))
+        .args(["run", "runbook.yaml", "-i", "inventory.yaml", "--state-dir", "state"])
+        .run();
+    assert_eq!(read(&out), nasty);
+    assert!(!Path::new("/tmp/pwned-runbook").exists());
+}

@@ -1,0 +1,107 @@
+//! A real OpenSSH server on loopback addresses, with throwaway host and
+//! client keys, for the SSH transport tests. Missing sshd is a loud
+//! failure: `scripts/test.sh` installs it.
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Sshd {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    child: Child,
+}
+
+fn keygen(path: &Path) {
+    let status = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "runbook-test", "-f"])
+        .arg(path)
+        .status()
+        .expect("ssh-keygen (openssh-client) must be installed: run scripts/test.sh");
+    assert!(status.success());
+}
+
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+impl Sshd {
+    /// Listens on each of `addresses` (127.0.0.x) on one free port.
+    pub fn start(addresses: &[&str]) -> Self {
+        let sshd = Path::new("/usr/sbin/sshd");
+        assert!(
+            sshd.exists(),
+            "/usr/sbin/sshd is missing: the SSH tests need openssh-server (scripts/test.sh installs it)"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        keygen(&d.join("host_key"));
+        keygen(&d.join("client_key"));
+        keygen(&d.join("stranger_key"));
+        std::fs::copy(d.join("client_key.pub"), d.join("authorized_keys")).unwrap();
+        let _ = std::fs::create_dir_all("/run/sshd");
+        let port = free_port();
+        let listen: String = addresses
+            .iter()
+            .map(|a| format!("ListenAddress {a}\n"))
+            .collect();
+        let config = format!(
+            "Port {port}\n{listen}HostKey {0}/host_key\nAuthorizedKeysFile {0}/authorized_keys\n\
+             PidFile {0}/sshd.pid\nStrictModes no\nUsePAM no\nPasswordAuthentication no\n\
+             KbdInteractiveAuthentication no\nPubkeyAuthentication yes\nPermitRootLogin yes\n\
+             AllowTcpForwarding yes\nMaxStartups 200\nMaxSessions 200\nLogLevel ERROR\n\
+             SetEnv SHLVL=1\n",
+            d.display()
+        );
+        std::fs::write(d.join("sshd_config"), config).unwrap();
+        let child = Command::new(sshd)
+            .args(["-D", "-e", "-f"])
+            .arg(d.join("sshd_config"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start sshd");
+        let started = Instant::now();
+        for addr in addresses {
+            while TcpStream::connect((*addr, port)).is_err() {
+                assert!(
+                    started.elapsed() < Duration::from_secs(10),
+                    "sshd did not listen on {addr}:{port}"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        let host_pub = std::fs::read_to_string(d.join("host_key.pub")).unwrap();
+        let key: Vec<&str> = host_pub.split_whitespace().take(2).collect();
+        let known: String = addresses
+            .iter()
+            .map(|a| format!("[{a}]:{port} {} {}\n", key[0], key[1]))
+            .collect();
+        std::fs::write(d.join("known_hosts"), known).unwrap();
+        Self { dir, port, child }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// An inventory host entry (flow mapping) for `address` on this server.
+    pub fn host(&self, address: &str, extra: &str) -> String {
+        format!(
+            "{{address: {address}, port: {}, user: root, identity_file: {}, known_hosts: {}{extra}}}",
+            self.port,
+            self.path("client_key").display(),
+            self.path("known_hosts").display()
+        )
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
