@@ -61,8 +61,71 @@ pub enum Command {
     Run(RunArgs),
     /// Run only the probes: a board of what is up and what is still down.
     Status(StatusArgs),
+    /// Continue an interrupted, paused or failed run from its journal.
+    Resume(ResumeArgs),
+    /// Confirm a manual or `confirm: true` step of a paused run.
+    Confirm(ConfirmArgs),
+    /// Record that a failed or paused step was fixed or skipped by hand.
+    Mark(MarkArgs),
+    /// List the runs in the state dir.
+    Runs(RunsArgs),
     /// Print the JSON Schema of runbooks and inventories.
     Schema(SchemaArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// Default: the latest unfinished run.
+    pub run_id: Option<String>,
+    #[arg(long, default_value_t = 50)]
+    pub forks: usize,
+    #[arg(long)]
+    pub yes: bool,
+    #[arg(long, value_name = "NAME")]
+    pub operator: Option<String>,
+    #[arg(long, value_name = "FILE")]
+    pub secrets: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfirmArgs {
+    pub run_id: String,
+    pub step: String,
+    #[arg(long, value_name = "NAME")]
+    pub operator: Option<String>,
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct MarkArgs {
+    pub run_id: String,
+    pub step: String,
+    #[arg(value_enum)]
+    pub status: MarkStatusArg,
+    /// Why: mandatory, it goes into the journal and the report.
+    #[arg(long, value_name = "TEXT", required = true)]
+    pub note: String,
+    #[arg(long, value_name = "NAME")]
+    pub operator: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MarkStatusArg {
+    Done,
+    Skipped,
+}
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    #[arg(long, value_enum, default_value_t = RunsFormat::Table)]
+    pub format: RunsFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RunsFormat {
+    Table,
+    Json,
 }
 
 #[derive(Debug, Args)]

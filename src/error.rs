@@ -23,6 +23,8 @@ pub enum Error {
     },
     #[error("{0}")]
     Usage(String),
+    #[error(transparent)]
+    State(#[from] crate::state::StateError),
 }
 
 impl Error {
@@ -31,6 +33,8 @@ impl Error {
         match self {
             Self::Invalid(_) | Self::VarSyntax { .. } | Self::Usage(_) => INVALID_INPUT,
             Self::Write { .. } => FAILED,
+            Self::State(e) if e.is_invalid_input() => INVALID_INPUT,
+            Self::State(_) => FAILED,
         }
     }
 }

@@ -68,6 +68,13 @@ pub enum RunOutcome {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+pub enum MarkStatus {
+    Done,
+    Skipped,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Action {
     When,
     Check,
@@ -99,6 +106,29 @@ pub enum EventKind {
         operator: String,
         dry_run: bool,
         steps: Vec<String>,
+        /// Where the runbook and inventory were read from, so that `resume`
+        /// picks up an edited runbook.
+        #[serde(default)]
+        runbook_path: String,
+        #[serde(default)]
+        inventory_path: Option<String>,
+    },
+    /// `resume` continued the run, possibly with an edited runbook.
+    RunResumed {
+        operator: String,
+        runbook_sha256: String,
+        inventory_sha256: Option<String>,
+        /// Steps of the journal that the runbook no longer has.
+        removed: Vec<String>,
+        /// Steps not finished before, now run with their current definition.
+        outstanding: Vec<String>,
+    },
+    /// An operator recorded a step as fixed or skipped by hand.
+    Marked {
+        step: String,
+        status: MarkStatus,
+        operator: String,
+        note: String,
     },
     StepStarted {
         step: String,

@@ -14,6 +14,7 @@ pub mod model;
 pub mod plan;
 pub mod redact;
 pub mod report;
+pub mod resume;
 pub mod schema;
 pub mod state;
 pub mod template;

@@ -19,6 +19,32 @@ pub enum StateError {
         "another run is active on {path} (its lock is held); wait for it, or use another `--state-dir`"
     )]
     Locked { path: PathBuf },
+    #[error("unknown run id `{id}` in {state_dir}; `runbook runs` lists the runs")]
+    UnknownRun { id: String, state_dir: PathBuf },
+}
+
+impl StateError {
+    /// Unknown run ids and a held lock are invalid input (exit 2).
+    #[must_use]
+    pub const fn is_invalid_input(&self) -> bool {
+        matches!(self, Self::UnknownRun { .. } | Self::Locked { .. })
+    }
+}
+
+/// Run ids in the state dir, oldest first (ids sort by start time).
+#[must_use]
+pub fn run_ids(state_dir: &Path) -> Vec<String> {
+    let mut ids: Vec<String> = std::fs::read_dir(state_dir.join("runs"))
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| e.path().join("journal.jsonl").exists())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.sort();
+    ids
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StateError + '_ {
@@ -85,6 +111,32 @@ impl RunDir {
             path,
             journal,
         })
+    }
+
+    /// An existing run, to append to (`resume`, `confirm`, `mark`).
+    pub fn open(state_dir: &Path, id: &str) -> Result<Self, StateError> {
+        let path = state_dir.join("runs").join(id);
+        let journal_path = path.join("journal.jsonl");
+        if !journal_path.exists() {
+            return Err(StateError::UnknownRun {
+                id: id.to_string(),
+                state_dir: state_dir.to_path_buf(),
+            });
+        }
+        let journal = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&journal_path)
+            .map_err(io(&journal_path))?;
+        Ok(Self {
+            id: id.to_string(),
+            path,
+            journal,
+        })
+    }
+
+    #[must_use]
+    pub fn journal_path(&self) -> PathBuf {
+        self.path.join("journal.jsonl")
     }
 
     /// Writes a file once; the state dir never rewrites in place.

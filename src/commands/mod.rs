@@ -1,8 +1,11 @@
 //! One file per subcommand; each returns its exit code.
 
+mod decide;
 mod input;
 mod plan;
+mod resume;
 mod run;
+mod runs;
 mod schema;
 mod secrets;
 mod status;
@@ -17,6 +20,10 @@ pub fn dispatch(cli: &Cli) -> Result<u8, Error> {
         Command::Plan(args) => plan::run(&cli.global, args),
         Command::Run(args) => run::run(&cli.global, args),
         Command::Status(args) => status::run(&cli.global, args),
+        Command::Resume(args) => resume::run(&cli.global, args),
+        Command::Confirm(args) => decide::confirm(&cli.global, args),
+        Command::Mark(args) => decide::mark(&cli.global, args),
+        Command::Runs(args) => runs::run(&cli.global, args),
         Command::Schema(args) => Ok(schema::run(args)),
     }
 }

@@ -35,6 +35,10 @@ enum State {
 pub struct Options {
     pub forks: usize,
     pub selected: Vec<bool>,
+    /// Steps finished before (`resume`): not run again.
+    pub done: Vec<Option<HostOutcome>>,
+    /// Steps an operator already confirmed (`runbook confirm`).
+    pub confirmed: Vec<bool>,
     pub operator: String,
     /// Start one step at a time (dry-run: a readable, stable order).
     pub sequential: bool,
@@ -146,7 +150,9 @@ impl Dispatcher<'_> {
         let n = self.runbook().steps.len();
         let mut state: Vec<State> = (0..n)
             .map(|i| {
-                if self.options.selected[i] {
+                if let Some(outcome) = self.options.done.get(i).copied().flatten() {
+                    State::Done(outcome)
+                } else if self.options.selected[i] {
                     State::Pending
                 } else {
                     State::Unselected
@@ -184,8 +190,12 @@ impl Dispatcher<'_> {
                         let shared = Arc::clone(&self.shared);
                         let forks = Arc::clone(&forks);
                         let confirmer = Arc::clone(&self.confirmer);
+                        let confirmed = self.options.confirmed.get(i).copied().unwrap_or(false);
                         tasks.spawn(async move {
-                            (i, step_task(shared, confirmer, forks, i, hosts).await)
+                            (
+                                i,
+                                step_task(shared, confirmer, forks, i, hosts, confirmed).await,
+                            )
                         });
                     }
                 }
@@ -291,9 +301,10 @@ async fn step_task(
     forks: Arc<Semaphore>,
     step: usize,
     hosts: Vec<Host>,
+    confirmed: bool,
 ) -> Result<HostOutcome, String> {
     let s = &shared.runbook.steps[step];
-    if s.manual.is_some() || s.confirm {
+    if (s.manual.is_some() || s.confirm) && !confirmed {
         let instructions = s.manual.map(|m| {
             let controller = hosts
                 .first()

@@ -37,7 +37,11 @@ pub fn render(runbook: &Runbook, events: &[RunEvent]) -> String {
     let mut rows: HashMap<&str, Row> = HashMap::new();
     let mut total_ms = 0;
     let mut verdict = String::from("unfinished");
+    let mut segments_ms = 0;
     for e in events {
+        if matches!(e.kind, EventKind::RunResumed { .. }) {
+            segments_ms += total_ms;
+        }
         total_ms = e.elapsed_ms;
         match &e.kind {
             EventKind::HostFinished {
@@ -68,13 +72,35 @@ pub fn render(runbook: &Runbook, events: &[RunEvent]) -> String {
                 row.blocked_by = Some(by.clone());
             }
             EventKind::RunPaused { step, .. } => rows.entry(step).or_default().paused = true,
+            EventKind::Confirmation { step, .. } => {
+                let row = rows.entry(step).or_default();
+                row.paused = false;
+                row.outcome.get_or_insert(HostOutcome::Confirmed);
+            }
+            EventKind::Marked { step, .. } => {
+                let row = rows.entry(step).or_default();
+                row.outcome = Some(HostOutcome::Marked);
+                row.failures.clear();
+            }
+            EventKind::StepStarted { step, .. } => {
+                let row = rows.entry(step).or_default();
+                row.failures.clear();
+                row.paused = false;
+                row.blocked_by = None;
+                if row.outcome.is_some_and(|o| !o.is_success()) {
+                    row.outcome = None;
+                }
+            }
             EventKind::RunFinished { outcome } => {
                 verdict = format!("{outcome:?}").to_lowercase();
             }
             _ => {}
         }
     }
-    let mut out = format!("\nsummary: {verdict} after {}\n", seconds(total_ms));
+    let mut out = format!(
+        "\nsummary: {verdict} after {}\n",
+        seconds(segments_ms + total_ms)
+    );
     let width = runbook.steps.iter().map(|s| s.id.len()).max().unwrap_or(0);
     let mut phases: Vec<Option<usize>> = (0..runbook.phases.len()).map(Some).collect();
     phases.push(None);

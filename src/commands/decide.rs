@@ -1,0 +1,141 @@
+//! Operator decisions written into a stopped run's journal:
+//! `runbook confirm RUN_ID STEP` and `runbook mark RUN_ID STEP done|skipped`.
+
+use crate::cli::{ConfirmArgs, Global, MarkArgs, MarkStatusArg};
+use crate::error::{Error, SUCCESS};
+use crate::events::{EventKind, MarkStatus, RunEvent};
+use crate::exec::operator;
+use crate::state::{self, RunDir};
+
+fn stamp(kind: EventKind) -> RunEvent {
+    RunEvent {
+        at: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+        elapsed_ms: 0,
+        kind,
+    }
+}
+
+/// The step's last state in the journal, for deciding whether a decision
+/// applies to it.
+enum StepState {
+    Unknown,
+    WaitingForConfirmation,
+    Done,
+    Other,
+}
+
+fn step_state(events: &[RunEvent], step: &str) -> StepState {
+    let mut known = false;
+    let mut state = StepState::Other;
+    for e in events {
+        match &e.kind {
+            EventKind::RunStarted { steps, .. } => known |= steps.iter().any(|s| s == step),
+            EventKind::RunResumed { outstanding, .. } => {
+                known |= outstanding.iter().any(|s| s == step)
+            }
+            EventKind::RunPaused { step: s, reason } if s == step => {
+                state = if reason.contains("confirm") {
+                    StepState::WaitingForConfirmation
+                } else {
+                    StepState::Other
+                };
+            }
+            EventKind::StepFinished {
+                step: s, outcome, ..
+            } if s == step => {
+                state = if outcome.is_success() {
+                    StepState::Done
+                } else {
+                    StepState::Other
+                };
+            }
+            EventKind::Confirmation { step: s, .. } | EventKind::Marked { step: s, .. }
+                if s == step =>
+            {
+                state = StepState::Done;
+            }
+            _ => {}
+        }
+    }
+    if known { state } else { StepState::Unknown }
+}
+
+fn open(
+    global: &Global,
+    run_id: &str,
+    step: &str,
+) -> Result<(state::Lock, RunDir, StepState), Error> {
+    let lock = state::lock(&global.state_dir)?;
+    let dir = RunDir::open(&global.state_dir, run_id)?;
+    let events = state::read_journal(&dir.journal_path())?;
+    let st = step_state(&events, step);
+    if matches!(st, StepState::Unknown) {
+        return Err(Error::Usage(format!("run `{run_id}` has no step `{step}`")));
+    }
+    Ok((lock, dir, st))
+}
+
+pub fn confirm(global: &Global, args: &ConfirmArgs) -> Result<u8, Error> {
+    let (_lock, mut dir, st) = open(global, &args.run_id, &args.step)?;
+    if !matches!(st, StepState::WaitingForConfirmation) {
+        return Err(Error::Usage(format!(
+            "step `{}` of run `{}` is not waiting for a confirmation",
+            args.step, args.run_id
+        )));
+    }
+    operator::set(args.operator.as_deref());
+    dir.append(&[stamp(EventKind::Confirmation {
+        step: args.step.clone(),
+        operator: operator::current(),
+        note: args.note.clone(),
+        automatic: false,
+    })])?;
+    println!(
+        "confirmed `{}` of run {} as {}; continue with: runbook resume {}{}",
+        args.step,
+        args.run_id,
+        operator::current(),
+        args.run_id,
+        super::run::state_flag(global)
+    );
+    Ok(SUCCESS)
+}
+
+pub fn mark(global: &Global, args: &MarkArgs) -> Result<u8, Error> {
+    if args.note.trim().is_empty() {
+        return Err(Error::Usage(
+            "`--note` must say what was done and why".into(),
+        ));
+    }
+    let (_lock, mut dir, st) = open(global, &args.run_id, &args.step)?;
+    if matches!(st, StepState::Done) {
+        return Err(Error::Usage(format!(
+            "step `{}` of run `{}` already finished; nothing to mark",
+            args.step, args.run_id
+        )));
+    }
+    operator::set(args.operator.as_deref());
+    let status = match args.status {
+        MarkStatusArg::Done => MarkStatus::Done,
+        MarkStatusArg::Skipped => MarkStatus::Skipped,
+    };
+    dir.append(&[stamp(EventKind::Marked {
+        step: args.step.clone(),
+        status,
+        operator: operator::current(),
+        note: args.note.clone(),
+    })])?;
+    println!(
+        "marked `{}` of run {} {} by {}; continue with: runbook resume {}{}",
+        args.step,
+        args.run_id,
+        match status {
+            MarkStatus::Done => "done",
+            MarkStatus::Skipped => "skipped",
+        },
+        operator::current(),
+        args.run_id,
+        super::run::state_flag(global)
+    );
+    Ok(SUCCESS)
+}
