@@ -338,3 +338,52 @@ fn inventory_values_with_shell_metacharacters_arrive_literally() {
     assert_eq!(read(&out), nasty);
     assert!(!Path::new("/tmp/pwned-runbook").exists());
 }
+
+#[test]
+fn interrupting_a_run_kills_its_remote_commands() {
+    let sshd = Sshd::start(&["127.0.0.2"]);
+    let marker = format!("sleep 9{}.5", std::process::id() % 1000);
+    let started = sshd.path("started");
+    let t = Test::new()
+        .inventory(&format!("version: 1\nhosts:\n  a: {}\n", sshd.host("127.0.0.2", "")))
+        .runbook(&format!(
+            "version: 1\nname: remote-hang\nsteps:\n  - {{id: s, targets: [a], timeout: 60s, check: {{command: 'false'}}, run: 'touch {}; {marker} & {marker}; wait'}}\n",
+            started.display()
+        ));
+    let child = t
+        .command()
+        .args([
+            "run",
+            "runbook.yaml",
+            "-i",
+            "inventory.yaml",
+            "--state-dir",
+            "state",
+        ])
+        .spawn()
+        .unwrap();
+    let begin = std::time::Instant::now();
+    while !started.exists() {
+        assert!(begin.elapsed() < std::time::Duration::from_secs(10));
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let pid = i32::try_from(child.id()).unwrap();
+    for _ in 0..2 {
+        // SAFETY: signalling our own child process.
+        unsafe {
+            libc::kill(pid, libc::SIGINT);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    let left = std::process::Command::new("pgrep")
+        .args(["-f", &marker])
+        .output()
+        .unwrap();
+    assert!(
+        left.stdout.is_empty(),
+        "remote processes survived: {}",
+        String::from_utf8_lossy(&left.stdout)
+    );
+}

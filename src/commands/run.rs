@@ -242,6 +242,8 @@ impl Launch {
             ))
         })?;
         reporter.finish();
+        let transport = Arc::clone(&shared.transport);
+        let _ = tokio::task::spawn_blocking(move || transport.shutdown()).await;
         let events = std::mem::take(
             &mut *collect
                 .0

@@ -54,6 +54,7 @@ async fn run(command: &str, timeout: Option<Duration>) -> Result<Output, Transpo
             reason: e.to_string(),
         })?;
     let pid = child.id().and_then(|p| i32::try_from(p).ok());
+    let mut guard = GroupGuard(pid);
     let stdout = tokio::spawn(read_all(child.stdout.take().ok_or_else(|| {
         TransportError::Spawn {
             reason: "no stdout pipe".into(),
@@ -86,6 +87,7 @@ async fn run(command: &str, timeout: Option<Duration>) -> Result<Output, Transpo
         }
         Exit::TimedOut
     };
+    guard.0 = None;
     // A daemon the command started may keep the pipes open; it is left
     // running (restarting services is the point) and its output abandoned.
     let stdout = tokio::time::timeout(PIPE_GRACE, stdout)
@@ -124,6 +126,18 @@ fn signal_name(sig: i32) -> String {
         libc::SIGSEGV => "SEGV".into(),
         libc::SIGABRT => "ABRT".into(),
         other => other.to_string(),
+    }
+}
+
+/// Kills the command's whole process group if the run abandons it (an
+/// interrupted run whose grace period ran out); disarmed once it exits.
+struct GroupGuard(Option<i32>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0 {
+            kill_group(pid, libc::SIGKILL);
+        }
     }
 }
 

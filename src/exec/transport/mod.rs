@@ -93,6 +93,10 @@ pub trait Transport: Send + Sync {
     fn is_real(&self) -> bool {
         true
     }
+
+    /// Ends every connection; commands abandoned by an interrupted run are
+    /// killed on their hosts before this returns.
+    fn shutdown(&self) {}
 }
 
 /// Sends each host to the transport its inventory entry names.
@@ -112,6 +116,10 @@ impl Transport for Router {
             TransportKind::Local => self.local.exec(host, command, timeout),
             TransportKind::Ssh => self.ssh.exec(host, command, timeout),
         }
+    }
+
+    fn shutdown(&self) {
+        self.ssh.shutdown(Duration::from_secs(10));
     }
 }
 

@@ -28,13 +28,20 @@ const KEEPALIVE_SECS: u32 = 15;
 struct Job {
     command: String,
     timeout: Option<Duration>,
+    /// Closed when the run abandons the command (interrupted): the remote
+    /// process group is then killed.
     reply: tokio::sync::oneshot::Sender<Result<Output, TransportError>>,
 }
+
+/// First line the remote wrapper writes on stderr: the command's process
+/// group, for killing it from a second channel.
+const PGID_MARKER: &str = "runbook-pgid:";
 
 /// A connection per host, opened on first use and kept for the run.
 pub struct SshPool {
     inventory: Arc<Inventory>,
     hosts: Mutex<HashMap<String, mpsc::Sender<Job>>>,
+    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
 
 impl SshPool {
@@ -43,6 +50,31 @@ impl SshPool {
         Self {
             inventory,
             hosts: Mutex::new(HashMap::new()),
+            threads: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Closes every connection, waiting (up to `within`) for abandoned
+    /// commands to be killed on their hosts.
+    pub fn shutdown(&self, within: Duration) {
+        self.hosts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+        let threads = std::mem::take(
+            &mut *self
+                .threads
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        let deadline = Instant::now() + within;
+        for t in threads {
+            while !t.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if t.is_finished() {
+                let _ = t.join();
+            }
         }
     }
 
@@ -57,10 +89,15 @@ impl SshPool {
                 let (tx, rx) = mpsc::channel();
                 let host = host.clone();
                 let inventory = Arc::clone(&self.inventory);
-                std::thread::Builder::new()
+                if let Ok(handle) = std::thread::Builder::new()
                     .name(format!("ssh-{}", host.name))
                     .spawn(move || serve(&host, &inventory, &rx))
-                    .ok();
+                {
+                    self.threads
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push(handle);
+                }
                 tx
             })
             .clone()
@@ -97,11 +134,11 @@ impl Transport for SshPool {
 /// connection answers every job with the same error.
 fn serve(host: &Host, inventory: &Inventory, jobs: &mpsc::Receiver<Job>) {
     let mut connection: Option<Result<Connection, TransportError>> = None;
-    while let Ok(job) = jobs.recv() {
+    while let Ok(mut job) = jobs.recv() {
         let conn = connection.get_or_insert_with(|| Connection::open(host, inventory, 0));
         let result = match conn {
             Ok(c) => {
-                let result = c.exec(host, &job.command, job.timeout);
+                let result = c.exec(host, &job.command, job.timeout, &mut job.reply);
                 if let Err(e) = &result {
                     tracing::warn!(host = %host.name, "ssh session failed: {e}");
                     connection = None;
@@ -218,6 +255,7 @@ impl Connection {
         host: &Host,
         command: &str,
         timeout: Option<Duration>,
+        reply: &mut tokio::sync::oneshot::Sender<Result<Output, TransportError>>,
     ) -> Result<Output, TransportError> {
         let started = Instant::now();
         let lost = |reason: String| TransportError::Session {
@@ -258,14 +296,27 @@ impl Connection {
                 timed_out = true;
                 break;
             }
+            if reply.is_closed() {
+                if let Some(pgid) = pgid_of(&stderr) {
+                    let _ = channel.close();
+                    self.session.set_blocking(true);
+                    self.kill_remote(pgid);
+                }
+                return Err(lost("the run abandoned the command; it was killed".into()));
+            }
             if !progressed {
                 let _ = self.session.keepalive_send();
                 self.wait_socket(deadline);
             }
         }
+        let pgid = pgid_of(&stderr);
+        strip_marker(&mut stderr);
         if timed_out {
             let _ = channel.close();
             self.session.set_blocking(true);
+            if let Some(pgid) = pgid {
+                self.kill_remote(pgid);
+            }
             return Ok(Output {
                 exit: Exit::TimedOut,
                 stdout,
@@ -294,6 +345,21 @@ impl Connection {
             stderr,
             duration: started.elapsed(),
         })
+    }
+
+    /// Kills a remote process group through a second channel: closing a
+    /// channel without a pty does not stop the command.
+    fn kill_remote(&self, pgid: u32) {
+        self.session.set_timeout(5000);
+        if let Ok(mut channel) = self.session.channel_session() {
+            let _ = channel.exec(&format!(
+                "kill -TERM -- -{pgid} 2>/dev/null; sleep 1; kill -KILL -- -{pgid} 2>/dev/null; true"
+            ));
+            let mut sink = Vec::new();
+            let _ = channel.read_to_end(&mut sink);
+            let _ = channel.wait_close();
+        }
+        self.session.set_timeout(0);
     }
 
     /// Repeats a libssh2 call that would block, waiting on the socket.
@@ -329,7 +395,8 @@ impl Connection {
         if matches!(dirs, BlockDirections::Outbound | BlockDirections::Both) {
             events |= libc::POLLOUT;
         }
-        let mut wait = Duration::from_secs(u64::from(KEEPALIVE_SECS));
+        // Short enough to notice promptly that a run abandoned the command.
+        let mut wait = Duration::from_millis(250);
         if let Some(d) = deadline {
             wait = wait.min(d.saturating_duration_since(Instant::now()));
         }
@@ -346,17 +413,29 @@ impl Connection {
     }
 }
 
-/// Runs the command under POSIX sh, and under `timeout` when there is a
-/// deadline: `timeout` puts the command in its own process group and kills
-/// the whole group, so nothing is left running on the host.
+/// Runs the command under POSIX sh inside `timeout`, which puts it in its
+/// own process group (whose id the wrapper prints first on stderr) and, on
+/// its deadline, kills the whole group: nothing is left running on the
+/// host. `timeout 0` means no deadline.
 fn wrap(command: &str, timeout: Option<Duration>) -> String {
     let quoted = shlex::try_quote(command).map_or_else(|_| "''".into(), |q| q.into_owned());
-    match timeout {
-        Some(t) => {
-            let secs = t.as_secs_f64().max(0.001);
-            format!("timeout -k {REMOTE_KILL_GRACE_SECS} {secs:.3} sh -c {quoted}")
-        }
-        None => format!("sh -c {quoted}"),
+    let secs = timeout.map_or(0.0, |t| t.as_secs_f64().max(0.001));
+    format!(
+        "echo {PGID_MARKER}$$ >&2; exec timeout -k {REMOTE_KILL_GRACE_SECS} {secs:.3} sh -c {quoted}"
+    )
+}
+
+fn pgid_of(stderr: &[u8]) -> Option<u32> {
+    let rest = stderr.strip_prefix(PGID_MARKER.as_bytes())?;
+    let end = rest.iter().position(|&b| b == b'\n')?;
+    std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
+}
+
+fn strip_marker(stderr: &mut Vec<u8>) {
+    if stderr.starts_with(PGID_MARKER.as_bytes())
+        && let Some(end) = stderr.iter().position(|&b| b == b'\n')
+    {
+        stderr.drain(..=end);
     }
 }
 

@@ -1,0 +1,428 @@
+//! Crash safety, resume, operator decisions, signals and run history.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::{BIN, Test};
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+fn run_dirs(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut dirs: Vec<_> = std::fs::read_dir(dir.join("state/runs"))
+        .map(|e| e.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    dirs.sort();
+    dirs
+}
+
+fn journal_events(run: &Path) -> Vec<serde_json::Value> {
+    read(&run.join("journal.jsonl"))
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+fn bin(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .current_dir(dir)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+const CHAIN: usize = 8;
+
+fn chain_runbook() -> String {
+    let mut text = String::from("version: 1\nname: chain\ndefaults: {timeout: 10s}\nsteps:\n");
+    for i in 0..CHAIN {
+        let dep = if i > 0 {
+            format!(", depends_on: [s{}]", i - 1)
+        } else {
+            String::new()
+        };
+        text.push_str(&format!(
+            "  - {{id: s{i}{dep}, check: {{command: 'grep -qx s{i} done.log'}}, run: 'echo s{i} >> runs.log; sleep 0.04; echo s{i} >> done.log'}}\n"
+        ));
+    }
+    text
+}
+
+#[test]
+fn kill_9_at_many_points_then_resume_completes_without_redoing_journaled_steps() {
+    for delay_ms in [15, 60, 110, 160, 220, 280, 350, 420, 500] {
+        let t = Test::new().runbook(&chain_runbook());
+        let dir = t.path().to_path_buf();
+        let mut child = Command::new(BIN)
+            .current_dir(&dir)
+            .args(["run", "runbook.yaml", "--state-dir", "state"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        child.kill().unwrap();
+        let _ = child.wait();
+        // A command the dead controller had started finishes on its own,
+        // as it would on a real host.
+        std::thread::sleep(Duration::from_millis(150));
+        let Some(run) = run_dirs(&dir).pop() else {
+            continue; // killed before the run directory existed: nothing to resume
+        };
+        let journaled: Vec<String> = journal_events(&run)
+            .iter()
+            .filter(|e| e["event"] == "step-finished")
+            .map(|e| e["step"].as_str().unwrap().to_string())
+            .collect();
+        let resumed = bin(&dir, &["resume", "--state-dir", "state"]);
+        let finished_before = journaled.len() == CHAIN;
+        if finished_before {
+            assert_eq!(
+                resumed.status.code(),
+                Some(2),
+                "delay {delay_ms}: nothing to resume"
+            );
+        } else {
+            assert_eq!(
+                resumed.status.code(),
+                Some(0),
+                "delay {delay_ms}: {}",
+                String::from_utf8_lossy(&resumed.stderr)
+            );
+        }
+        let runs = read(&dir.join("runs.log"));
+        let done = read(&dir.join("done.log"));
+        let mut reran = 0;
+        for i in 0..CHAIN {
+            let id = format!("s{i}");
+            let count = runs.lines().filter(|l| *l == id).count();
+            assert!(
+                done.lines().any(|l| l == id),
+                "delay {delay_ms}: {id} never completed"
+            );
+            if journaled.contains(&id) {
+                assert_eq!(
+                    count, 1,
+                    "delay {delay_ms}: {id} was journaled done but ran again"
+                );
+            } else if count > 1 {
+                reran += 1;
+            }
+        }
+        assert!(reran <= 1, "delay {delay_ms}: {reran} steps ran twice");
+    }
+}
+
+#[test]
+fn sigint_lets_the_running_step_finish_exits_130_and_resume_goes_on() {
+    let t = Test::new().runbook(
+        "
+        version: 1
+        name: interrupt
+        defaults: {timeout: 20s}
+        steps:
+          - {id: a, check: {command: 'test -f a.done'}, run: 'echo a >> runs.log; sleep 1; touch a.done'}
+          - {id: b, depends_on: [a], check: {command: 'test -f b.done'}, run: 'echo b >> runs.log; touch b.done'}
+        ",
+    );
+    let dir = t.path().to_path_buf();
+    let child = Command::new(BIN)
+        .current_dir(&dir)
+        .args(["run", "runbook.yaml", "--state-dir", "state"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !dir.join("runs.log").exists() {
+        assert!(started.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // SAFETY: signalling our own child process.
+    unsafe {
+        libc::kill(i32::try_from(child.id()).unwrap(), libc::SIGINT);
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.join("a.done").exists(), "the running step finished");
+    assert!(!dir.join("b.done").exists(), "nothing new started");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("runbook resume "));
+    let run = run_dirs(&dir).pop().unwrap();
+    let last = journal_events(&run).pop().unwrap();
+    assert_eq!(last["event"], "run-finished");
+    assert_eq!(last["outcome"], "interrupted");
+    let resumed = bin(&dir, &["resume", "--state-dir", "state"]);
+    assert_eq!(resumed.status.code(), Some(0));
+    assert_eq!(read(&dir.join("runs.log")), "a\nb\n");
+}
+
+#[test]
+fn a_second_sigint_kills_running_commands_at_once() {
+    let marker = format!("sleep 8{}.5", std::process::id() % 1000);
+    let t = Test::new().runbook(&format!(
+        "version: 1\nname: hard\nsteps:\n  - {{id: a, check: {{command: 'false'}}, timeout: 60s, run: 'touch started; {marker}'}}\n"
+    ));
+    let dir = t.path().to_path_buf();
+    let child = Command::new(BIN)
+        .current_dir(&dir)
+        .args(["run", "runbook.yaml", "--state-dir", "state"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !dir.join("started").exists() {
+        assert!(started.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let pid = i32::try_from(child.id()).unwrap();
+    for _ in 0..2 {
+        // SAFETY: signalling our own child process.
+        unsafe {
+            libc::kill(pid, libc::SIGINT);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "it did not wait for the command"
+    );
+    let left = Command::new("pgrep")
+        .args(["-f", &marker])
+        .output()
+        .unwrap();
+    assert!(
+        left.stdout.is_empty(),
+        "the command survived: {}",
+        String::from_utf8_lossy(&left.stdout)
+    );
+}
+
+#[test]
+fn pause_then_confirm_then_resume() {
+    let (_, t) = Test::new()
+        .runbook(
+            "
+            version: 1
+            name: confirm
+            steps:
+              - {id: power, manual: 'Confirm both feeds.'}
+              - {id: restart, depends_on: [power], confirm: true, check: {command: 'false'}, run: 'touch restarted', timeout: 5s}
+            ",
+        )
+        .args(["run", "runbook.yaml", "--state-dir", "state"])
+        .status(3)
+        .run();
+    let dir = t.path();
+    let id = run_dirs(dir)[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .to_string();
+    let wrong = bin(dir, &["confirm", &id, "restart", "--state-dir", "state"]);
+    assert_eq!(wrong.status.code(), Some(2), "restart is not waiting yet");
+    let ok = bin(
+        dir,
+        &[
+            "confirm",
+            &id,
+            "power",
+            "--operator",
+            "alice",
+            "--note",
+            "NOC: feeds A and B stable",
+            "--state-dir",
+            "state",
+        ],
+    );
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let again = bin(dir, &["resume", &id, "--state-dir", "state"]);
+    assert_eq!(again.status.code(), Some(3), "restart asks too");
+    assert!(!dir.join("restarted").exists());
+    assert_eq!(
+        bin(dir, &["confirm", &id, "restart", "--state-dir", "state"])
+            .status
+            .code(),
+        Some(0)
+    );
+    let done = bin(dir, &["resume", &id, "--state-dir", "state"]);
+    assert_eq!(
+        done.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&done.stdout)
+    );
+    assert!(dir.join("restarted").exists());
+    let events = journal_events(&run_dirs(dir)[0]);
+    let confirmation = events
+        .iter()
+        .find(|e| e["event"] == "confirmation" && e["step"] == "power")
+        .unwrap();
+    assert_eq!(confirmation["operator"], "alice");
+    assert_eq!(confirmation["note"], "NOC: feeds A and B stable");
+}
+
+#[test]
+fn failure_then_mark_then_resume_lets_dependents_proceed() {
+    let (_, t) = Test::new()
+        .runbook(
+            "
+            version: 1
+            name: mark
+            defaults: {timeout: 5s, on_failure: pause}
+            steps:
+              - {id: broken, check: {command: 'false'}, run: 'exit 1'}
+              - {id: after, depends_on: [broken], check: {command: 'false'}, run: 'touch after'}
+            ",
+        )
+        .args(["run", "runbook.yaml", "--state-dir", "state"])
+        .status(3)
+        .run();
+    let dir = t.path();
+    let id = run_dirs(dir)[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .to_string();
+    let no_note = bin(
+        dir,
+        &["mark", &id, "broken", "done", "--state-dir", "state"],
+    );
+    assert_eq!(no_note.status.code(), Some(2), "the note is mandatory");
+    let marked = bin(
+        dir,
+        &[
+            "mark",
+            &id,
+            "broken",
+            "done",
+            "--note",
+            "restarted by hand from the console",
+            "--state-dir",
+            "state",
+        ],
+    );
+    assert_eq!(marked.status.code(), Some(0));
+    let resumed = bin(dir, &["resume", "--state-dir", "state"]);
+    assert_eq!(
+        resumed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&resumed.stdout)
+    );
+    assert!(String::from_utf8_lossy(&resumed.stdout).contains("marked      broken"));
+    assert!(dir.join("after").exists());
+    let runs = bin(dir, &["runs", "--format", "json", "--state-dir", "state"]);
+    let runs: serde_json::Value = serde_json::from_slice(&runs.stdout).unwrap();
+    assert_eq!(runs[0]["outcome"], "succeeded");
+    assert_eq!(runs[0]["runbook"], "mark");
+    assert_eq!(
+        bin(dir, &["resume", "nope", "--state-dir", "state"])
+            .status
+            .code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn a_torn_last_journal_line_is_tolerated() {
+    let (_, t) = Test::new()
+        .runbook("version: 1\nname: torn\nsteps:\n  - {id: a, manual: 'Look.'}\n  - {id: b, depends_on: [a], check: {command: 'false'}, run: 'touch b', timeout: 5s}\n")
+        .args(["run", "runbook.yaml", "--state-dir", "state"])
+        .status(3)
+        .run();
+    let dir = t.path();
+    let run = run_dirs(dir).pop().unwrap();
+    let mut journal = std::fs::OpenOptions::new()
+        .append(true)
+        .open(run.join("journal.jsonl"))
+        .unwrap();
+    std::io::Write::write_all(
+        &mut journal,
+        br#"{"at":"2026-11-28T00:00:00Z","elapsed_ms":3,"event":"step-sta"#,
+    )
+    .unwrap();
+    let resumed = bin(dir, &["resume", "--yes", "--state-dir", "state"]);
+    assert_eq!(
+        resumed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    assert!(dir.join("b").exists());
+}
+
+#[test]
+fn a_second_run_on_the_same_state_dir_is_refused() {
+    let t = Test::new().runbook("version: 1\nname: long\nsteps:\n  - {id: a, check: {command: 'false'}, run: 'touch started; sleep 2', timeout: 10s}\n");
+    let dir = t.path().to_path_buf();
+    let mut first = Command::new(BIN)
+        .current_dir(&dir)
+        .args(["run", "runbook.yaml", "--state-dir", "state"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !dir.join("started").exists() {
+        assert!(started.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let second = bin(&dir, &["run", "runbook.yaml", "--state-dir", "state"]);
+    assert_eq!(second.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&second.stderr).contains("another run is active on state"));
+    assert!(first.wait().unwrap().success());
+}
+
+#[test]
+fn resume_after_editing_the_runbook_keeps_done_steps_and_runs_the_new_definition() {
+    let (_, t) = Test::new()
+        .runbook(
+            "
+            version: 1
+            name: edit
+            defaults: {timeout: 5s, on_failure: pause}
+            steps:
+              - {id: a, check: {command: 'false'}, run: 'echo a >> ran'}
+              - {id: b, depends_on: [a], check: {command: 'false'}, run: 'echo broken-b >> ran; exit 1'}
+              - {id: old, depends_on: [b], check: {command: 'false'}, run: 'echo old >> ran'}
+            ",
+        )
+        .args(["run", "runbook.yaml", "--state-dir", "state"])
+        .status(3)
+        .run();
+    let dir = t.path();
+    std::fs::write(
+        dir.join("runbook.yaml"),
+        "version: 1\nname: edit\ndefaults: {timeout: 5s, on_failure: pause}\nsteps:\n  - {id: a, check: {command: 'false'}, run: 'echo a-changed >> ran'}\n  - {id: b, depends_on: [a], check: {command: 'false'}, run: 'echo fixed-b >> ran'}\n  - {id: new, depends_on: [b], check: {command: 'false'}, run: 'echo new >> ran'}\n",
+    )
+    .unwrap();
+    let resumed = bin(dir, &["resume", "--state-dir", "state"]);
+    assert_eq!(
+        resumed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    assert!(String::from_utf8_lossy(&resumed.stderr).contains("the runbook no longer has `old`"));
+    assert_eq!(read(&dir.join("ran")), "a\nbroken-b\nfixed-b\nnew\n");
+    let events = journal_events(&run_dirs(dir)[0]);
+    let started = events.iter().find(|e| e["event"] == "run-started").unwrap();
+    let resumed = events.iter().find(|e| e["event"] == "run-resumed").unwrap();
+    assert_ne!(started["runbook_sha256"], resumed["runbook_sha256"]);
+    assert_eq!(resumed["removed"], serde_json::json!(["old"]));
+}
