@@ -69,6 +69,8 @@ pub enum Command {
     Mark(MarkArgs),
     /// List the runs in the state dir.
     Runs(RunsArgs),
+    /// The report of a run: per phase against its RTO, per step and host.
+    Report(ReportArgs),
     /// Print the JSON Schema of runbooks and inventories.
     Schema(SchemaArgs),
 }
@@ -211,4 +213,23 @@ pub struct SchemaArgs {
 pub enum SchemaKind {
     Runbook,
     Inventory,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Default: the latest run.
+    pub run_id: Option<String>,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
+    pub format: ReportFormat,
+    /// Write to FILE instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Md,
+    Html,
+    Json,
+    Junit,
 }

@@ -9,6 +9,7 @@ pub mod diagnostic;
 pub mod error;
 pub mod events;
 pub mod exec;
+pub mod history;
 pub mod load;
 pub mod model;
 pub mod plan;

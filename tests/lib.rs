@@ -7,6 +7,7 @@ mod fuzz;
 mod harness;
 mod journal;
 mod plan;
+mod report;
 mod run;
 mod schema;
 mod ssh;

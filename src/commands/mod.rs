@@ -3,6 +3,7 @@
 mod decide;
 mod input;
 mod plan;
+mod report;
 mod resume;
 mod run;
 mod runs;
@@ -24,6 +25,7 @@ pub fn dispatch(cli: &Cli) -> Result<u8, Error> {
         Command::Confirm(args) => decide::confirm(&cli.global, args),
         Command::Mark(args) => decide::mark(&cli.global, args),
         Command::Runs(args) => runs::run(&cli.global, args),
+        Command::Report(args) => report::run(&cli.global, args),
         Command::Schema(args) => Ok(schema::run(args)),
     }
 }

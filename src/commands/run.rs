@@ -191,13 +191,16 @@ impl Launch {
         let mut progress_handle = None;
         let to_run = |i: usize| self.selected[i] && self.done[i].is_none();
         if terminal && !self.dry_run {
+            let measured = crate::history::measured(&global.state_dir, &runbook.name);
             let estimates: HashMap<String, u64> = (0..runbook.steps.len())
                 .filter(|&i| to_run(i))
                 .map(|i| {
-                    (
-                        runbook.steps[i].id.clone(),
-                        runbook.steps[i].estimate.map_or(0, |e| e.std().as_secs()),
-                    )
+                    let step = &runbook.steps[i];
+                    let expected = measured
+                        .get(&step.id)
+                        .copied()
+                        .or(step.estimate.map(crate::model::Duration::std));
+                    (step.id.clone(), expected.map_or(0, |d| d.as_secs()))
                 })
                 .collect();
             let progress = Progress::new(

@@ -73,9 +73,11 @@ impl fmt::Display for Duration {
             if millis < 1000 {
                 return write!(f, "{millis}ms");
             }
-            return write!(f, "{:.1}s", self.0.as_secs_f64());
+            if millis < 60_000 {
+                return write!(f, "{:.1}s", self.0.as_secs_f64());
+            }
         }
-        let secs = self.0.as_secs();
+        let secs = u64::try_from((millis + 500) / 1000).unwrap_or(u64::MAX);
         let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
         if h > 0 {
             write!(f, "{h}h")?;

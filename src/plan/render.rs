@@ -7,7 +7,7 @@ use crate::diagnostic::count;
 use crate::model::Runbook;
 
 #[must_use]
-pub fn text(runbook: &Runbook, plan: &Plan) -> String {
+pub fn text(runbook: &Runbook, plan: &Plan, measured: &[bool]) -> String {
     let mut out = String::new();
     let title = runbook
         .title
@@ -39,9 +39,12 @@ pub fn text(runbook: &Runbook, plan: &Plan) -> String {
             } else {
                 ""
             };
-            let est = step
-                .estimate
-                .map_or_else(|| "no estimate".to_string(), |e| format!("est {e}"));
+            let est = if measured[i] {
+                format!("measured {}", plan.estimate[i])
+            } else {
+                step.estimate
+                    .map_or_else(|| "no estimate".to_string(), |e| format!("est {e}"))
+            };
             let _ = writeln!(
                 out,
                 "  {:width$}  [{phase}] {kind}on {}  ({est})",
@@ -91,7 +94,7 @@ fn hosts_summary(hosts: &[String]) -> String {
 }
 
 #[must_use]
-pub fn json(runbook: &Runbook, plan: &Plan) -> serde_json::Value {
+pub fn json(runbook: &Runbook, plan: &Plan, measured: &[bool]) -> serde_json::Value {
     let ids =
         |v: &[usize]| -> Vec<&str> { v.iter().map(|&i| runbook.steps[i].id.as_str()).collect() };
     let steps: Vec<serde_json::Value> = runbook
@@ -109,6 +112,8 @@ pub fn json(runbook: &Runbook, plan: &Plan) -> serde_json::Value {
                 "manual": s.manual.is_some(),
                 "confirm": s.confirm,
                 "estimate_secs": s.estimate.map(|e| e.std().as_secs_f64()),
+                "expected_secs": plan.estimate[i].std().as_secs_f64(),
+                "expected_from": if measured[i] { "history" } else if s.estimate.is_some() { "estimate" } else { "none" },
                 "earliest_start_secs": plan.earliest_start[i].std().as_secs_f64(),
                 "earliest_finish_secs": plan.earliest_finish[i].std().as_secs_f64(),
                 "tags": s.tags,

@@ -1,9 +1,13 @@
 //! Reporters subscribe to run events: plain lines (logs, pipes, CI), live
 //! progress bars (a terminal), and the end-of-run summary.
 
+pub mod html;
+pub mod junit;
 pub mod lines;
+pub mod markdown;
 pub mod plain;
 pub mod progress;
+pub mod run_report;
 pub mod summary;
 
 use crate::events::RunEvent;

@@ -1,0 +1,335 @@
+//! The report as one self-contained HTML file (no network): summary,
+//! phases against RTO, a Gantt-style SVG timeline of steps by phase with
+//! RTO markers, failures that stand out, decisions and the timeline.
+
+use std::fmt::Write as _;
+
+use super::run_report::{RunReport, human};
+
+fn esc(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// Escapes, then shows `name` spans (from event texts) as code.
+fn esc_code(text: &str) -> String {
+    esc(text)
+        .split('`')
+        .enumerate()
+        .map(|(i, part)| {
+            if i % 2 == 1 {
+                format!("<code>{part}</code>")
+            } else {
+                part.to_string()
+            }
+        })
+        .collect()
+}
+
+fn color(outcome: &str) -> &'static str {
+    match outcome {
+        "ok" => "#2e8b57",
+        "already-ok" => "#8fbc8f",
+        "confirmed" => "#4169e1",
+        "marked" => "#8a2be2",
+        "skipped" => "#b0b0b0",
+        "failed" => "#d62728",
+        "timed-out" => "#ff7f0e",
+        "waiting" | "running" => "#e6b800",
+        _ => "#dddddd",
+    }
+}
+
+const STYLE: &str = "
+body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
+h1{font-size:1.5em;margin-bottom:.2em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;width:100%;margin:.5em 0}th,td{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}
+th{background:#f4f4f4}.badge{display:inline-block;padding:2px 10px;border-radius:10px;color:#fff;font-weight:600}
+.failed,.missed{color:#d62728;font-weight:700}.met{color:#2e8b57;font-weight:600}
+pre{background:#fff4f4;border-left:4px solid #d62728;padding:6px 10px;white-space:pre-wrap;margin:4px 0}
+.meta td:first-child{width:9em;color:#555}svg text{font:12px system-ui,sans-serif}
+@media print{body{margin:0;max-width:none}h2{break-after:avoid}svg,table,pre{break-inside:avoid}}
+";
+
+#[must_use]
+pub fn render(r: &RunReport) -> String {
+    let mut o = String::new();
+    let title = format!("Run report: {}", r.title.as_deref().unwrap_or(&r.runbook));
+    let badge = match r.outcome.as_str() {
+        "succeeded" => "#2e8b57",
+        "failed" => "#d62728",
+        _ => "#e6b800",
+    };
+    let _ = write!(
+        o,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>{STYLE}</style></head><body>\n",
+        esc(&title)
+    );
+    let _ = writeln!(o, "<h1>{}</h1>", esc(&title));
+    let _ = writeln!(
+        o,
+        "<p><span class=\"badge\" style=\"background:{badge}\">{}</span> runbook <code>{}</code>, run <code>{}</code></p>",
+        esc(&r.outcome),
+        esc(&r.runbook),
+        esc(&r.run_id)
+    );
+    let _ = writeln!(
+        o,
+        "<table class=\"meta\"><tr><td>operators</td><td>{}</td></tr><tr><td>start</td><td>{}</td></tr><tr><td>end</td><td>{}</td></tr><tr><td>duration</td><td>{}</td></tr></table>",
+        esc(&r.operators.join(", ")),
+        esc(&r.start),
+        esc(&r.end),
+        human(r.duration_secs)
+    );
+    if let Some(d) = &r.description {
+        let _ = writeln!(o, "<p>{}</p>", esc(d));
+    }
+    if !r.phases.is_empty() {
+        let _ = writeln!(
+            o,
+            "<h2>Phases against their RTO</h2><table><tr><th>phase</th><th>start</th><th>end</th><th>duration</th><th>RTO</th><th></th></tr>"
+        );
+        for p in &r.phases {
+            let (class, verdict) = match p.rto_met {
+                Some(true) => ("met", "met"),
+                Some(false) => ("missed", "missed"),
+                None if p.done => ("", "no RTO"),
+                None => ("", "not done"),
+            };
+            let f = |x: Option<f64>| x.map_or_else(|| "-".into(), human);
+            let _ = writeln!(
+                o,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{class}\">{verdict}</td></tr>",
+                esc(p.title.as_deref().unwrap_or(&p.id)),
+                f(p.start_secs),
+                f(p.end_secs),
+                f(p.duration_secs),
+                f(p.rto_secs)
+            );
+        }
+        o.push_str("</table>\n");
+    }
+    let _ = writeln!(o, "<h2>Timeline</h2>");
+    o.push_str(&gantt(r));
+    let _ = writeln!(
+        o,
+        "<h2>Steps</h2><table><tr><th>step</th><th>phase</th><th>outcome</th><th>duration</th><th>hosts</th></tr>"
+    );
+    for s in &r.steps {
+        let class = if matches!(s.outcome.as_str(), "failed" | "timed-out") {
+            " class=\"failed\""
+        } else {
+            ""
+        };
+        let outcome = match &s.blocked_by {
+            Some(by) => format!("blocked (<code>{}</code> failed)", esc(by)),
+            None => esc(&s.outcome),
+        };
+        let hosts: Vec<String> = s
+            .hosts
+            .iter()
+            .map(|h| {
+                format!(
+                    "{} <span style=\"color:{}\">{}</span>",
+                    esc(&h.host),
+                    color(&h.outcome),
+                    esc(&h.outcome)
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            o,
+            "<tr><td><code>{}</code><br><small>{}</small></td><td>{}</td><td{class}>{outcome}</td><td>{}</td><td>{}</td></tr>",
+            esc(&s.id),
+            esc(s.title.as_deref().unwrap_or("")),
+            esc(s.phase.as_deref().unwrap_or("-")),
+            s.duration_secs.map_or_else(|| "-".into(), human),
+            hosts.join(", ")
+        );
+    }
+    o.push_str("</table>\n");
+    let failures: Vec<_> = r
+        .steps
+        .iter()
+        .flat_map(|s| s.hosts.iter().map(move |h| (s, h)))
+        .filter(|(_, h)| matches!(h.outcome.as_str(), "failed" | "timed-out"))
+        .collect();
+    if !failures.is_empty() {
+        let _ = writeln!(o, "<h2 class=\"failed\">Failures</h2>");
+        for (s, h) in failures {
+            let _ = writeln!(
+                o,
+                "<p class=\"failed\"><code>{}</code> on <code>{}</code>: {} ({} attempt(s))</p>",
+                esc(&s.id),
+                esc(&h.host),
+                esc(h.message.as_deref().unwrap_or(&h.outcome)),
+                h.attempts
+            );
+            if !h.stderr_tail.is_empty() {
+                let _ = writeln!(o, "<pre>{}</pre>", esc(&h.stderr_tail.join("\n")));
+            }
+        }
+    }
+    if !r.confirmations.is_empty() || !r.marks.is_empty() {
+        let _ = writeln!(
+            o,
+            "<h2>Decisions</h2><table><tr><th>when</th><th>step</th><th>who</th><th>decision</th><th>note</th></tr>"
+        );
+        for d in r.confirmations.iter().chain(&r.marks) {
+            let _ = writeln!(
+                o,
+                "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&d.at),
+                esc(&d.step),
+                esc(&d.operator),
+                esc(&d.decision),
+                esc(d.note.as_deref().unwrap_or(""))
+            );
+        }
+        o.push_str("</table>\n");
+    }
+    let _ = writeln!(
+        o,
+        "<h2>Events</h2><table><tr><th>+time</th><th>event</th></tr>"
+    );
+    for t in &r.timeline {
+        let _ = writeln!(
+            o,
+            "<tr><td>+{}</td><td>{}</td></tr>",
+            human(t.offset_secs),
+            esc_code(&t.text)
+        );
+    }
+    o.push_str("</table>\n</body></html>\n");
+    o
+}
+
+/// Steps as bars on a time axis, grouped by phase; dashed lines mark each
+/// phase's RTO when it falls within the chart.
+fn gantt(r: &RunReport) -> String {
+    const LEFT: f64 = 230.0;
+    const WIDTH: f64 = 1060.0;
+    const ROW: f64 = 20.0;
+    let span = r
+        .duration_secs
+        .max(
+            r.steps
+                .iter()
+                .filter_map(|s| s.end_secs)
+                .fold(0.0, f64::max),
+        )
+        .max(1.0);
+    let x = |secs: f64| LEFT + (secs / span) * (WIDTH - LEFT - 10.0);
+    let mut rows: Vec<(Option<&str>, Option<&super::run_report::StepReport>)> = Vec::new();
+    let mut phases: Vec<Option<&str>> = r.phases.iter().map(|p| Some(p.id.as_str())).collect();
+    phases.push(None);
+    for phase in phases {
+        let steps: Vec<_> = r
+            .steps
+            .iter()
+            .filter(|s| s.phase.as_deref() == phase)
+            .collect();
+        if steps.is_empty() {
+            continue;
+        }
+        rows.push((Some(phase.unwrap_or("no phase")), None));
+        rows.extend(steps.into_iter().map(|s| (None, Some(s))));
+    }
+    let height = 30.0 + ROW * rows.len() as f64 + 10.0;
+    let mut o = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {WIDTH} {height}\" width=\"100%\" role=\"img\" aria-label=\"timeline of steps\">\n"
+    );
+    for i in 0..=4 {
+        let t = span * f64::from(i) / 4.0;
+        let anchor = match i {
+            0 => "start",
+            4 => "end",
+            _ => "middle",
+        };
+        let _ = writeln!(
+            o,
+            "<line x1=\"{0:.1}\" y1=\"18\" x2=\"{0:.1}\" y2=\"{height}\" stroke=\"#eee\"/><text x=\"{0:.1}\" y=\"12\" text-anchor=\"{anchor}\" fill=\"#666\">+{1}</text>",
+            x(t),
+            human(t)
+        );
+    }
+    for (i, (phase, step)) in rows.iter().enumerate() {
+        let y = 24.0 + ROW * i as f64;
+        if let Some(phase) = phase {
+            let _ = writeln!(
+                o,
+                "<text x=\"4\" y=\"{:.1}\" font-weight=\"700\">{}</text>",
+                y + 14.0,
+                esc(phase)
+            );
+            if let Some(p) = r.phases.iter().find(|p| p.id == *phase)
+                && let Some(rto) = p.rto_secs
+                && rto <= span
+            {
+                let _ = writeln!(
+                    o,
+                    "<line x1=\"{0:.1}\" y1=\"18\" x2=\"{0:.1}\" y2=\"{height}\" stroke=\"#d62728\" stroke-dasharray=\"5,4\"/><text x=\"{0:.1}\" y=\"{1:.1}\" fill=\"#d62728\"> RTO {2}</text>",
+                    x(rto),
+                    y + 14.0,
+                    esc(phase)
+                );
+            }
+            continue;
+        }
+        let Some(s) = step else { continue };
+        let _ = writeln!(
+            o,
+            "<text x=\"14\" y=\"{:.1}\">{}</text>",
+            y + 14.0,
+            esc(&s.id)
+        );
+        if let Some(start) = s.start_secs {
+            let end = s.end_secs.unwrap_or(span);
+            let w = (x(end) - x(start)).max(3.0);
+            let failed = matches!(s.outcome.as_str(), "failed" | "timed-out");
+            let stroke = if failed {
+                " stroke=\"#7f0000\" stroke-width=\"2\""
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                o,
+                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"14\" rx=\"2\" fill=\"{}\"{stroke}><title>{}: {} ({})</title></rect>",
+                x(start),
+                y + 3.0,
+                color(&s.outcome),
+                esc(&s.id),
+                esc(&s.outcome),
+                s.duration_secs.map_or_else(|| "-".into(), human)
+            );
+        } else {
+            let _ = writeln!(
+                o,
+                "<text x=\"{LEFT}\" y=\"{:.1}\" fill=\"#999\">{}</text>",
+                y + 14.0,
+                esc(&s.outcome)
+            );
+        }
+    }
+    o.push_str("</svg>\n");
+    let beyond: Vec<String> = r
+        .phases
+        .iter()
+        .filter_map(|p| {
+            p.rto_secs
+                .filter(|rto| *rto > span)
+                .map(|rto| format!("{} {}", esc(&p.id), human(rto)))
+        })
+        .collect();
+    if !beyond.is_empty() {
+        let _ = writeln!(
+            o,
+            "<p><small>RTO beyond the right edge of the chart: {}</small></p>",
+            beyond.join(", ")
+        );
+    }
+    o
+}

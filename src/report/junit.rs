@@ -1,0 +1,61 @@
+//! JUnit XML: one test case per step and host, for CI dashboards of
+//! rehearsals.
+
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+
+use super::run_report::RunReport;
+
+pub fn render(r: &RunReport) -> Result<String, String> {
+    let mut report = Report::new(format!("runbook {}", r.runbook));
+    let mut suite = TestSuite::new(r.runbook.clone());
+    for s in &r.steps {
+        let class = s.phase.clone().unwrap_or_else(|| r.runbook.clone());
+        if s.hosts.is_empty() {
+            let status = match s.outcome.as_str() {
+                "ok" | "already-ok" | "confirmed" | "marked" | "skipped" => {
+                    TestCaseStatus::success()
+                }
+                other => {
+                    let mut st = TestCaseStatus::skipped();
+                    st.set_message(match &s.blocked_by {
+                        Some(by) => format!("blocked: `{by}` failed"),
+                        None => other.to_string(),
+                    });
+                    st
+                }
+            };
+            let mut case = TestCase::new(s.id.clone(), status);
+            case.set_classname(class.clone());
+            if let Some(d) = s.duration_secs {
+                case.set_time(std::time::Duration::from_secs_f64(d.max(0.0)));
+            }
+            suite.add_test_case(case);
+            continue;
+        }
+        for h in &s.hosts {
+            let status = match h.outcome.as_str() {
+                "failed" | "timed-out" => {
+                    let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                    st.set_message(h.message.clone().unwrap_or_else(|| h.outcome.clone()));
+                    st.set_type(h.outcome.clone());
+                    if !h.stderr_tail.is_empty() {
+                        st.set_description(h.stderr_tail.join("\n"));
+                    }
+                    st
+                }
+                "skipped" => {
+                    let mut st = TestCaseStatus::skipped();
+                    st.set_message(h.message.clone().unwrap_or_else(|| "skipped".into()));
+                    st
+                }
+                _ => TestCaseStatus::success(),
+            };
+            let mut case = TestCase::new(format!("{} @ {}", s.id, h.host), status);
+            case.set_classname(class.clone());
+            case.set_time(std::time::Duration::from_secs_f64(h.duration_secs.max(0.0)));
+            suite.add_test_case(case);
+        }
+    }
+    report.add_test_suite(suite);
+    report.to_string().map_err(|e| e.to_string())
+}

@@ -1,0 +1,140 @@
+//! The report as Markdown, to paste into an incident ticket or post-mortem.
+
+use std::fmt::Write as _;
+
+use super::run_report::{RunReport, human};
+
+fn opt(secs: Option<f64>) -> String {
+    secs.map_or_else(|| "-".into(), human)
+}
+
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+#[must_use]
+pub fn render(r: &RunReport) -> String {
+    let mut out = String::new();
+    let title = r
+        .title
+        .as_deref()
+        .map(|t| format!(": {t}"))
+        .unwrap_or_default();
+    let _ = writeln!(out, "# Run report: `{}`{title}\n", r.runbook);
+    let _ = writeln!(out, "| | |\n|---|---|");
+    let _ = writeln!(out, "| run | `{}` |", r.run_id);
+    let _ = writeln!(out, "| outcome | **{}** |", r.outcome);
+    let _ = writeln!(out, "| operators | {} |", r.operators.join(", "));
+    let _ = writeln!(out, "| start | {} |", r.start);
+    let _ = writeln!(out, "| end | {} |", r.end);
+    let _ = writeln!(out, "| duration | {} |\n", human(r.duration_secs));
+    if !r.phases.is_empty() {
+        let _ = writeln!(out, "## Phases against their RTO\n");
+        let _ = writeln!(
+            out,
+            "| phase | start | end | duration | RTO | |\n|---|---|---|---|---|---|"
+        );
+        for p in &r.phases {
+            let verdict = match p.rto_met {
+                Some(true) => "met",
+                Some(false) => "**missed**",
+                None if p.done => "no RTO",
+                None => "not done",
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {verdict} |",
+                p.id,
+                opt(p.start_secs),
+                opt(p.end_secs),
+                opt(p.duration_secs),
+                opt(p.rto_secs)
+            );
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(out, "## Steps\n");
+    let _ = writeln!(
+        out,
+        "| step | phase | outcome | start | duration | hosts |\n|---|---|---|---|---|---|"
+    );
+    for s in &r.steps {
+        let outcome = match &s.blocked_by {
+            Some(by) => format!("blocked by `{by}`"),
+            None if matches!(s.outcome.as_str(), "failed" | "timed-out") => {
+                format!("**{}**", s.outcome)
+            }
+            None => s.outcome.clone(),
+        };
+        let hosts: Vec<String> = s
+            .hosts
+            .iter()
+            .map(|h| format!("{} {}", h.host, h.outcome))
+            .collect();
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {outcome} | {} | {} | {} |",
+            s.id,
+            s.phase.as_deref().unwrap_or("-"),
+            opt(s.start_secs),
+            opt(s.duration_secs),
+            cell(&hosts.join(", "))
+        );
+    }
+    let failures: Vec<_> = r
+        .steps
+        .iter()
+        .flat_map(|s| s.hosts.iter().map(move |h| (s, h)))
+        .filter(|(_, h)| matches!(h.outcome.as_str(), "failed" | "timed-out"))
+        .collect();
+    if !failures.is_empty() {
+        let _ = writeln!(out, "\n## Failures\n");
+        for (s, h) in failures {
+            let message = h.message.as_deref().unwrap_or(&h.outcome);
+            let exit = h
+                .exit_code
+                .filter(|_| !message.contains("exit status"))
+                .map(|c| format!(", exit status {c}"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "- `{}` on `{}`: {message}{exit}, {} attempt(s)",
+                s.id, h.host, h.attempts
+            );
+            if !h.stderr_tail.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "\n  ```\n{}\n  ```",
+                    h.stderr_tail
+                        .iter()
+                        .map(|l| format!("  {l}"))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                );
+            }
+        }
+    }
+    if !r.confirmations.is_empty() || !r.marks.is_empty() {
+        let _ = writeln!(out, "\n## Decisions\n");
+        let _ = writeln!(
+            out,
+            "| when | step | who | decision | note |\n|---|---|---|---|---|"
+        );
+        for d in r.confirmations.iter().chain(&r.marks) {
+            let _ = writeln!(
+                out,
+                "| {} | `{}` | {} | {} | {} |",
+                d.at,
+                d.step,
+                d.operator,
+                d.decision,
+                cell(d.note.as_deref().unwrap_or(""))
+            );
+        }
+    }
+    let _ = writeln!(out, "\n## Timeline\n");
+    for t in &r.timeline {
+        let _ = writeln!(out, "- `+{}` {}", human(t.offset_secs), t.text);
+    }
+    out
+}

@@ -1,0 +1,254 @@
+//! Reports rendered from a fixed journal (so no time needs redacting), and
+//! rehearsal history feeding `plan`.
+
+use serde::Deserialize;
+
+use crate::harness::{Test, repo};
+
+const RUN: &str = "20261128T100000Z-abcd";
+
+fn with_fixture() -> Test {
+    let t = Test::new();
+    let dir = t.path().join("state/runs").join(RUN);
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["journal.jsonl", "runbook.yaml"] {
+        std::fs::copy(repo().join("tests/fixtures/report").join(f), dir.join(f)).unwrap();
+    }
+    t
+}
+
+fn report(format: &str) -> String {
+    let (out, _) = with_fixture()
+        .args(["report", "--state-dir", "state", "--format", format])
+        .run();
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn markdown_report_snapshot() {
+    insta::assert_snapshot!(report("md"));
+}
+
+#[test]
+fn html_report_snapshot_is_self_contained() {
+    let html = report("html");
+    assert!(html.contains("<svg"));
+    assert!(
+        !html.contains("src=") && !html.contains("<link") && !html.contains("<script"),
+        "no external resources"
+    );
+    insta::assert_snapshot!(html);
+}
+
+#[test]
+fn junit_report_parses_back_with_a_case_per_step_and_host() {
+    let xml = report("junit");
+    insta::assert_snapshot!(xml);
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let cases: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
+    let names: Vec<&str> = cases.iter().map(|c| c.attribute("name").unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "power",
+            "switches @ sw-1",
+            "switches @ sw-2",
+            "dns @ controller",
+            "app"
+        ]
+    );
+    let dns = cases[3]
+        .children()
+        .find(|n| n.has_tag_name("failure"))
+        .expect("dns failed");
+    assert_eq!(dns.attribute("message"), Some("run failed: exit status 1"));
+    assert!(
+        dns.text()
+            .unwrap_or_default()
+            .contains("Job for unbound.service failed.")
+    );
+    assert!(
+        cases[4].children().any(|n| n.has_tag_name("skipped")),
+        "blocked is skipped"
+    );
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[expect(
+    dead_code,
+    reason = "mirror of the documented shape; fields are checked by deserializing"
+)]
+struct Report {
+    format_version: u32,
+    run_id: String,
+    runbook: String,
+    title: Option<String>,
+    description: Option<String>,
+    operators: Vec<String>,
+    start: String,
+    end: String,
+    duration_secs: f64,
+    outcome: String,
+    phases: Vec<Phase>,
+    steps: Vec<Step>,
+    confirmations: Vec<Decision>,
+    marks: Vec<Decision>,
+    timeline: Vec<Entry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[expect(dead_code, reason = "mirror of the documented shape")]
+struct Phase {
+    id: String,
+    title: Option<String>,
+    start_secs: Option<f64>,
+    end_secs: Option<f64>,
+    duration_secs: Option<f64>,
+    rto_secs: Option<f64>,
+    rto_met: Option<bool>,
+    done: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[expect(dead_code, reason = "mirror of the documented shape")]
+struct Step {
+    id: String,
+    title: Option<String>,
+    phase: Option<String>,
+    outcome: String,
+    start_secs: Option<f64>,
+    end_secs: Option<f64>,
+    duration_secs: Option<f64>,
+    blocked_by: Option<String>,
+    hosts: Vec<Host>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[expect(dead_code, reason = "mirror of the documented shape")]
+struct Host {
+    host: String,
+    outcome: String,
+    attempts: u32,
+    duration_secs: f64,
+    exit_code: Option<i32>,
+    message: Option<String>,
+    stderr_tail: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[expect(dead_code, reason = "mirror of the documented shape")]
+struct Decision {
+    step: String,
+    at: String,
+    operator: String,
+    decision: String,
+    note: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[expect(dead_code, reason = "mirror of the documented shape")]
+struct Entry {
+    at: String,
+    offset_secs: f64,
+    text: String,
+}
+
+#[test]
+fn json_report_has_the_documented_shape_and_rto_verdicts() {
+    let json = report("json");
+    let parsed: Report = serde_json::from_str(&json).unwrap();
+    assert_eq!(parsed.outcome, "failed");
+    assert_eq!(parsed.phases[0].id, "network");
+    assert!(
+        !parsed.phases[0].done,
+        "dns failed, so the network phase is not done"
+    );
+    assert_eq!(parsed.steps[0].outcome, "confirmed");
+    assert_eq!(parsed.steps[3].blocked_by.as_deref(), Some("dns"));
+    assert_eq!(
+        parsed.confirmations[0].note.as_deref(),
+        Some("NOC: both feeds stable")
+    );
+    assert!((parsed.steps[1].duration_secs.unwrap() - 43.002).abs() < 0.01);
+}
+
+#[test]
+fn report_writes_to_a_file_and_knows_unknown_runs() {
+    let (_, t) = with_fixture()
+        .args([
+            "report",
+            RUN,
+            "--state-dir",
+            "state",
+            "--format",
+            "html",
+            "-o",
+            "out.html",
+        ])
+        .run();
+    assert!(
+        std::fs::read_to_string(t.path().join("out.html"))
+            .unwrap()
+            .starts_with("<!DOCTYPE html>")
+    );
+    with_fixture()
+        .args(["report", "nope", "--state-dir", "state"])
+        .status(2)
+        .stderr_contains("unknown run id `nope`")
+        .run();
+}
+
+#[test]
+fn plan_forecasts_from_rehearsal_history_and_flags_rto_at_risk() {
+    let runbook = "
+        version: 1
+        name: history
+        phases: [{id: fast, rto: 200ms}]
+        steps:
+          - {id: slow, phase: fast, estimate: 10ms, check: {command: 'false'}, run: 'sleep 0.4', timeout: 5s}
+    ";
+    let (plan, t) = Test::new()
+        .runbook(runbook)
+        .args([
+            "plan",
+            "runbook.yaml",
+            "--format",
+            "json",
+            "--state-dir",
+            "state",
+        ])
+        .run();
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    assert_eq!(plan["steps"][0]["expected_from"], "estimate");
+    assert_eq!(plan["phases"][0]["at_risk"], false);
+    let dir = t.path().to_path_buf();
+    for _ in 0..2 {
+        let out = std::process::Command::new(crate::harness::BIN)
+            .current_dir(&dir)
+            .args(["run", "runbook.yaml", "--state-dir", "state"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = std::process::Command::new(crate::harness::BIN)
+        .current_dir(&dir)
+        .args(["plan", "runbook.yaml", "--state-dir", "state"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("(measured 4"), "{text}");
+    assert!(text.contains("RTO at risk"), "{text}");
+}
