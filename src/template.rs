@@ -95,6 +95,11 @@ impl Templates {
             None
         } else if let Some(names) = self.seen.get(&(flavor, source.to_string())) {
             Some(Arc::clone(names))
+        } else if let Some(names) = simple_names(source) {
+            let names = Arc::new(names);
+            self.seen
+                .insert((flavor, source.to_string()), Arc::clone(&names));
+            Some(names)
         } else {
             let template = self
                 .env
@@ -157,6 +162,45 @@ impl Flavor {
     }
 }
 
+/// The names read by a template made only of `{{ a.b.c }}` and
+/// `{{ a.b | raw }}` blocks, found without compiling it: most runbook
+/// templates look like this, and compiling thousands of them dominated
+/// validation time. Anything else returns `None` and is compiled.
+fn simple_names(source: &str) -> Option<BTreeSet<String>> {
+    if source.contains("{%") || source.contains("{#") {
+        return None;
+    }
+    let mut names = BTreeSet::new();
+    let mut rest = source;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        let end = after.find("}}")?;
+        let inner = after[..end].trim();
+        let expr = match inner.split_once('|') {
+            Some((e, filter)) if filter.trim() == "raw" => e.trim(),
+            Some(_) => return None,
+            None => inner,
+        };
+        let valid = !expr.is_empty()
+            && expr.split('.').all(|part| {
+                let mut chars = part.chars();
+                chars
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                    && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+            });
+        if !valid {
+            return None;
+        }
+        names.insert(expr.to_string());
+        rest = &after[end + 2..];
+    }
+    if rest.contains("}}") {
+        return None;
+    }
+    Some(names)
+}
+
 /// The template engine's message, without its debug dump.
 fn describe(e: &minijinja::Error) -> String {
     let mut text = e.kind().to_string();
@@ -164,4 +208,39 @@ fn describe(e: &minijinja::Error) -> String {
         text = format!("{text}: {detail}");
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Flavor, Templates, simple_names};
+    use crate::load::Pos;
+
+    #[test]
+    fn simple_templates_are_read_without_compiling_and_agree_with_the_engine() {
+        for source in [
+            "systemctl restart {{ host.vars.service }} --port {{vars.port}}",
+            "echo {{ secret.TOKEN | raw }}",
+        ] {
+            let fast = simple_names(source).expect("simple");
+            let mut t = Templates::new();
+            let env = &mut t.env;
+            let compiled: std::collections::BTreeSet<String> = env
+                .template_from_named_str("x", source)
+                .unwrap()
+                .undeclared_variables(true)
+                .into_iter()
+                .collect();
+            assert_eq!(fast, compiled, "{source}");
+            assert!(t.add(source, Flavor::Shell, Pos::new(1, 1)).is_ok());
+        }
+        for source in [
+            "{{ a == 'b' }}",
+            "{% if x %}y{% endif %}",
+            "{{ x | upper }}",
+            "{{ x }",
+            "}} {{ a",
+        ] {
+            assert!(simple_names(source).is_none(), "{source}");
+        }
+    }
 }
