@@ -65,5 +65,5 @@ cd "$BENCH"
 ./bench.sh runbook-dag-vs-shell -n 5 --vs 'wl/dag-shell.sh' -- $DAG
 if [ "${1:-}" != quick ]; then
   ./bench.sh runbook-vs-pyinfra5 -n 5 --vs 'wl/pyinfra.sh 50 five_tasks.py' -- $RUN
-  ./bench.sh runbook-vs-ansible5 -n 3 --warmup 1 --vs 'wl/ansible-play.sh five-tasks.yml 50 cp' -- $RUN
+  ./bench.sh runbook-vs-ansible5 -n 3 --warmup 1 --timeout 900 --vs 'wl/ansible-play.sh five-tasks.yml 50 cp' -- $RUN
 fi

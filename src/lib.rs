@@ -39,7 +39,11 @@ pub fn main() -> ExitCode {
             });
         }
     };
-    init_tracing(cli.global.verbose, cli.global.quiet);
+    init_tracing(
+        cli.global.verbose,
+        cli.global.quiet,
+        color(cli.global.color),
+    );
     match commands::dispatch(&cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
@@ -49,7 +53,21 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(verbose: u8, quiet: bool) {
+/// Whether stderr gets ANSI colors: `--color`, then `NO_COLOR`, then
+/// whether it is a terminal.
+fn color(choice: cli::ColorChoice) -> bool {
+    use std::io::IsTerminal as _;
+    match choice {
+        cli::ColorChoice::Always => true,
+        cli::ColorChoice::Never => false,
+        cli::ColorChoice::Auto => {
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::io::stderr().is_terminal()
+        }
+    }
+}
+
+fn init_tracing(verbose: u8, quiet: bool, ansi: bool) {
     let default = match (quiet, verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
@@ -62,6 +80,7 @@ fn init_tracing(verbose: u8, quiet: bool) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .with_target(false)
         .try_init();
 }

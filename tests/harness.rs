@@ -172,3 +172,30 @@ impl Test {
         (output, self)
     }
 }
+
+/// Waits (10 s at most) until `path` exists: a step has reached a point.
+pub fn wait_for(path: &Path) {
+    let started = std::time::Instant::now();
+    while !path.exists() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Sends SIGINT `times` times, 100 ms apart, as an operator pressing Ctrl-C.
+pub fn interrupt(child: &std::process::Child, times: usize) {
+    let pid = i32::try_from(child.id()).expect("pid");
+    for i in 0..times {
+        if i > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        // SAFETY: signalling our own child process.
+        unsafe {
+            libc::kill(pid, libc::SIGINT);
+        }
+    }
+}

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::{BIN, Test};
+use crate::harness::{BIN, Test, interrupt, wait_for};
 
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
@@ -136,15 +136,8 @@ fn sigint_lets_the_running_step_finish_exits_130_and_resume_goes_on() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    while !dir.join("runs.log").exists() {
-        assert!(started.elapsed() < Duration::from_secs(10));
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    // SAFETY: signalling our own child process.
-    unsafe {
-        libc::kill(i32::try_from(child.id()).unwrap(), libc::SIGINT);
-    }
+    wait_for(&dir.join("runs.log"));
+    interrupt(&child, 1);
     let out = child.wait_with_output().unwrap();
     assert_eq!(
         out.status.code(),
@@ -179,18 +172,8 @@ fn a_second_sigint_kills_running_commands_at_once() {
         .spawn()
         .unwrap();
     let started = Instant::now();
-    while !dir.join("started").exists() {
-        assert!(started.elapsed() < Duration::from_secs(10));
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let pid = i32::try_from(child.id()).unwrap();
-    for _ in 0..2 {
-        // SAFETY: signalling our own child process.
-        unsafe {
-            libc::kill(pid, libc::SIGINT);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for(&dir.join("started"));
+    interrupt(&child, 2);
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130));
     assert!(
@@ -377,11 +360,7 @@ fn a_second_run_on_the_same_state_dir_is_refused() {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    while !dir.join("started").exists() {
-        assert!(started.elapsed() < Duration::from_secs(10));
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for(&dir.join("started"));
     let second = bin(&dir, &["run", "runbook.yaml", "--state-dir", "state"]);
     assert_eq!(second.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&second.stderr).contains("another run is active on state"));

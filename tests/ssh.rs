@@ -362,19 +362,8 @@ fn interrupting_a_run_kills_its_remote_commands() {
         ])
         .spawn()
         .unwrap();
-    let begin = std::time::Instant::now();
-    while !started.exists() {
-        assert!(begin.elapsed() < std::time::Duration::from_secs(10));
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    let pid = i32::try_from(child.id()).unwrap();
-    for _ in 0..2 {
-        // SAFETY: signalling our own child process.
-        unsafe {
-            libc::kill(pid, libc::SIGINT);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    crate::harness::wait_for(&started);
+    crate::harness::interrupt(&child, 2);
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130));
     let left = std::process::Command::new("pgrep")

@@ -151,12 +151,7 @@ pub fn render(r: &RunReport) -> String {
         );
     }
     o.push_str("</table>\n");
-    let failures: Vec<_> = r
-        .steps
-        .iter()
-        .flat_map(|s| s.hosts.iter().map(move |h| (s, h)))
-        .filter(|(_, h)| matches!(h.outcome.as_str(), "failed" | "timed-out"))
-        .collect();
+    let failures = r.failures();
     if !failures.is_empty() {
         let _ = writeln!(o, "<h2 class=\"failed\">Failures</h2>");
         for (s, h) in failures {

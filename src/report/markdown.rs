@@ -81,12 +81,7 @@ pub fn render(r: &RunReport) -> String {
             cell(&hosts.join(", "))
         );
     }
-    let failures: Vec<_> = r
-        .steps
-        .iter()
-        .flat_map(|s| s.hosts.iter().map(move |h| (s, h)))
-        .filter(|(_, h)| matches!(h.outcome.as_str(), "failed" | "timed-out"))
-        .collect();
+    let failures = r.failures();
     if !failures.is_empty() {
         let _ = writeln!(out, "\n## Failures\n");
         for (s, h) in failures {

@@ -31,6 +31,18 @@ pub struct RunReport {
     pub timeline: Vec<TimelineEntry>,
 }
 
+impl RunReport {
+    /// Every failed or timed-out (step, host), in step order.
+    #[must_use]
+    pub fn failures(&self) -> Vec<(&StepReport, &HostReport)> {
+        self.steps
+            .iter()
+            .flat_map(|s| s.hosts.iter().map(move |h| (s, h)))
+            .filter(|(_, h)| matches!(h.outcome.as_str(), "failed" | "timed-out"))
+            .collect()
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct PhaseReport {
     pub id: String,
