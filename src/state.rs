@@ -106,6 +106,12 @@ impl RunDir {
             .append(true)
             .open(&journal_path)
             .map_err(io(&journal_path))?;
+        // The new entries in `runs/` must survive a power cut too.
+        for dir in [path.as_path(), path.parent().unwrap_or(&path)] {
+            if let Ok(d) = File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
         Ok(Self {
             id: id.to_string(),
             path,

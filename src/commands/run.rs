@@ -1,7 +1,7 @@
 //! `runbook run RUNBOOK -i INV [--dry-run] [--only ..] [--from ..] [--tags ..] [--forks N] [--yes] [--operator NAME]`,
 //! and the launch of a run shared with `resume`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -192,21 +192,19 @@ impl Launch {
         let to_run = |i: usize| self.selected[i] && self.done[i].is_none();
         if terminal && !self.dry_run {
             let measured = crate::history::measured(&global.state_dir, &runbook.name);
-            let estimates: HashMap<String, u64> = (0..runbook.steps.len())
-                .filter(|&i| to_run(i))
-                .map(|i| {
-                    let step = &runbook.steps[i];
-                    let expected = measured
+            let expected = runbook
+                .steps
+                .iter()
+                .map(|step| {
+                    measured
                         .get(&step.id)
-                        .copied()
-                        .or(step.estimate.map(crate::model::Duration::std));
-                    (step.id.clone(), expected.map_or(0, |d| d.as_secs()))
+                        .map(|d| crate::model::Duration(*d))
+                        .or(step.estimate)
+                        .unwrap_or(crate::model::Duration::from_secs(0))
                 })
                 .collect();
-            let progress = Progress::new(
-                (0..runbook.steps.len()).filter(|&i| to_run(i)).count(),
-                estimates,
-            );
+            let finished = (0..runbook.steps.len()).map(|i| !to_run(i)).collect();
+            let progress = Progress::new(Arc::clone(&runbook), expected, finished);
             progress_handle = Some(progress.multi());
             sinks.push(Box::new(progress));
         } else {

@@ -1,28 +1,41 @@
 //! Live progress on a terminal: an overall bar (steps done / total,
-//! elapsed, ETA from estimates) and a line per running step with its host
-//! counts. Finished steps and failures scroll above the bars.
+//! elapsed, the forecast end from the remaining critical path), the phase
+//! most at risk against its RTO, and a line per running step with its
+//! host counts. Finished steps and failures scroll above the bars.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::Reporter;
 use super::lines::lines;
 use crate::events::{EventKind, RunEvent};
+use crate::model::Runbook;
+use crate::plan::Plan;
 
 pub struct Progress {
     multi: MultiProgress,
     overall: ProgressBar,
     running: HashMap<String, (ProgressBar, usize, usize)>,
-    /// Estimated seconds left of the steps not yet finished.
-    estimates: HashMap<String, u64>,
+    runbook: Arc<Runbook>,
+    /// Expected duration per step: measured in rehearsals, else `estimate`.
+    expected: Vec<crate::model::Duration>,
+    finished: Vec<bool>,
+    /// Time already spent before this process (resumed runs).
+    started: Instant,
 }
 
 impl Progress {
     #[must_use]
-    pub fn new(total: usize, estimates: HashMap<String, u64>) -> Self {
+    pub fn new(
+        runbook: Arc<Runbook>,
+        expected: Vec<crate::model::Duration>,
+        finished: Vec<bool>,
+    ) -> Self {
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10));
+        let total = finished.iter().filter(|f| !**f).count();
         let overall = multi.add(ProgressBar::new(total as u64));
         overall.set_style(
             ProgressStyle::with_template(
@@ -36,9 +49,12 @@ impl Progress {
             multi,
             overall,
             running: HashMap::new(),
-            estimates,
+            runbook,
+            expected,
+            finished,
+            started: Instant::now(),
         };
-        p.update_eta();
+        p.forecast();
         p
     }
 
@@ -47,16 +63,68 @@ impl Progress {
         self.multi.clone()
     }
 
-    fn update_eta(&mut self) {
-        let left: u64 = self.estimates.values().sum();
-        if left > 0 {
-            self.overall.set_message(format!(
-                "ETA ~{} by estimates",
-                crate::model::Duration(Duration::from_secs(left))
-            ));
-        } else {
-            self.overall.set_message("");
+    /// Recomputes the end of the run and of each phase from what is left.
+    fn forecast(&mut self) {
+        let plan = Plan::new(&self.runbook, |i| {
+            if self.finished[i] {
+                crate::model::Duration::from_secs(0)
+            } else {
+                self.expected[i]
+            }
+        });
+        let now = self.started.elapsed();
+        let mut message = String::new();
+        if plan.total.std() > Duration::ZERO {
+            message = format!("forecast end in ~{}", plan.total);
         }
+        let mut worst: Option<(String, Duration, Duration)> = None;
+        for (p, phase) in self.runbook.phases.iter().enumerate() {
+            let open = self
+                .runbook
+                .steps
+                .iter()
+                .enumerate()
+                .any(|(i, s)| s.phase == Some(p) && !self.finished[i]);
+            if let (true, Some(rto), Some(f)) = (open, phase.rto, plan.phase_forecast[p]) {
+                let at = now + f.std();
+                let slack = rto.std().saturating_sub(at);
+                if worst.as_ref().is_none_or(|(_, _, s)| slack < *s) {
+                    worst = Some((phase.id.clone(), at, slack));
+                }
+                if at > rto.std() {
+                    worst = Some((phase.id.clone(), at, Duration::ZERO));
+                    message.push_str(&format!(
+                        "  RTO AT RISK: {} forecast {} > rto {rto}",
+                        phase.id,
+                        crate::model::Duration(at)
+                    ));
+                    break;
+                }
+            }
+        }
+        if let Some((id, at, slack)) = worst
+            && slack > Duration::ZERO
+        {
+            message.push_str(&format!(
+                "  {id}: forecast {} (rto slack {})",
+                crate::model::Duration(at),
+                crate::model::Duration(slack)
+            ));
+        }
+        self.overall.set_message(message);
+    }
+
+    fn finish_step(&mut self, step: &str) {
+        if let Some((bar, _, _)) = self.running.remove(step) {
+            bar.finish_and_clear();
+            self.multi.remove(&bar);
+        }
+        if let Some(i) = self.runbook.step_index(step)
+            && !std::mem::replace(&mut self.finished[i], true)
+        {
+            self.overall.inc(1);
+        }
+        self.forecast();
     }
 }
 
@@ -85,14 +153,21 @@ impl Reporter for Progress {
                     bar.set_message(format!("{done}/{total} hosts"));
                 }
             }
+            EventKind::StepFinished { step, outcome, .. } if outcome.is_success() => {
+                self.finish_step(step);
+            }
             EventKind::StepFinished { step, .. } | EventKind::StepBlocked { step, .. } => {
                 if let Some((bar, _, _)) = self.running.remove(step) {
                     bar.finish_and_clear();
                     self.multi.remove(&bar);
                 }
-                self.estimates.remove(step);
                 self.overall.inc(1);
-                self.update_eta();
+            }
+            EventKind::RunPaused { step, .. } => {
+                if let Some((bar, _, _)) = self.running.remove(step) {
+                    bar.finish_and_clear();
+                    self.multi.remove(&bar);
+                }
             }
             _ => {}
         }
