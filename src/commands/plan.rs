@@ -24,7 +24,12 @@ pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
     tracing::debug!("plan computed");
     let text = match args.format {
         PlanFormat::Text => render::text(runbook, &plan, &measured_flags),
-        PlanFormat::Json => format!("{:#}\n", render::json(runbook, &plan, &measured_flags)),
+        PlanFormat::Json => {
+            let mut text = serde_json::to_string_pretty(&render::json(runbook, &plan, &measured_flags))
+                .unwrap_or_default();
+            text.push('\n');
+            text
+        }
         PlanFormat::Dot => render::dot(runbook, &plan),
         PlanFormat::Mermaid => render::mermaid(runbook, &plan),
     };

@@ -2,6 +2,8 @@
 
 use std::fmt::Write as _;
 
+use serde::Serialize;
+
 use super::Plan;
 use crate::diagnostic::count;
 use crate::model::Runbook;
@@ -93,61 +95,111 @@ fn hosts_summary(hosts: &[String]) -> String {
     }
 }
 
+/// The documented JSON shape of `plan --format json`.
+#[derive(Serialize)]
+pub struct PlanJson<'a> {
+    format_version: u32,
+    runbook: &'a str,
+    title: Option<&'a str>,
+    waves: Vec<WaveJson<'a>>,
+    steps: Vec<StepJson<'a>>,
+    critical_path: Vec<&'a str>,
+    critical_path_secs: f64,
+    phases: Vec<PhaseJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct WaveJson<'a> {
+    wave: usize,
+    steps: Vec<&'a str>,
+}
+
+#[derive(Serialize)]
+struct StepJson<'a> {
+    id: &'a str,
+    title: Option<&'a str>,
+    phase: Option<&'a str>,
+    wave: usize,
+    depends_on: Vec<&'a str>,
+    hosts: &'a [String],
+    manual: bool,
+    confirm: bool,
+    estimate_secs: Option<f64>,
+    expected_secs: f64,
+    /// `history`, `estimate` or `none`.
+    expected_from: &'static str,
+    earliest_start_secs: f64,
+    earliest_finish_secs: f64,
+    tags: &'a [String],
+}
+
+#[derive(Serialize)]
+struct PhaseJson<'a> {
+    id: &'a str,
+    title: Option<&'a str>,
+    depends_on: Vec<&'a str>,
+    rto_secs: Option<f64>,
+    forecast_secs: Option<f64>,
+    at_risk: bool,
+}
+
 #[must_use]
-pub fn json(runbook: &Runbook, plan: &Plan, measured: &[bool]) -> serde_json::Value {
-    let ids =
-        |v: &[usize]| -> Vec<&str> { v.iter().map(|&i| runbook.steps[i].id.as_str()).collect() };
-    let steps: Vec<serde_json::Value> = runbook
-        .steps
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            serde_json::json!({
-                "id": s.id,
-                "title": s.title,
-                "phase": s.phase.map(|p| &runbook.phases[p].id),
-                "wave": plan.wave_of[i],
-                "depends_on": ids(&s.depends_on),
-                "hosts": s.hosts,
-                "manual": s.manual.is_some(),
-                "confirm": s.confirm,
-                "estimate_secs": s.estimate.map(|e| e.std().as_secs_f64()),
-                "expected_secs": plan.estimate[i].std().as_secs_f64(),
-                "expected_from": if measured[i] { "history" } else if s.estimate.is_some() { "estimate" } else { "none" },
-                "earliest_start_secs": plan.earliest_start[i].std().as_secs_f64(),
-                "earliest_finish_secs": plan.earliest_finish[i].std().as_secs_f64(),
-                "tags": s.tags,
+pub fn json<'a>(runbook: &'a Runbook, plan: &Plan, measured: &[bool]) -> PlanJson<'a> {
+    let ids = |v: &[usize]| -> Vec<&'a str> { v.iter().map(|&i| runbook.steps[i].id.as_str()).collect() };
+    let secs = |d: crate::model::Duration| d.std().as_secs_f64();
+    PlanJson {
+        format_version: 1,
+        runbook: &runbook.name,
+        title: runbook.title.as_deref(),
+        waves: plan
+            .waves
+            .iter()
+            .enumerate()
+            .map(|(w, wave)| WaveJson { wave: w + 1, steps: ids(wave) })
+            .collect(),
+        steps: runbook
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| StepJson {
+                id: &s.id,
+                title: s.title.as_deref(),
+                phase: s.phase.map(|p| runbook.phases[p].id.as_str()),
+                wave: plan.wave_of[i],
+                depends_on: ids(&s.depends_on),
+                hosts: &s.hosts,
+                manual: s.manual.is_some(),
+                confirm: s.confirm,
+                estimate_secs: s.estimate.map(secs),
+                expected_secs: secs(plan.estimate[i]),
+                expected_from: if measured[i] {
+                    "history"
+                } else if s.estimate.is_some() {
+                    "estimate"
+                } else {
+                    "none"
+                },
+                earliest_start_secs: secs(plan.earliest_start[i]),
+                earliest_finish_secs: secs(plan.earliest_finish[i]),
+                tags: &s.tags,
             })
-        })
-        .collect();
-    let phases: Vec<serde_json::Value> = runbook
-        .phases
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            serde_json::json!({
-                "id": p.id,
-                "title": p.title,
-                "depends_on": p.depends_on.iter().map(|&d| &runbook.phases[d].id).collect::<Vec<_>>(),
-                "rto_secs": p.rto.map(|r| r.std().as_secs_f64()),
-                "forecast_secs": plan.phase_forecast[i].map(|f| f.std().as_secs_f64()),
-                "at_risk": plan.at_risk(runbook, i),
+            .collect(),
+        critical_path: ids(&plan.critical_path),
+        critical_path_secs: secs(plan.total),
+        phases: runbook
+            .phases
+            .iter()
+            .enumerate()
+            .map(|(i, p)| PhaseJson {
+                id: &p.id,
+                title: p.title.as_deref(),
+                depends_on: p.depends_on.iter().map(|&d| runbook.phases[d].id.as_str()).collect(),
+                rto_secs: p.rto.map(secs),
+                forecast_secs: plan.phase_forecast[i].map(secs),
+                at_risk: plan.at_risk(runbook, i),
             })
-        })
-        .collect();
-    serde_json::json!({
-        "format_version": 1,
-        "runbook": runbook.name,
-        "title": runbook.title,
-        "waves": plan.waves.iter().enumerate().map(|(w, wave)| serde_json::json!({
-            "wave": w + 1,
-            "steps": ids(wave),
-        })).collect::<Vec<_>>(),
-        "steps": steps,
-        "critical_path": ids(&plan.critical_path),
-        "critical_path_secs": plan.total.std().as_secs_f64(),
-        "phases": phases,
-    })
+            .collect(),
+    }
 }
 
 fn quote(s: &str) -> String {
