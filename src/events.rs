@@ -134,6 +134,10 @@ pub enum EventKind {
         step: String,
         hosts: Vec<String>,
     },
+    HostStarted {
+        step: String,
+        host: String,
+    },
     /// A command, or a probe attempt, finished on a host.
     Action {
         step: String,

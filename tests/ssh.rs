@@ -48,6 +48,7 @@ fn runs_on_two_hosts_over_one_connection_each_and_logs_output() {
         .stdout_contains("ok         first")
         .stdout_contains("already-ok second");
     let (_, t) = t.run();
+    assert_eq!(sshd.logins(), 2, "one connection per host for both steps");
     assert_eq!(read(&sshd.path("out.a")).trim(), "127.0.0.2");
     assert_eq!(read(&sshd.path("out.b")).trim(), "127.0.0.3");
     let runs: Vec<_> = std::fs::read_dir(t.path().join("state/runs"))

@@ -51,13 +51,15 @@ impl Sshd {
             "Port {port}\n{listen}HostKey {0}/host_key\nAuthorizedKeysFile {0}/authorized_keys\n\
              PidFile {0}/sshd.pid\nStrictModes no\nUsePAM no\nPasswordAuthentication no\n\
              KbdInteractiveAuthentication no\nPubkeyAuthentication yes\nPermitRootLogin yes\n\
-             AllowTcpForwarding yes\nMaxStartups 200\nMaxSessions 200\nLogLevel ERROR\n\
+             AllowTcpForwarding yes\nMaxStartups 200\nMaxSessions 200\nLogLevel VERBOSE\n\
              SetEnv SHLVL=1\n",
             d.display()
         );
         std::fs::write(d.join("sshd_config"), config).unwrap();
         let child = Command::new(sshd)
-            .args(["-D", "-e", "-f"])
+            .args(["-D", "-E"])
+            .arg(d.join("sshd.log"))
+            .arg("-f")
             .arg(d.join("sshd_config"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -82,6 +84,15 @@ impl Sshd {
             .collect();
         std::fs::write(d.join("known_hosts"), known).unwrap();
         Self { dir, port, child }
+    }
+
+    /// How many clients authenticated so far (one per SSH connection).
+    pub fn logins(&self) -> usize {
+        std::fs::read_to_string(self.path("sshd.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("Accepted publickey"))
+            .count()
     }
 
     pub fn path(&self, name: &str) -> PathBuf {

@@ -25,8 +25,9 @@ pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
     let text = match args.format {
         PlanFormat::Text => render::text(runbook, &plan, &measured_flags),
         PlanFormat::Json => {
-            let mut text = serde_json::to_string_pretty(&render::json(runbook, &plan, &measured_flags))
-                .unwrap_or_default();
+            let mut text =
+                serde_json::to_string_pretty(&render::json(runbook, &plan, &measured_flags))
+                    .unwrap_or_default();
             text.push('\n');
             text
         }

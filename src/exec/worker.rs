@@ -43,6 +43,10 @@ const TAIL_LINES: usize = 10;
 
 pub async fn run_host(shared: &Shared, step: usize, host: &Host) -> HostResult {
     let started = Instant::now();
+    let _ = shared.events.send(EventKind::HostStarted {
+        step: shared.runbook.steps[step].id.clone(),
+        host: host.name.clone(),
+    });
     let worker = Worker {
         shared,
         step,

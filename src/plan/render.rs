@@ -145,7 +145,8 @@ struct PhaseJson<'a> {
 
 #[must_use]
 pub fn json<'a>(runbook: &'a Runbook, plan: &Plan, measured: &[bool]) -> PlanJson<'a> {
-    let ids = |v: &[usize]| -> Vec<&'a str> { v.iter().map(|&i| runbook.steps[i].id.as_str()).collect() };
+    let ids =
+        |v: &[usize]| -> Vec<&'a str> { v.iter().map(|&i| runbook.steps[i].id.as_str()).collect() };
     let secs = |d: crate::model::Duration| d.std().as_secs_f64();
     PlanJson {
         format_version: 1,
@@ -155,7 +156,10 @@ pub fn json<'a>(runbook: &'a Runbook, plan: &Plan, measured: &[bool]) -> PlanJso
             .waves
             .iter()
             .enumerate()
-            .map(|(w, wave)| WaveJson { wave: w + 1, steps: ids(wave) })
+            .map(|(w, wave)| WaveJson {
+                wave: w + 1,
+                steps: ids(wave),
+            })
             .collect(),
         steps: runbook
             .steps
@@ -193,7 +197,11 @@ pub fn json<'a>(runbook: &'a Runbook, plan: &Plan, measured: &[bool]) -> PlanJso
             .map(|(i, p)| PhaseJson {
                 id: &p.id,
                 title: p.title.as_deref(),
-                depends_on: p.depends_on.iter().map(|&d| runbook.phases[d].id.as_str()).collect(),
+                depends_on: p
+                    .depends_on
+                    .iter()
+                    .map(|&d| runbook.phases[d].id.as_str())
+                    .collect(),
                 rto_secs: p.rto.map(secs),
                 forecast_secs: plan.phase_forecast[i].map(secs),
                 at_risk: plan.at_risk(runbook, i),
