@@ -79,12 +79,23 @@ pub enum Command {
 pub struct ResumeArgs {
     /// Default: the latest unfinished run.
     pub run_id: Option<String>,
+    #[command(flatten)]
+    pub exec: ExecArgs,
+}
+
+/// How a run executes; shared by `run` and `resume`.
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// How many host operations run at once.
     #[arg(long, default_value_t = 50)]
     pub forks: usize,
+    /// Confirm every manual and `confirm: true` step (rehearsals).
     #[arg(long)]
     pub yes: bool,
+    /// Who runs this (default: $USER).
     #[arg(long, value_name = "NAME")]
     pub operator: Option<String>,
+    /// A YAML map of secret names to values.
     #[arg(long, value_name = "FILE")]
     pub secrets: Option<PathBuf>,
 }
@@ -145,18 +156,8 @@ pub struct RunArgs {
     /// Run only steps with one of these tags.
     #[arg(long, value_delimiter = ',', value_name = "T,...")]
     pub tags: Vec<String>,
-    /// How many host operations run at once.
-    #[arg(long, default_value_t = 50)]
-    pub forks: usize,
-    /// Confirm every manual and `confirm: true` step (rehearsals).
-    #[arg(long)]
-    pub yes: bool,
-    /// Who runs this (default: $USER).
-    #[arg(long, value_name = "NAME")]
-    pub operator: Option<String>,
-    /// A YAML map of secret names to values.
-    #[arg(long, value_name = "FILE")]
-    pub secrets: Option<PathBuf>,
+    #[command(flatten)]
+    pub exec: ExecArgs,
 }
 
 #[derive(Debug, Args)]

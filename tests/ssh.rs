@@ -5,6 +5,16 @@ use std::path::Path;
 use crate::harness::Test;
 use crate::sshd::{Sshd, free_port};
 
+/// `runbook run` on the test's runbook and inventory.
+const RUN: [&str; 6] = [
+    "run",
+    "runbook.yaml",
+    "-i",
+    "inventory.yaml",
+    "--state-dir",
+    "state",
+];
+
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
@@ -44,7 +54,7 @@ fn runs_on_two_hosts_over_one_connection_each_and_logs_output() {
             ",
             out = out.display()
         ))
-        .args(["run", "runbook.yaml", "-i", "inventory.yaml", "--state-dir", "state"])
+        .args(RUN)
         .stdout_contains("ok         first")
         .stdout_contains("already-ok second");
     let (_, t) = t.run();
@@ -89,14 +99,7 @@ fn verify_is_polled_and_run_is_retried() {
             runs = runs.display(),
             counter = counter.display()
         ))
-        .args([
-            "run",
-            "runbook.yaml",
-            "-i",
-            "inventory.yaml",
-            "--state-dir",
-            "state",
-        ])
+        .args(RUN)
         .stdout_contains("ok         flaky")
         .run();
     assert_eq!(
@@ -132,14 +135,7 @@ fn a_timeout_kills_the_remote_command_and_everything_it_started() {
                 run: '{marker} & {marker}; wait'
             "
         ))
-        .args([
-            "run",
-            "runbook.yaml",
-            "-i",
-            "inventory.yaml",
-            "--state-dir",
-            "state",
-        ])
+        .args(RUN)
         .status(1)
         .stdout_contains("timed-out  hang")
         .run();
@@ -174,7 +170,7 @@ fn an_unreachable_host_fails_only_its_steps() {
               - {id: on-up, targets: [up], check: {command: 'true'}}
             ",
         )
-        .args(["run", "runbook.yaml", "-i", "inventory.yaml", "--state-dir", "state"])
+        .args(RUN)
         .status(1)
         .stdout_contains("failed     on-down @ down: check failed: cannot connect to `down` (127.0.0.9:")
         .stdout_contains("blocked    after-down (`on-down` failed)")
@@ -194,7 +190,7 @@ fn a_wrong_key_is_an_authentication_failure() {
             sshd.path("known_hosts").display()
         ))
         .runbook("version: 1\nname: auth\nsteps:\n  - {id: s, targets: [a], check: {command: 'true'}}\n")
-        .args(["run", "runbook.yaml", "-i", "inventory.yaml", "--state-dir", "state"])
+        .args(RUN)
         .status(1)
         .stdout_contains(&format!("authentication failed for `root@a` with key {}", stranger.display()))
         .run();
@@ -217,7 +213,7 @@ fn a_changed_host_key_is_refused_before_anything_runs() {
             "version: 1\nname: mitm\nsteps:\n  - {{id: s, targets: [a], timeout: 5s, check: {{command: 'false'}}, run: 'touch {}'}}\n",
             marker.display()
         ))
-        .args(["run", "runbook.yaml", "-i", "inventory.yaml", "--state-dir", "state"])
+        .args(RUN)
         .status(1)
         .stdout_contains("HOST KEY MISMATCH for `a`: offered ssh-ed25519 SHA256:")
         .stdout_contains("records a different ssh-ed25519 key; refusing to connect")
@@ -240,14 +236,7 @@ fn an_unknown_host_is_refused_unless_accept_new() {
             sshd.host("127.0.0.2", "")
         ))
         .runbook(runbook)
-        .args([
-            "run",
-            "runbook.yaml",
-            "-i",
-            "inventory.yaml",
-            "--state-dir",
-            "state",
-        ])
+        .args(RUN)
         .status(1)
         .stdout_contains("host key of `a` is not in")
         .run();
@@ -257,14 +246,7 @@ fn an_unknown_host_is_refused_unless_accept_new() {
             sshd.host("127.0.0.2", ", host_key_checking: accept-new")
         ))
         .runbook(runbook)
-        .args([
-            "run",
-            "runbook.yaml",
-            "-i",
-            "inventory.yaml",
-            "--state-dir",
-            "state",
-        ])
+        .args(RUN)
         .stdout_contains("already-ok s")
         .run();
     let recorded = read(&sshd.path("known_hosts"));
@@ -289,27 +271,13 @@ fn a_host_behind_a_jump_host_is_reached_through_it() {
     Test::new()
         .inventory(&inventory(sshd.port))
         .runbook(runbook)
-        .args([
-            "run",
-            "runbook.yaml",
-            "-i",
-            "inventory.yaml",
-            "--state-dir",
-            "state",
-        ])
+        .args(RUN)
         .stdout_contains("already-ok s")
         .run();
     Test::new()
         .inventory(&inventory(free_port()))
         .runbook(runbook)
-        .args([
-            "run",
-            "runbook.yaml",
-            "-i",
-            "inventory.yaml",
-            "--state-dir",
-            "state",
-        ])
+        .args(RUN)
         .status(1)
         .stdout_contains("cannot connect to `inner` (127.0.0.3:")
         .stdout_contains("through jump host `bastion`: cannot connect to `bastion`")
@@ -334,7 +302,7 @@ fn inventory_values_with_shell_metacharacters_arrive_literally() {
             "version: 1\nname: quoting\nsteps:\n  - {{id: s, targets: [a], timeout: 5s, check: {{command: 'false'}}, run: 'printf %s {{{{ host.vars.msg }}}} > {}'}}\n",
             out.display()
         ))
-        .args(["run", "runbook.yaml", "-i", "inventory.yaml", "--state-dir", "state"])
+        .args(RUN)
         .run();
     assert_eq!(read(&out), nasty);
     assert!(!Path::new("/tmp/pwned-runbook").exists());
@@ -351,18 +319,7 @@ fn interrupting_a_run_kills_its_remote_commands() {
             "version: 1\nname: remote-hang\nsteps:\n  - {{id: s, targets: [a], timeout: 60s, check: {{command: 'false'}}, run: 'touch {}; {marker} & {marker}; wait'}}\n",
             started.display()
         ));
-    let child = t
-        .command()
-        .args([
-            "run",
-            "runbook.yaml",
-            "-i",
-            "inventory.yaml",
-            "--state-dir",
-            "state",
-        ])
-        .spawn()
-        .unwrap();
+    let child = t.command().args(RUN).spawn().unwrap();
     crate::harness::wait_for(&started);
     crate::harness::interrupt(&child, 2);
     let out = child.wait_with_output().unwrap();

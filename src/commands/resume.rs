@@ -90,7 +90,7 @@ pub fn run(global: &Global, args: &ResumeArgs) -> Result<u8, Error> {
                 .join(", ")
         );
     }
-    operator::set(args.operator.as_deref());
+    operator::set(args.exec.operator.as_deref());
     let outstanding_ids: Vec<String> = input
         .runbook
         .steps
@@ -108,9 +108,9 @@ pub fn run(global: &Global, args: &ResumeArgs) -> Result<u8, Error> {
     };
     let launch = Launch {
         dry_run: false,
-        forks: args.forks,
-        yes: args.yes,
-        secrets_file: args.secrets.clone(),
+        forks: args.exec.forks,
+        yes: args.exec.yes,
+        secrets_file: args.exec.secrets.clone(),
         selected: todo.selected,
         done: todo.done,
         confirmed: todo.confirmed,

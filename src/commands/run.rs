@@ -32,13 +32,13 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         tags: args.tags.clone(),
     };
     let selected = selection.resolve(&input.runbook).map_err(Error::Usage)?;
-    operator::set(args.operator.as_deref());
+    operator::set(args.exec.operator.as_deref());
     let n = input.runbook.steps.len();
     let launch = Launch {
         dry_run: args.dry_run,
-        forks: args.forks,
-        yes: args.yes,
-        secrets_file: args.secrets.clone(),
+        forks: args.exec.forks,
+        yes: args.exec.yes,
+        secrets_file: args.exec.secrets.clone(),
         selected,
         done: vec![None; n],
         confirmed: vec![false; n],
