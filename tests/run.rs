@@ -331,3 +331,56 @@ fn status_reports_up_and_down_without_running_anything() {
         .stdout_contains("1 up, 1 down, 1 unknown")
         .run();
 }
+
+/// A one-shot HTTP server on loopback answering every request with `status`
+/// and `body`; returns its port.
+fn http_server(status: u16, body: &'static str) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(20) {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = std::io::Read::read(&mut stream, &mut buf);
+            let reply = format!(
+                "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = std::io::Write::write_all(&mut stream, reply.as_bytes());
+        }
+    });
+    port
+}
+
+#[test]
+fn tcp_and_http_probes_run_from_the_controller() {
+    let open = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let open_port = open.local_addr().unwrap().port();
+    let closed_port = crate::sshd::free_port();
+    let healthy = http_server(200, "{\"instruments\":\"connected\"}");
+    let broken = http_server(503, "down");
+    Test::new()
+        .inventory("version: 1\nhosts:\n  web: {transport: local, address: 127.0.0.1}\n")
+        .runbook(&format!(
+            "
+            version: 1
+            name: probes
+            defaults: {{on_failure: continue}}
+            steps:
+              - {{id: tcp-up, targets: [web], check: {{tcp: {{port: {open_port}}}}}}}
+              - {{id: tcp-down, check: {{tcp: {{port: {closed_port}, host: 127.0.0.1}}, timeout: 2s}}}}
+              - {{id: http-up, targets: [web], check: {{http: {{url: '/status', body_contains: '\"connected\"'}}}}}}
+              - {{id: http-full-url, check: {{http: {{url: 'http://127.0.0.1:{healthy}/x', status: 200}}}}}}
+              - {{id: http-503, check: {{http: {{url: 'http://127.0.0.1:{broken}/'}}}}}}
+            "
+        ).replace("'/status'", &format!("'http://127.0.0.1:{healthy}/status'")))
+        .args(["run", "runbook.yaml", "-i", "inventory.yaml", "--state-dir", "state"])
+        .status(1)
+        .stdout_contains("already-ok tcp-up")
+        .stdout_contains("failed     tcp-down @ controller: check failed: Connection refused")
+        .stdout_contains("already-ok http-up")
+        .stdout_contains("already-ok http-full-url")
+        .stdout_contains("failed     http-503 @ controller: check failed: status 503")
+        .run();
+    drop(open);
+}
