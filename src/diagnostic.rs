@@ -301,8 +301,13 @@ fn token_width(line: &str, col: usize) -> usize {
             .position(|&c| c == first)
             .map_or(rest.len(), |i| i + 2)
     } else {
-        rest.iter()
-            .position(|&c| matches!(c, ',' | ']' | '}' | '#'))
+        // A plain scalar ends at flow punctuation, a comment, or the `: `
+        // that closes a mapping key.
+        (0..rest.len())
+            .find(|&i| {
+                matches!(rest[i], ',' | ']' | '}' | '#')
+                    || (rest[i] == ':' && rest.get(i + 1).is_none_or(|c| c.is_whitespace()))
+            })
             .unwrap_or(rest.len())
     };
     let token: String = rest[..len].iter().collect();

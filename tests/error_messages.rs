@@ -66,6 +66,41 @@ fn all_errors_of_a_file_are_reported_in_one_pass_in_source_order() {
 }
 
 #[test]
+fn structural_errors_are_all_reported_too() {
+    let (output, _) = Test::new()
+        .runbook(
+            "
+            version: 1
+            name: demo
+            steps:
+              - id: a
+                comand: 'true'
+                timeout: 5x
+              - id: b
+                retries: twice
+                on_failure: retry
+                check: {command: 'true', attemps: 3}
+              - title: no id
+                run: 'true'
+            ",
+        )
+        .args(["validate", "runbook.yaml"])
+        .status(2)
+        .stdout("invalid: 1 file checked, 6 errors, 0 warnings")
+        .stderr_contains("error: invalid type: `twice` where a whole number was expected\n  --> runbook.yaml:8:14")
+        .stderr_contains("error: unknown variant `retry`, expected one of `abort`, `continue`, `pause`\n  --> runbook.yaml:9:17")
+        .stderr_contains("error: unknown field `attemps`\n  --> runbook.yaml:10:30")
+        .stderr_contains("= hint: did you mean `attempts`?")
+        .stderr_contains("error: missing field `id`\n  --> runbook.yaml:11:5")
+        .run();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with("error: unknown field `comand`"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn github_format_prints_workflow_annotations() {
     Test::new()
         .runbook(

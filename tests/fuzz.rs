@@ -12,19 +12,27 @@ fn check(bytes: Vec<u8>) {
         return;
     };
     match FileKind::sniff(&source.text) {
-        FileKind::Runbook => {
-            if let Ok(raw) = load::parse(&source) {
+        FileKind::Runbook => match load::parse(&source) {
+            Ok(raw) => {
                 let checked = validate::runbook(&source, raw, None, &BTreeMap::new());
                 for d in &checked.diagnostics {
                     let _ = d.render(Some(&source.text));
                 }
             }
-        }
-        FileKind::Inventory => {
-            if let Ok(raw) = load::parse(&source) {
+            Err(first) => {
+                for d in load::structure::explain(&source, FileKind::Runbook, *first) {
+                    let _ = d.render(Some(&source.text));
+                }
+            }
+        },
+        FileKind::Inventory => match load::parse(&source) {
+            Ok(raw) => {
                 let _ = validate::inventory::inventory(&source, &raw);
             }
-        }
+            Err(first) => {
+                let _ = load::structure::explain(&source, FileKind::Inventory, *first);
+            }
+        },
     }
 }
 

@@ -45,11 +45,23 @@ pub fn print(diagnostics: &[Diagnostic], source: Option<&str>) {
     }
 }
 
+/// Prints the loader's error, and every other structural error of the
+/// file when it could be read as text.
+fn explain(path: &Path, kind: load::FileKind, first: Diagnostic) {
+    match Source::read(path) {
+        Ok(source) => print(
+            &load::structure::explain(&source, kind, first),
+            Some(&source.text),
+        ),
+        Err(_) => print(&[first], None),
+    }
+}
+
 pub fn load_inventory(path: &Path) -> Result<(Source, Inventory), Error> {
     let (source, raw) = match load::load_inventory(path) {
         Ok(x) => x,
         Err(d) => {
-            print(&[*d], None);
+            explain(path, load::FileKind::Inventory, *d);
             return Err(invalid(path));
         }
     };
@@ -76,7 +88,7 @@ pub fn load(global: &Global, runbook: &Path, quiet_warnings: bool) -> Result<Inp
     let (source, raw) = match load::load_runbook(runbook) {
         Ok(x) => x,
         Err(d) => {
-            print(&[*d], None);
+            explain(runbook, load::FileKind::Runbook, *d);
             return Err(invalid(runbook));
         }
     };

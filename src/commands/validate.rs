@@ -68,7 +68,8 @@ pub fn run(global: &Global, args: &ValidateArgs) -> Result<u8, Error> {
                 let raw = match load::parse::<load::RawRunbook>(&source) {
                     Ok(raw) => raw,
                     Err(d) => {
-                        report.add(Some(&source), vec![*d]);
+                        let all = load::structure::explain(&source, FileKind::Runbook, *d);
+                        report.add(Some(&source), all);
                         continue;
                     }
                 };
@@ -103,10 +104,14 @@ fn check_inventory(path: &Path, report: &mut Report) -> Option<CheckedFile> {
             Some((source, raw, checked.diagnostics, checked.inventory))
         }
         Err(d) => {
-            if let Ok(s) = Source::read(path) {
-                report.sources.insert(s.path.clone(), s.text);
+            match Source::read(path) {
+                Ok(s) => {
+                    let all = load::structure::explain(&s, FileKind::Inventory, *d);
+                    report.sources.insert(s.path.clone(), s.text);
+                    report.add(None, all);
+                }
+                Err(_) => report.add(None, vec![*d]),
             }
-            report.add(None, vec![*d]);
             None
         }
     }

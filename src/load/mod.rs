@@ -5,6 +5,7 @@ pub mod inventory;
 pub mod runbook;
 pub mod source;
 pub mod span;
+pub mod structure;
 
 use std::path::Path;
 

@@ -1,0 +1,326 @@
+//! A second look at a file the typed loader rejected: serde stops at the
+//! first error, but a person fixing a runbook wants all of them. The YAML
+//! is read again into a plain tree that remembers where each node was,
+//! checked against the JSON Schema (generated from the loader's own
+//! types), and every violation is reported at its line and column.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle};
+
+use super::{Pos, Source};
+use crate::diagnostic::{Diagnostic, Problem, suggest};
+
+/// Beyond this many nodes (aliases expanded) the second look is skipped:
+/// it must never be the way around the loader's alias-bomb budget.
+const MAX_NODES: usize = 200_000;
+
+#[derive(Default)]
+struct Tree {
+    /// JSON pointer of each node -> where its value starts.
+    values: HashMap<String, Pos>,
+    /// JSON pointer of each mapping entry -> where its key starts.
+    keys: HashMap<String, Pos>,
+    nodes: usize,
+}
+
+fn pos(m: &serde_saphyr::granit_parser::Marker) -> Pos {
+    Pos::new(
+        u32::try_from(m.line()).unwrap_or(u32::MAX),
+        u32::try_from(m.col() + 1).unwrap_or(u32::MAX),
+    )
+}
+
+fn escape(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
+fn scalar(text: &str, style: ScalarStyle) -> Value {
+    if style != ScalarStyle::Plain {
+        return Value::String(text.to_string());
+    }
+    match text {
+        "~" | "null" | "Null" | "NULL" | "" => Value::Null,
+        "true" | "True" | "TRUE" => Value::Bool(true),
+        "false" | "False" | "FALSE" => Value::Bool(false),
+        _ => text
+            .parse::<i64>()
+            .map(Value::from)
+            .or_else(|_| text.parse::<f64>().map(Value::from))
+            .unwrap_or_else(|_| Value::String(text.to_string())),
+    }
+}
+
+type Events<'a> = std::iter::Peekable<Parser<'a, serde_saphyr::granit_parser::StrInput<'a>>>;
+
+impl Tree {
+    /// Reads one node at `path`; `None` on a parse error or too many nodes.
+    fn node(
+        &mut self,
+        events: &mut Events<'_>,
+        path: &str,
+        anchors: &mut HashMap<usize, Value>,
+    ) -> Option<Value> {
+        loop {
+            let (event, span) = events.next()?.ok()?;
+            self.nodes += 1;
+            if self.nodes > MAX_NODES {
+                return None;
+            }
+            let at = pos(&span.start);
+            let (value, anchor) = match event {
+                Event::Scalar(text, style, anchor, _) => (scalar(&text, style), anchor),
+                Event::Alias(id) => (anchors.get(&id).cloned().unwrap_or(Value::Null), 0),
+                Event::SequenceStart(_, anchor, _) => {
+                    let mut items = Vec::new();
+                    loop {
+                        if let Some(Ok((Event::SequenceEnd, _))) = events.peek() {
+                            events.next();
+                            break;
+                        }
+                        let child = format!("{path}/{}", items.len());
+                        items.push(self.node(events, &child, anchors)?);
+                    }
+                    (Value::Array(items), anchor)
+                }
+                Event::MappingStart(_, anchor, _) => {
+                    let mut map = serde_json::Map::new();
+                    loop {
+                        if let Some(Ok((Event::MappingEnd, _))) = events.peek() {
+                            events.next();
+                            break;
+                        }
+                        let key_at = match events.peek() {
+                            Some(Ok((_, span))) => pos(&span.start),
+                            _ => return None,
+                        };
+                        let key = match self.node(events, &format!("{path}/?"), anchors)? {
+                            Value::String(s) => s,
+                            other => other.to_string(),
+                        };
+                        let child = format!("{path}/{}", escape(&key));
+                        self.keys.insert(child.clone(), key_at);
+                        let value = self.node(events, &child, anchors)?;
+                        map.insert(key, value);
+                    }
+                    (Value::Object(map), anchor)
+                }
+                Event::StreamStart | Event::DocumentStart(..) | Event::Anchor(..) => continue,
+                _ => continue,
+            };
+            self.values.insert(path.to_string(), at);
+            if anchor != 0 {
+                anchors.insert(anchor, value.clone());
+            }
+            return Some(value);
+        }
+    }
+}
+
+/// The loader's own error first, then every other structural error of
+/// `source`, each at its own position.
+#[must_use]
+pub fn explain(source: &Source, kind: super::FileKind, first: Diagnostic) -> Vec<Diagnostic> {
+    let budget = matches!(&first.problem, Problem::Syntax { message, .. } if message.contains("aliases expand too far"));
+    let schema = match kind {
+        super::FileKind::Runbook => crate::schema::runbook(),
+        super::FileKind::Inventory => crate::schema::inventory(),
+    };
+    let others = if budget {
+        Vec::new()
+    } else {
+        check(source, &schema)
+    };
+    let mut all = vec![first];
+    for d in others {
+        if all.iter().all(|a| a.pos != d.pos) {
+            all.push(d);
+        }
+    }
+    all
+}
+
+/// Every structural error of `source` against `schema`, located.
+#[must_use]
+pub fn check(source: &Source, schema: &Value) -> Vec<Diagnostic> {
+    let mut tree = Tree::default();
+    let mut events = Parser::new_from_str(&source.text).peekable();
+    let Some(doc) = tree.node(&mut events, "", &mut HashMap::new()) else {
+        return Vec::new();
+    };
+    let Ok(validator) = jsonschema::validator_for(schema) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for error in validator.iter_errors(&doc) {
+        describe(&tree, &doc, &error, source, &mut out);
+    }
+    out
+}
+
+fn describe(
+    tree: &Tree,
+    doc: &Value,
+    error: &jsonschema::ValidationError<'_>,
+    source: &Source,
+    out: &mut Vec<Diagnostic>,
+) {
+    use jsonschema::error::ValidationErrorKind as K;
+    let path = error.instance_path().as_str().to_string();
+    let at = |p: &str| tree.values.get(p).copied().unwrap_or(Pos::new(1, 1));
+    let instance = doc.pointer(&path).cloned().unwrap_or(Value::Null);
+    let shown = |v: &Value| match v {
+        Value::String(s) => format!("`{s}`"),
+        other => format!("`{other}`"),
+    };
+    let push =
+        |out: &mut Vec<Diagnostic>, pos: Pos, message: String, suggestion: Option<String>| {
+            out.push(Diagnostic::error(
+                &source.path,
+                pos,
+                Problem::Syntax {
+                    message,
+                    suggestion,
+                },
+            ));
+        };
+    match error.kind() {
+        K::AdditionalProperties { unexpected } => {
+            let known = known_fields();
+            for field in unexpected {
+                let key = format!("{path}/{}", escape(field));
+                let pos = tree.keys.get(&key).copied().unwrap_or_else(|| at(&path));
+                let suggestion = suggest(field, known.iter().map(String::as_str));
+                push(out, pos, format!("unknown field `{field}`"), suggestion);
+            }
+        }
+        K::Required { property } => {
+            let name = property.as_str().unwrap_or_default();
+            push(out, at(&path), format!("missing field `{name}`"), None);
+        }
+        K::Type { kind } => {
+            let debug = format!("{kind:?}").to_lowercase();
+            let expected: Vec<&str> = ["integer", "number", "string", "boolean", "array", "object"]
+                .into_iter()
+                .filter(|t| debug.contains(t))
+                .map(|t| match t {
+                    "array" => "a list",
+                    "object" => "a mapping",
+                    "integer" => "a whole number",
+                    "boolean" => "true or false",
+                    "number" => "a number",
+                    _ => "a string",
+                })
+                .collect();
+            push(
+                out,
+                at(&path),
+                format!(
+                    "invalid type: {} where {} was expected",
+                    shown(&instance),
+                    expected.join(" or ")
+                ),
+                None,
+            );
+        }
+        K::Enum { options } => {
+            let list: Vec<String> = options
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(|s| format!("`{s}`"))
+                        .collect()
+                })
+                .unwrap_or_default();
+            push(
+                out,
+                at(&path),
+                format!(
+                    "unknown variant {}, expected one of {}",
+                    shown(&instance),
+                    list.join(", ")
+                ),
+                None,
+            );
+        }
+        K::Pattern { .. } => {
+            push(
+                out,
+                at(&path),
+                format!(
+                    "invalid duration {}: write a number and a unit, such as `500ms`, `10s`, `5m` or `1h30m`",
+                    shown(&instance)
+                ),
+                None,
+            );
+        }
+        K::AnyOf { context } | K::OneOfNotValid { context }
+            if context
+                .iter()
+                .flatten()
+                .all(|e| matches!(e.kind(), K::Constant { .. })) =>
+        {
+            let list: Vec<String> = context
+                .iter()
+                .flatten()
+                .filter_map(|e| match e.kind() {
+                    K::Constant { expected_value } => {
+                        expected_value.as_str().map(|v| format!("`{v}`"))
+                    }
+                    _ => None,
+                })
+                .collect();
+            push(
+                out,
+                at(&path),
+                format!(
+                    "unknown variant {}, expected one of {}",
+                    shown(&instance),
+                    list.join(", ")
+                ),
+                None,
+            );
+        }
+        K::AnyOf { context } | K::OneOfNotValid { context } => {
+            let branch = context
+                .iter()
+                .find(|errors| !errors.iter().all(|e| matches!(e.kind(), K::Type { kind } if format!("{kind:?}").contains("Null"))));
+            match branch {
+                Some(errors) => {
+                    for e in errors {
+                        describe(tree, doc, e, source, out);
+                    }
+                }
+                None => push(out, at(&path), error.to_string(), None),
+            }
+        }
+        _ => push(out, at(&path), error.to_string(), None),
+    }
+}
+
+/// Every field name the formats know, for "did you mean".
+fn known_fields() -> Vec<String> {
+    let mut names = Vec::new();
+    collect_properties(&crate::schema::runbook(), &mut names);
+    collect_properties(&crate::schema::inventory(), &mut names);
+    names.sort();
+    names.dedup();
+    names
+}
+
+fn collect_properties(schema: &Value, out: &mut Vec<String>) {
+    match schema {
+        Value::Object(map) => {
+            if let Some(Value::Object(props)) = map.get("properties") {
+                out.extend(props.keys().cloned());
+            }
+            for v in map.values() {
+                collect_properties(v, out);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_properties(v, out)),
+        _ => {}
+    }
+}
