@@ -3,10 +3,18 @@
 # start a real OpenSSH server on loopback and fail loudly without one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ ! -x /usr/sbin/sshd ] || ! command -v ssh-keygen >/dev/null; then
-  echo "installing openssh-server and openssh-client for the SSH tests" >&2
+# sshd and ssh-keygen for the SSH tests; `script` (a pseudo-terminal for the
+# operator-prompt tests) and `pgrep` (orphaned-process checks) are part of
+# every Debian, but a slim image may lack them.
+missing=()
+[ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+command -v ssh-keygen >/dev/null || missing+=(openssh-client)
+command -v script >/dev/null || missing+=(bsdutils)
+command -v pgrep >/dev/null || missing+=(procps)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing ${missing[*]} for the tests" >&2
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq openssh-server openssh-client >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 cargo test --locked "$@"

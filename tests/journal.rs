@@ -405,3 +405,59 @@ fn resume_after_editing_the_runbook_keeps_done_steps_and_runs_the_new_definition
     assert_ne!(started["runbook_sha256"], resumed["runbook_sha256"]);
     assert_eq!(resumed["removed"], serde_json::json!(["old"]));
 }
+
+/// Runs the binary on a pseudo-terminal (util-linux `script`), typing
+/// `input`, as an operator at a console would.
+fn on_terminal(dir: &Path, args: &str, input: &str) -> std::process::Output {
+    let mut child = Command::new("script")
+        .current_dir(dir)
+        .args(["-qec", &format!("{BIN} {args}"), "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("`script` (util-linux) runs the binary on a terminal");
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), input.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn on_a_terminal_the_operator_confirms_with_a_note_or_declines() {
+    let runbook = "version: 1\nname: ask\nsteps:\n  - {id: call, manual: 'Call the NOC.'}\n  - {id: after, depends_on: [call], check: {command: 'false'}, run: 'touch after', timeout: 5s}\n";
+    let t = Test::new().runbook(runbook);
+    let dir = t.path();
+    let declined = on_terminal(dir, "run runbook.yaml --state-dir no", "n\n");
+    assert_eq!(
+        declined.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&declined.stdout)
+    );
+    assert!(!dir.join("after").exists());
+    let confirmed = on_terminal(
+        dir,
+        "run runbook.yaml --state-dir yes --operator bob",
+        "y\nNOC: feeds stable\n",
+    );
+    assert_eq!(
+        confirmed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&confirmed.stdout)
+    );
+    assert!(dir.join("after").exists());
+    let run = std::fs::read_dir(dir.join("yes/runs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let events = journal_events(&run);
+    let confirmation = events
+        .iter()
+        .find(|e| e["event"] == "confirmation")
+        .unwrap();
+    assert_eq!(confirmation["operator"], "bob");
+    assert_eq!(confirmation["note"], "NOC: feeds stable");
+    assert_eq!(confirmation["automatic"], false);
+}
