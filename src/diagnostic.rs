@@ -85,8 +85,6 @@ pub enum Problem {
     },
     #[error("`{name}` is both a host and a group")]
     HostGroupClash { name: String },
-    #[error("step `{step}` names targets but no inventory was given")]
-    TargetsWithoutInventory { step: String },
     #[error("step `{step}` runs a command with neither `check` nor `verify`")]
     RunWithoutProbe { step: String },
     #[error("step `{step}` runs a command with no timeout")]
@@ -129,7 +127,6 @@ impl Problem {
             Self::UndefinedName { .. } => "undefined-name",
             Self::UnknownVarOverride { .. } => "unknown-var",
             Self::HostGroupClash { .. } => "host-group-clash",
-            Self::TargetsWithoutInventory { .. } => "targets-without-inventory",
             Self::RunWithoutProbe { .. } => "run-without-probe",
             Self::RunWithoutTimeout { .. } => "run-without-timeout",
             Self::LiteralSecret { .. } => "literal-secret",
@@ -183,9 +180,6 @@ impl Problem {
             Self::ContinueWithDependents { .. } => Some(
                 "its dependents will be blocked when it fails; consider `abort` or `pause`".into(),
             ),
-            Self::TargetsWithoutInventory { .. } => {
-                Some("pass `-i INVENTORY` to check targets".into())
-            }
             Self::Cycle { .. } => Some("remove one of these dependencies".into()),
             _ => None,
         }

@@ -66,3 +66,28 @@ fn hospital_runbook_has_the_recovery_shape_the_issue_asks_for() {
     assert!(wave("vpn-hospitals") < wave("records-db"));
     assert!(wave("records-db") < wave("billing"));
 }
+
+#[test]
+fn hospital_runbook_rehearses_end_to_end_in_a_dry_run() {
+    let root = repo();
+    let (output, t) = Test::new()
+        .args(["run", "--dry-run", "-i"])
+        .args(
+            [
+                root.join("inventory/hospital.yaml"),
+                root.join("runbooks/datacenter-power-loss.yaml"),
+            ]
+            .map(|p| p.display().to_string()),
+        )
+        .stdout_contains("would ask an operator to confirm confirm-power")
+        .stdout_contains("pr-app-1: run: systemctl restart dpi-app")
+        .stdout_contains("finished: succeeded")
+        .run();
+    assert!(!t.path().join(".runbook").exists());
+    assert!(
+        String::from_utf8_lossy(&output.stdout)
+            .matches("] start ")
+            .count()
+            == 30
+    );
+}

@@ -156,19 +156,26 @@ fn dry_run_touches_nothing_and_shows_every_rendered_command_in_order() {
             name: rehearsal
             defaults: {timeout: 10s}
             steps:
-              - {id: db, targets: [db], check: {command: 'touch touched-check'}, run: 'systemctl restart {{ host.vars.service }}', verify: {command: 'pg_isready --password={{ secret.DB_PASSWORD }}'}}
-              - {id: app, depends_on: [db], targets: [app], run: 'touch touched; systemctl restart {{ host.vars.service }}', verify: {tcp: {port: 8443}}}
+              - {id: power, manual: 'Call the NOC.'}
+              - {id: db, depends_on: [power], targets: [db], check: {command: 'touch touched-check'}, run: 'systemctl restart {{ host.vars.service }}', verify: {command: 'pg_isready --password={{ secret.DB_PASSWORD }}'}}
+              - {id: app, depends_on: [db], targets: [app, db], run: 'touch touched; systemctl restart {{ host.vars.service }}', verify: {tcp: {port: 8443}}}
+              - {id: proof, depends_on: [app], targets: [app], check: {command: 'curl -fsS http://{{ host.address }}/'}}
             ",
         )
         .args(["run", "runbook.yaml", "-i", "inventory.yaml", "--dry-run", "--state-dir", "state"])
         .run();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let expected = [
+        "would ask an operator to confirm power",
         "db: check: touch touched-check (assumed not yet passing)",
         "db: run: systemctl restart postgresql",
         "db: verify: pg_isready --password='***' (assumed to pass)",
         "app: run: touch touched; systemctl restart 'dpi app'",
         "app: verify: tcp 127.0.0.9:8443 (assumed to pass)",
+        "db: run: touch touched; systemctl restart postgresql",
+        "db: verify: tcp 127.0.0.9:8443 (assumed to pass)",
+        "app: check: curl -fsS http://127.0.0.9/ (assumed to pass)",
+        "finished: succeeded",
     ];
     let mut at = 0;
     for line in expected {

@@ -216,6 +216,7 @@ impl Launch {
         let mut reporter = FanOut(sinks);
         let confirmer = Arc::new(Confirmer {
             yes: self.yes,
+            dry_run: self.dry_run,
             interactive: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
             progress: progress_handle,
             turn: tokio::sync::Mutex::new(()),

@@ -5,6 +5,9 @@ use std::io::{BufRead as _, Write as _};
 
 use tokio::sync::Mutex;
 
+/// The note of a confirmation a dry-run gave in the operator's place.
+pub const DRY_RUN_NOTE: &str = "dry-run: an operator confirms here";
+
 pub enum Answer {
     Confirmed {
         note: Option<String>,
@@ -16,6 +19,8 @@ pub enum Answer {
 
 pub struct Confirmer {
     pub yes: bool,
+    /// A rehearsal: show the question, answer it, touch nothing.
+    pub dry_run: bool,
     pub interactive: bool,
     pub progress: Option<indicatif::MultiProgress>,
     /// One question at a time.
@@ -24,6 +29,12 @@ pub struct Confirmer {
 
 impl Confirmer {
     pub async fn ask(&self, step: &str, title: Option<&str>, instructions: Option<&str>) -> Answer {
+        if self.dry_run {
+            return Answer::Confirmed {
+                note: Some(DRY_RUN_NOTE.into()),
+                automatic: true,
+            };
+        }
         if self.yes {
             return Answer::Confirmed {
                 note: Some("--yes".into()),

@@ -191,10 +191,14 @@ impl Dispatcher<'_> {
                         let forks = Arc::clone(&forks);
                         let confirmer = Arc::clone(&self.confirmer);
                         let confirmed = self.options.confirmed.get(i).copied().unwrap_or(false);
+                        let sequential = self.options.sequential;
                         tasks.spawn(async move {
                             (
                                 i,
-                                step_task(shared, confirmer, forks, i, hosts, confirmed).await,
+                                step_task(
+                                    shared, confirmer, forks, i, hosts, confirmed, sequential,
+                                )
+                                .await,
                             )
                         });
                     }
@@ -302,6 +306,7 @@ async fn step_task(
     step: usize,
     hosts: Vec<Host>,
     confirmed: bool,
+    sequential: bool,
 ) -> Result<HostOutcome, String> {
     let s = &shared.runbook.steps[step];
     if (s.manual.is_some() || s.confirm) && !confirmed {
@@ -334,6 +339,13 @@ async fn step_task(
             }
             Answer::Pause(reason) => return Err(reason),
         }
+    }
+    if sequential {
+        let mut outcomes = Vec::new();
+        for host in &hosts {
+            outcomes.push(run_host(&shared, step, host).await.outcome);
+        }
+        return Ok(aggregate(&outcomes));
     }
     let mut set = JoinSet::new();
     for host in hosts {

@@ -244,9 +244,10 @@ impl Worker<'_> {
                 shared.transport.as_ref(),
             )
             .await;
-            // A rehearsal shows the path that does the work: checks do not
-            // pass, verifies do.
-            r.passed = action == Action::Verify;
+            // A rehearsal shows the path that does the work: a check in
+            // front of a `run` does not pass (so the run is shown), a pure
+            // verification and every verify do.
+            r.passed = action == Action::Verify || self.step().run.is_none();
             r.detail = Some("dry-run".into());
             r
         };
