@@ -319,7 +319,13 @@ fn interrupting_a_run_kills_its_remote_commands() {
             "version: 1\nname: remote-hang\nsteps:\n  - {{id: s, targets: [a], timeout: 60s, check: {{command: 'false'}}, run: 'touch {}; {marker} & {marker}; wait'}}\n",
             started.display()
         ));
-    let child = t.command().args(RUN).spawn().unwrap();
+    let child = t
+        .command()
+        .args(RUN)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     crate::harness::wait_for(&started);
     crate::harness::interrupt(&child, 2);
     let out = child.wait_with_output().unwrap();
@@ -333,4 +339,31 @@ fn interrupting_a_run_kills_its_remote_commands() {
         "remote processes survived: {}",
         String::from_utf8_lossy(&left.stdout)
     );
+}
+
+#[test]
+fn a_host_that_comes_back_is_reconnected_on_retry() {
+    let mut sshd = Sshd::prepare(&["127.0.0.2"]);
+    let (t, marker) = {
+        let marker = sshd.path("reached");
+        let t = Test::new()
+            .inventory(&format!("version: 1\nhosts:\n  late: {}\n", sshd.host("127.0.0.2", ", connect_timeout: 2s")))
+            .runbook(&format!(
+                "version: 1\nname: late\nsteps:\n  - {{id: s, targets: [late], retries: 3, retry_delay: 1500ms, timeout: 10s, check: {{command: 'false'}}, run: 'touch {}'}}\n",
+                marker.display()
+            ));
+        (t, marker)
+    };
+    let child = t
+        .command()
+        .args(RUN)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    sshd.launch();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(marker.exists());
 }

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 pub struct Sshd {
     pub dir: tempfile::TempDir,
     pub port: u16,
-    child: Child,
+    addresses: Vec<String>,
+    child: Option<Child>,
 }
 
 fn keygen(path: &Path) {
@@ -30,6 +31,13 @@ pub fn free_port() -> u16 {
 impl Sshd {
     /// Listens on each of `addresses` (127.0.0.x) on one free port.
     pub fn start(addresses: &[&str]) -> Self {
+        let mut sshd = Self::prepare(addresses);
+        sshd.launch();
+        sshd
+    }
+
+    /// Keys, config and known_hosts, without starting the server yet.
+    pub fn prepare(addresses: &[&str]) -> Self {
         let sshd = Path::new("/usr/sbin/sshd");
         assert!(
             sshd.exists(),
@@ -56,26 +64,6 @@ impl Sshd {
             d.display()
         );
         std::fs::write(d.join("sshd_config"), config).unwrap();
-        let child = Command::new(sshd)
-            .args(["-D", "-E"])
-            .arg(d.join("sshd.log"))
-            .arg("-f")
-            .arg(d.join("sshd_config"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start sshd");
-        let started = Instant::now();
-        for addr in addresses {
-            while TcpStream::connect((*addr, port)).is_err() {
-                assert!(
-                    started.elapsed() < Duration::from_secs(10),
-                    "sshd did not listen on {addr}:{port}"
-                );
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
         let host_pub = std::fs::read_to_string(d.join("host_key.pub")).unwrap();
         let key: Vec<&str> = host_pub.split_whitespace().take(2).collect();
         let known: String = addresses
@@ -83,7 +71,39 @@ impl Sshd {
             .map(|a| format!("[{a}]:{port} {} {}\n", key[0], key[1]))
             .collect();
         std::fs::write(d.join("known_hosts"), known).unwrap();
-        Self { dir, port, child }
+        Self {
+            dir,
+            port,
+            addresses: addresses.iter().map(|a| (*a).to_string()).collect(),
+            child: None,
+        }
+    }
+
+    /// Starts the server and waits until every address answers.
+    pub fn launch(&mut self) {
+        let d = self.dir.path();
+        let child = Command::new("/usr/sbin/sshd")
+            .args(["-D", "-E"])
+            .arg(d.join("sshd.log"))
+            .arg("-f")
+            .arg(d.join("sshd_config"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start sshd");
+        self.child = Some(child);
+        let started = Instant::now();
+        for addr in &self.addresses {
+            while TcpStream::connect((addr.as_str(), self.port)).is_err() {
+                assert!(
+                    started.elapsed() < Duration::from_secs(10),
+                    "sshd did not listen on {addr}:{}",
+                    self.port
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
     }
 
     /// How many clients authenticated so far (one per SSH connection).
@@ -112,7 +132,9 @@ impl Sshd {
 
 impl Drop for Sshd {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }

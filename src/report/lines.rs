@@ -41,8 +41,8 @@ pub fn lines(event: &RunEvent, dry_run: bool) -> Vec<String> {
                 format!("run {run_id}")
             };
             vec![format!(
-                "[{t}] {what} of `{runbook}`: {} steps, operator {operator}",
-                steps.len()
+                "[{t}] {what} of `{runbook}`: {}, operator {operator}",
+                crate::diagnostic::count(steps.len(), "step")
             )]
         }
         EventKind::StepStarted { step, hosts } => {

@@ -24,6 +24,8 @@ const CLIENT_GRACE: Duration = Duration::from_secs(10);
 /// Remote `timeout -k`: from SIGTERM to SIGKILL of the command's group.
 const REMOTE_KILL_GRACE_SECS: u64 = 3;
 const KEEPALIVE_SECS: u32 = 15;
+/// How long an unreachable host's error is reused before connecting again.
+const RECONNECT_AFTER: Duration = Duration::from_secs(3);
 
 struct Job {
     command: String,
@@ -134,8 +136,28 @@ impl Transport for SshPool {
 /// connection answers every job with the same error.
 fn serve(host: &Host, inventory: &Inventory, jobs: &mpsc::Receiver<Job>) {
     let mut connection: Option<Result<Connection, TransportError>> = None;
+    let mut failed_at = Instant::now();
     while let Ok(mut job) = jobs.recv() {
-        let conn = connection.get_or_insert_with(|| Connection::open(host, inventory, 0));
+        // During a recovery hosts come back one after another: a host that
+        // could not be reached is tried again once the last attempt is a
+        // few seconds old (a retry, a later step). Refused credentials or
+        // host keys are not retried: they will not fix themselves.
+        let retry = matches!(
+            &connection,
+            Some(Err(
+                TransportError::Connect { .. } | TransportError::Session { .. }
+            ))
+        ) && failed_at.elapsed() >= RECONNECT_AFTER;
+        if retry {
+            connection = None;
+        }
+        let conn = connection.get_or_insert_with(|| {
+            let opened = Connection::open(host, inventory, 0);
+            if opened.is_err() {
+                failed_at = Instant::now();
+            }
+            opened
+        });
         let result = match conn {
             Ok(c) => {
                 let result = c.exec(host, &job.command, job.timeout, &mut job.reply);
