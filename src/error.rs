@@ -25,6 +25,10 @@ pub enum Error {
     Usage(String),
     #[error(transparent)]
     State(#[from] crate::state::StateError),
+    /// The journal could not be written or synced: the run stopped rather
+    /// than go on without a record.
+    #[error("the journal could not be written, so the run stopped: {0}")]
+    Journal(crate::state::StateError),
 }
 
 impl Error {
@@ -34,7 +38,7 @@ impl Error {
             Self::Invalid(_) | Self::VarSyntax { .. } | Self::Usage(_) => INVALID_INPUT,
             Self::Write { .. } => FAILED,
             Self::State(e) if e.is_invalid_input() => INVALID_INPUT,
-            Self::State(_) => FAILED,
+            Self::State(_) | Self::Journal(_) => FAILED,
         }
     }
 }

@@ -238,11 +238,10 @@ impl Launch {
             started: Instant::now(),
             started_at: std::time::SystemTime::now(),
         };
-        let summary = dispatcher.run(events_rx, first).await.map_err(|e| {
-            Error::Usage(format!(
-                "the journal could not be written, so the run stopped: {e}"
-            ))
-        })?;
+        let summary = dispatcher
+            .run(events_rx, first)
+            .await
+            .map_err(Error::Journal)?;
         reporter.finish();
         let transport = Arc::clone(&shared.transport);
         let _ = tokio::task::spawn_blocking(move || transport.shutdown()).await;
