@@ -232,7 +232,6 @@ impl Launch {
                 selected: self.selected.clone(),
                 done: self.done.clone(),
                 confirmed: self.confirmed.clone(),
-                operator: operator::current(),
                 sequential: self.dry_run,
             },
             started: Instant::now(),

@@ -39,7 +39,6 @@ pub struct Options {
     pub done: Vec<Option<HostOutcome>>,
     /// Steps an operator already confirmed (`runbook confirm`).
     pub confirmed: Vec<bool>,
-    pub operator: String,
     /// Start one step at a time (dry-run: a readable, stable order).
     pub sequential: bool,
 }
