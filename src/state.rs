@@ -38,6 +38,7 @@ pub fn run_ids(state_dir: &Path) -> Vec<String> {
         .map(|entries| {
             entries
                 .flatten()
+                .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
                 .filter(|e| e.path().join("journal.jsonl").exists())
                 .map(|e| e.file_name().to_string_lossy().into_owned())
                 .collect()
@@ -94,11 +95,16 @@ pub struct RunDir {
     pub id: String,
     pub path: PathBuf,
     journal: File,
+    /// Not yet visible under its run id (see [`RunDir::create`]).
+    staged: bool,
 }
 
 impl RunDir {
+    /// A new run, staged under `runs/.RUN_ID.new` until its first events
+    /// are durable: a run directory either has its start journaled or does
+    /// not exist (a crash in between leaves only the hidden staging dir).
     pub fn create(state_dir: &Path, id: &str) -> Result<Self, StateError> {
-        let path = state_dir.join("runs").join(id);
+        let path = state_dir.join("runs").join(format!(".{id}.new"));
         std::fs::create_dir_all(path.join("logs")).map_err(io(&path))?;
         let journal_path = path.join("journal.jsonl");
         let journal = std::fs::OpenOptions::new()
@@ -116,6 +122,7 @@ impl RunDir {
             id: id.to_string(),
             path,
             journal,
+            staged: true,
         })
     }
 
@@ -137,6 +144,7 @@ impl RunDir {
             id: id.to_string(),
             path,
             journal,
+            staged: false,
         })
     }
 
@@ -157,9 +165,16 @@ impl RunDir {
         file.sync_all().map_err(io(&target))
     }
 
+    /// Where command logs go: the published run directory, which a staged
+    /// run becomes before any step starts.
     #[must_use]
     pub fn logs(&self) -> PathBuf {
-        self.path.join("logs")
+        let runs = self
+            .path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        runs.join(&self.id).join("logs")
     }
 
     /// Appends events as JSON lines; `sync` makes them durable. The
@@ -173,7 +188,28 @@ impl RunDir {
             buf.push(b'\n');
         }
         self.journal.write_all(&buf).map_err(io(&path))?;
-        self.journal.sync_data().map_err(io(&path))
+        self.journal.sync_data().map_err(io(&path))?;
+        if self.staged {
+            self.publish()?;
+        }
+        Ok(())
+    }
+
+    /// Moves a staged run to `runs/RUN_ID` once its start is durable.
+    fn publish(&mut self) -> Result<(), StateError> {
+        let runs = self
+            .path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let target = runs.join(&self.id);
+        std::fs::rename(&self.path, &target).map_err(io(&target))?;
+        if let Ok(d) = File::open(&runs) {
+            d.sync_all().map_err(io(&runs))?;
+        }
+        self.path = target;
+        self.staged = false;
+        Ok(())
     }
 }
 

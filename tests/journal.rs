@@ -12,7 +12,12 @@ fn read(path: &Path) -> String {
 
 fn run_dirs(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut dirs: Vec<_> = std::fs::read_dir(dir.join("state/runs"))
-        .map(|e| e.flatten().map(|e| e.path()).collect())
+        .map(|e| {
+            e.flatten()
+                .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                .map(|e| e.path())
+                .collect()
+        })
         .unwrap_or_default();
     dirs.sort();
     dirs
@@ -70,7 +75,12 @@ fn kill_9_at_many_points_then_resume_completes_without_redoing_journaled_steps()
         // as it would on a real host.
         std::thread::sleep(Duration::from_millis(150));
         let Some(run) = run_dirs(&dir).pop() else {
-            continue; // killed before the run directory existed: nothing to resume
+            // Killed before the start was journaled: no step can have run.
+            assert!(
+                !dir.join("runs.log").exists(),
+                "delay {delay_ms}: a step ran in an unrecorded run"
+            );
+            continue;
         };
         let journaled: Vec<String> = journal_events(&run)
             .iter()
