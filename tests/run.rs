@@ -367,7 +367,7 @@ fn tcp_and_http_probes_run_from_the_controller() {
     let healthy = http_server(200, "{\"instruments\":\"connected\"}");
     let broken = http_server(503, "down");
     Test::new()
-        .inventory("version: 1\nhosts:\n  web: {transport: local, address: 127.0.0.1}\n")
+        .inventory("version: 1\nhosts:\n  web: {transport: local}\n")
         .runbook(&format!(
             "
             version: 1

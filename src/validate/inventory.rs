@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use super::Sink;
 use crate::diagnostic::{Diagnostic, Problem, suggest};
 use crate::load::{RawInventory, Source};
-use crate::model::{Dag, Duration, Host, Inventory};
+use crate::model::{Dag, Duration, Host, Inventory, TransportKind};
 
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -93,14 +93,21 @@ pub fn inventory(source: &Source, raw: &RawInventory) -> CheckedInventory {
             vars.extend(raw.groups[group_names[g]].vars.clone());
         }
         vars.extend(h.vars.clone());
+        let transport = h.transport.or(d.transport).unwrap_or_default();
+        // Without an address, a local host is the controller itself and an
+        // SSH host is reached by its name (as Ansible does).
+        let unnamed = match transport {
+            TransportKind::Local => "127.0.0.1".to_string(),
+            TransportKind::Ssh => name.clone(),
+        };
         let host = Host {
             name: name.clone(),
-            transport: h.transport.or(d.transport).unwrap_or_default(),
+            transport,
             address: h
                 .address
                 .clone()
                 .or_else(|| d.address.clone())
-                .unwrap_or_else(|| name.clone()),
+                .unwrap_or(unnamed),
             port: h.port.or(d.port).unwrap_or(22),
             user: h
                 .user
