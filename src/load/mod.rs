@@ -3,6 +3,7 @@
 
 pub mod inventory;
 pub mod runbook;
+pub mod schema_check;
 pub mod source;
 pub mod span;
 pub mod structure;

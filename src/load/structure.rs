@@ -144,160 +144,103 @@ pub fn explain(source: &Source, kind: super::FileKind, first: Diagnostic) -> Vec
 /// Every structural error of `source` against `schema`, located.
 #[must_use]
 pub fn check(source: &Source, schema: &Value) -> Vec<Diagnostic> {
+    use super::schema_check::Issue;
     let mut tree = Tree::default();
     let mut events = Parser::new_from_str(&source.text).peekable();
     let Some(doc) = tree.node(&mut events, "", &mut HashMap::new()) else {
         return Vec::new();
     };
-    let Ok(validator) = jsonschema::validator_for(schema) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for error in validator.iter_errors(&doc) {
-        describe(&tree, &doc, &error, source, &mut out);
-    }
-    out
-}
-
-fn describe(
-    tree: &Tree,
-    doc: &Value,
-    error: &jsonschema::ValidationError<'_>,
-    source: &Source,
-    out: &mut Vec<Diagnostic>,
-) {
-    use jsonschema::error::ValidationErrorKind as K;
-    let path = error.instance_path().as_str().to_string();
+    let mut issues = Vec::new();
+    super::schema_check::check(schema, schema, &doc, "", &mut issues);
     let at = |p: &str| tree.values.get(p).copied().unwrap_or(Pos::new(1, 1));
-    let instance = doc.pointer(&path).cloned().unwrap_or(Value::Null);
-    let shown = |v: &Value| match v {
-        Value::String(s) => format!("`{s}`"),
-        other => format!("`{other}`"),
+    let shown = |p: &str| match doc.pointer(p) {
+        Some(Value::String(s)) => format!("`{s}`"),
+        Some(other) => format!("`{other}`"),
+        None => "nothing".into(),
     };
-    let push =
-        |out: &mut Vec<Diagnostic>, pos: Pos, message: String, suggestion: Option<String>| {
-            out.push(Diagnostic::error(
-                &source.path,
-                pos,
-                Problem::Syntax {
-                    message,
-                    suggestion,
-                },
-            ));
-        };
-    match error.kind() {
-        K::AdditionalProperties { unexpected } => {
-            let known = known_fields();
-            for field in unexpected {
-                let key = format!("{path}/{}", escape(field));
-                let pos = tree.keys.get(&key).copied().unwrap_or_else(|| at(&path));
-                let suggestion = suggest(field, known.iter().map(String::as_str));
-                push(out, pos, format!("unknown field `{field}`"), suggestion);
+    let known = known_fields();
+    let mut out = Vec::new();
+    let mut push = |pos: Pos, message: String, suggestion: Option<String>| {
+        out.push(Diagnostic::error(
+            &source.path,
+            pos,
+            Problem::Syntax {
+                message,
+                suggestion,
+            },
+        ));
+    };
+    for issue in issues {
+        match issue {
+            Issue::UnknownField { path, field } => {
+                let pos = tree.keys.get(&path).copied().unwrap_or_else(|| at(&path));
+                let suggestion = suggest(&field, known.iter().map(String::as_str));
+                push(pos, format!("unknown field `{field}`"), suggestion);
             }
-        }
-        K::Required { property } => {
-            let name = property.as_str().unwrap_or_default();
-            push(out, at(&path), format!("missing field `{name}`"), None);
-        }
-        K::Type { kind } => {
-            let debug = format!("{kind:?}").to_lowercase();
-            let expected: Vec<&str> = ["integer", "number", "string", "boolean", "array", "object"]
-                .into_iter()
-                .filter(|t| debug.contains(t))
-                .map(|t| match t {
-                    "array" => "a list",
-                    "object" => "a mapping",
-                    "integer" => "a whole number",
-                    "boolean" => "true or false",
-                    "number" => "a number",
-                    _ => "a string",
-                })
-                .collect();
-            push(
-                out,
-                at(&path),
-                format!(
-                    "invalid type: {} where {} was expected",
-                    shown(&instance),
-                    expected.join(" or ")
-                ),
-                None,
-            );
-        }
-        K::Enum { options } => {
-            let list: Vec<String> = options
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(|s| format!("`{s}`"))
-                        .collect()
-                })
-                .unwrap_or_default();
-            push(
-                out,
-                at(&path),
-                format!(
-                    "unknown variant {}, expected one of {}",
-                    shown(&instance),
-                    list.join(", ")
-                ),
-                None,
-            );
-        }
-        K::Pattern { .. } => {
-            push(
-                out,
+            Issue::MissingField { path, field } => {
+                push(at(&path), format!("missing field `{field}`"), None)
+            }
+            Issue::WrongType { path, expected } => {
+                let words: Vec<&str> = expected
+                    .iter()
+                    .map(|t| match *t {
+                        "array" => "a list",
+                        "object" => "a mapping",
+                        "integer" => "a whole number",
+                        "boolean" => "true or false",
+                        "number" => "a number",
+                        _ => "a string",
+                    })
+                    .collect();
+                push(
+                    at(&path),
+                    format!(
+                        "invalid type: {} where {} was expected",
+                        shown(&path),
+                        words.join(" or ")
+                    ),
+                    None,
+                );
+            }
+            Issue::UnknownVariant { path, options } => {
+                let list: Vec<String> = options.iter().map(|o| format!("`{o}`")).collect();
+                push(
+                    at(&path),
+                    format!(
+                        "unknown variant {}, expected one of {}",
+                        shown(&path),
+                        list.join(", ")
+                    ),
+                    None,
+                );
+            }
+            Issue::BadPattern { path } => push(
                 at(&path),
                 format!(
                     "invalid duration {}: write a number and a unit, such as `500ms`, `10s`, `5m` or `1h30m`",
-                    shown(&instance)
+                    shown(&path)
                 ),
                 None,
-            );
-        }
-        K::AnyOf { context } | K::OneOfNotValid { context }
-            if context
-                .iter()
-                .flatten()
-                .all(|e| matches!(e.kind(), K::Constant { .. })) =>
-        {
-            let list: Vec<String> = context
-                .iter()
-                .flatten()
-                .filter_map(|e| match e.kind() {
-                    K::Constant { expected_value } => {
-                        expected_value.as_str().map(|v| format!("`{v}`"))
-                    }
-                    _ => None,
-                })
-                .collect();
-            push(
-                out,
-                at(&path),
-                format!(
-                    "unknown variant {}, expected one of {}",
-                    shown(&instance),
-                    list.join(", ")
-                ),
-                None,
-            );
-        }
-        K::AnyOf { context } | K::OneOfNotValid { context } => {
-            let branch = context
-                .iter()
-                .find(|errors| !errors.iter().all(|e| matches!(e.kind(), K::Type { kind } if format!("{kind:?}").contains("Null"))));
-            match branch {
-                Some(errors) => {
-                    for e in errors {
-                        describe(tree, doc, e, source, out);
-                    }
-                }
-                None => push(out, at(&path), error.to_string(), None),
+            ),
+            Issue::OutOfRange { path, min, max } => {
+                let range = match (min, max) {
+                    (Some(a), Some(b)) => format!("from {a} to {b}"),
+                    (Some(a), None) => format!("of at least {a}"),
+                    (None, Some(b)) => format!("of at most {b}"),
+                    (None, None) => String::new(),
+                };
+                push(
+                    at(&path),
+                    format!(
+                        "{} is out of range: expected a number {range}",
+                        shown(&path)
+                    ),
+                    None,
+                );
             }
         }
-        _ => push(out, at(&path), error.to_string(), None),
     }
+    out
 }
 
 /// Every field name the formats know, for "did you mean".
