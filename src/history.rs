@@ -16,9 +16,7 @@ use crate::state;
 pub fn measured(state_dir: &Path, runbook: &str) -> HashMap<String, Duration> {
     let mut samples: HashMap<String, Vec<u64>> = HashMap::new();
     for id in state::run_ids(state_dir) {
-        let Ok(events) =
-            state::read_journal(&state_dir.join("runs").join(&id).join("journal.jsonl"))
-        else {
+        let Ok(events) = state::read_run(state_dir, &id) else {
             continue;
         };
         let same = events.iter().any(|e| {

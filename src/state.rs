@@ -128,7 +128,7 @@ impl RunDir {
 
     /// An existing run, to append to (`resume`, `confirm`, `mark`).
     pub fn open(state_dir: &Path, id: &str) -> Result<Self, StateError> {
-        let path = state_dir.join("runs").join(id);
+        let path = run_path(state_dir, id);
         let journal_path = path.join("journal.jsonl");
         if !journal_path.exists() {
             return Err(StateError::UnknownRun {
@@ -211,6 +211,24 @@ impl RunDir {
         self.staged = false;
         Ok(())
     }
+}
+
+/// The directory of run `id`.
+#[must_use]
+pub fn run_path(state_dir: &Path, id: &str) -> PathBuf {
+    state_dir.join("runs").join(id)
+}
+
+/// The events of run `id`; an id without a journal is an unknown run.
+pub fn read_run(state_dir: &Path, id: &str) -> Result<Vec<RunEvent>, StateError> {
+    let path = run_path(state_dir, id).join("journal.jsonl");
+    if !path.exists() {
+        return Err(StateError::UnknownRun {
+            id: id.to_string(),
+            state_dir: state_dir.to_path_buf(),
+        });
+    }
+    read_journal(&path)
 }
 
 /// Reads a journal, tolerating a torn last line (power lost mid-write).

@@ -199,3 +199,17 @@ pub fn interrupt(child: &std::process::Child, times: usize) {
         }
     }
 }
+
+/// Fails unless no process's command line contains `marker`: nothing the
+/// run started was left behind.
+pub fn assert_no_process(marker: &str, what: &str) {
+    let left = std::process::Command::new("pgrep")
+        .args(["-f", marker])
+        .output()
+        .expect("pgrep (procps)");
+    assert!(
+        left.stdout.is_empty(),
+        "{what}: {}",
+        String::from_utf8_lossy(&left.stdout)
+    );
+}

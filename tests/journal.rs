@@ -190,15 +190,7 @@ fn a_second_sigint_kills_running_commands_at_once() {
         started.elapsed() < Duration::from_secs(20),
         "it did not wait for the command"
     );
-    let left = Command::new("pgrep")
-        .args(["-f", &marker])
-        .output()
-        .unwrap();
-    assert!(
-        left.stdout.is_empty(),
-        "the command survived: {}",
-        String::from_utf8_lossy(&left.stdout)
-    );
+    crate::harness::assert_no_process(&marker, "the command survived");
 }
 
 #[test]

@@ -139,15 +139,7 @@ fn a_timeout_kills_the_remote_command_and_everything_it_started() {
         .status(1)
         .stdout_contains("timed-out  hang")
         .run();
-    let left = std::process::Command::new("pgrep")
-        .args(["-f", &marker])
-        .output()
-        .unwrap();
-    assert!(
-        left.stdout.is_empty(),
-        "orphaned remote processes: {}",
-        String::from_utf8_lossy(&left.stdout)
-    );
+    crate::harness::assert_no_process(&marker, "orphaned remote processes");
 }
 
 #[test]
@@ -330,15 +322,7 @@ fn interrupting_a_run_kills_its_remote_commands() {
     crate::harness::interrupt(&child, 2);
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130));
-    let left = std::process::Command::new("pgrep")
-        .args(["-f", &marker])
-        .output()
-        .unwrap();
-    assert!(
-        left.stdout.is_empty(),
-        "remote processes survived: {}",
-        String::from_utf8_lossy(&left.stdout)
-    );
+    crate::harness::assert_no_process(&marker, "remote processes survived");
 }
 
 #[test]

@@ -15,16 +15,8 @@ pub fn run(global: &Global, args: &ReportArgs) -> Result<u8, Error> {
             .pop()
             .ok_or_else(|| Error::Usage(format!("no runs in {}", global.state_dir.display())))?,
     };
-    let dir = global.state_dir.join("runs").join(&id);
-    if !dir.join("journal.jsonl").exists() {
-        return Err(state::StateError::UnknownRun {
-            id,
-            state_dir: global.state_dir.clone(),
-        }
-        .into());
-    }
-    let events = state::read_journal(&dir.join("journal.jsonl"))?;
-    let copy = dir.join("runbook.yaml");
+    let events = state::read_run(&global.state_dir, &id)?;
+    let copy = state::run_path(&global.state_dir, &id).join("runbook.yaml");
     let (source, raw) = load::load_runbook(&copy).map_err(|d| Error::Usage(d.render(None)))?;
     let raw: RawRunbook = raw;
     let checked = crate::validate::runbook(&source, raw, None, &BTreeMap::new());

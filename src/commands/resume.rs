@@ -50,14 +50,7 @@ pub fn run(global: &Global, args: &ResumeArgs) -> Result<u8, Error> {
         );
         dir.path.join("runbook.yaml")
     };
-    let mut global_for_load = Global {
-        inventory: global.inventory.clone(),
-        vars: global.vars.clone(),
-        state_dir: global.state_dir.clone(),
-        quiet: global.quiet,
-        verbose: global.verbose,
-        color: global.color,
-    };
+    let mut global_for_load = global.clone();
     if global_for_load.inventory.is_none() {
         global_for_load.inventory = inventory_path.map(|p| {
             if p.exists() {
@@ -122,12 +115,7 @@ pub fn run(global: &Global, args: &ResumeArgs) -> Result<u8, Error> {
 
 fn latest_unfinished(global: &Global) -> Result<String, Error> {
     for id in state::run_ids(&global.state_dir).into_iter().rev() {
-        let path = global
-            .state_dir
-            .join("runs")
-            .join(&id)
-            .join("journal.jsonl");
-        let events = state::read_journal(&path)?;
+        let events = state::read_run(&global.state_dir, &id)?;
         if final_outcome(&events) != Some(RunOutcome::Succeeded) {
             return Ok(id);
         }

@@ -10,12 +10,7 @@ use crate::state;
 pub fn run(global: &Global, args: &RunsArgs) -> Result<u8, Error> {
     let mut rows = Vec::new();
     for id in state::run_ids(&global.state_dir) {
-        let path = global
-            .state_dir
-            .join("runs")
-            .join(&id)
-            .join("journal.jsonl");
-        let events = state::read_journal(&path)?;
+        let events = state::read_run(&global.state_dir, &id)?;
         let (mut runbook, mut operator, mut start) = (String::new(), String::new(), String::new());
         let mut operators: Vec<String> = Vec::new();
         for e in &events {

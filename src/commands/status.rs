@@ -118,9 +118,7 @@ async fn probe_all(
 fn render(runbook: &Runbook, board: &Board, redactor: &Redactor) -> (String, bool) {
     let mut out = format!("status of `{}`\n", runbook.name);
     let (mut up, mut down, mut unknown) = (0, 0, 0);
-    let mut phases: Vec<Option<usize>> = (0..runbook.phases.len()).map(Some).collect();
-    phases.push(None);
-    for phase in phases {
+    for phase in runbook.phase_slots() {
         let steps: Vec<usize> = (0..runbook.steps.len())
             .filter(|&i| runbook.steps[i].phase == phase)
             .collect();

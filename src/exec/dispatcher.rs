@@ -328,7 +328,7 @@ async fn step_task(
             Answer::Confirmed { note, automatic } => {
                 let _ = shared.events.send(EventKind::Confirmation {
                     step: s.id.clone(),
-                    operator: shared_operator(),
+                    operator: crate::exec::operator::current(),
                     note,
                     automatic,
                 });
@@ -360,10 +360,6 @@ async fn step_task(
         outcomes.push(r.unwrap_or(HostOutcome::Failed));
     }
     Ok(aggregate(&outcomes))
-}
-
-fn shared_operator() -> String {
-    crate::exec::operator::current()
 }
 
 /// A step's outcome from its hosts' outcomes.

@@ -226,31 +226,21 @@ impl Worker<'_> {
 
     async fn probe(&self, p: &Probe, action: Action, attempt: u32) -> ProbeResult {
         let shared = self.shared;
-        let mut result = if shared.transport.is_real() {
-            probe(
-                p,
-                self.host,
-                &self.context,
-                &shared.runbook.templates,
-                shared.transport.as_ref(),
-            )
-            .await
-        } else {
-            let mut r = probe(
-                p,
-                self.host,
-                &self.context,
-                &shared.runbook.templates,
-                shared.transport.as_ref(),
-            )
-            .await;
+        let mut result = probe(
+            p,
+            self.host,
+            &self.context,
+            &shared.runbook.templates,
+            shared.transport.as_ref(),
+        )
+        .await;
+        if !shared.transport.is_real() {
             // A rehearsal shows the path that does the work: a check in
             // front of a `run` does not pass (so the run is shown), a pure
             // verification and every verify do.
-            r.passed = action == Action::Verify || self.step().run.is_none();
-            r.detail = Some("dry-run".into());
-            r
-        };
+            result.passed = action == Action::Verify || self.step().run.is_none();
+            result.detail = Some("dry-run".into());
+        }
         if let Some(output) = &result.output {
             self.log(action, attempt, &result.what, output);
         }

@@ -25,6 +25,14 @@ impl Runbook {
     pub fn step_index(&self, id: &str) -> Option<usize> {
         self.steps.iter().position(|s| s.id == id)
     }
+
+    /// Each phase in order, then `None` for steps outside any phase: the
+    /// order in which boards and summaries list steps.
+    pub fn phase_slots(&self) -> impl Iterator<Item = Option<usize>> {
+        (0..self.phases.len())
+            .map(Some)
+            .chain(std::iter::once(None))
+    }
 }
 
 #[derive(Debug)]

@@ -51,7 +51,7 @@ pub fn text(runbook: &Runbook, plan: &Plan, measured: &[bool]) -> String {
                 out,
                 "  {:width$}  [{phase}] {kind}on {}  ({est})",
                 step.id,
-                hosts_summary(&step.hosts),
+                crate::report::lines::host_list(&step.hosts),
             );
         }
     }
@@ -85,14 +85,6 @@ pub fn text(runbook: &Runbook, plan: &Plan, measured: &[bool]) -> String {
         }
     }
     out
-}
-
-fn hosts_summary(hosts: &[String]) -> String {
-    match hosts.len() {
-        0 => "no hosts".into(),
-        1..=4 => hosts.join(", "),
-        n => format!("{}, ... ({n} hosts)", hosts[..3].join(", ")),
-    }
 }
 
 /// The documented JSON shape of `plan --format json`.

@@ -1,7 +1,7 @@
 //! Pure formatting of event lines, shared by the plain and progress
 //! reporters so both say the same thing.
 
-use crate::events::{EventKind, HostOutcome, RunEvent};
+use crate::events::{EventKind, RunEvent};
 
 #[must_use]
 pub fn clock(elapsed_ms: u64) -> String {
@@ -143,9 +143,4 @@ pub fn host_list(hosts: &[String]) -> String {
         1..=4 => hosts.join(", "),
         n => format!("{}, ... ({n} hosts)", hosts[..3].join(", ")),
     }
-}
-
-#[must_use]
-pub const fn is_failure(o: HostOutcome) -> bool {
-    !o.is_success()
 }

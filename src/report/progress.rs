@@ -114,11 +114,16 @@ impl Progress {
         self.overall.set_message(message);
     }
 
-    fn finish_step(&mut self, step: &str) {
+    /// Takes a step's spinner off the screen.
+    fn drop_bar(&mut self, step: &str) {
         if let Some((bar, _, _)) = self.running.remove(step) {
             bar.finish_and_clear();
             self.multi.remove(&bar);
         }
+    }
+
+    fn finish_step(&mut self, step: &str) {
+        self.drop_bar(step);
         if let Some(i) = self.runbook.step_index(step)
             && !std::mem::replace(&mut self.finished[i], true)
         {
@@ -157,17 +162,11 @@ impl Reporter for Progress {
                 self.finish_step(step);
             }
             EventKind::StepFinished { step, .. } | EventKind::StepBlocked { step, .. } => {
-                if let Some((bar, _, _)) = self.running.remove(step) {
-                    bar.finish_and_clear();
-                    self.multi.remove(&bar);
-                }
+                self.drop_bar(step);
                 self.overall.inc(1);
             }
             EventKind::RunPaused { step, .. } => {
-                if let Some((bar, _, _)) = self.running.remove(step) {
-                    bar.finish_and_clear();
-                    self.multi.remove(&bar);
-                }
+                self.drop_bar(step);
             }
             _ => {}
         }

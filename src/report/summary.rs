@@ -102,9 +102,7 @@ pub fn render(runbook: &Runbook, events: &[RunEvent]) -> String {
         seconds(segments_ms + total_ms)
     );
     let width = runbook.steps.iter().map(|s| s.id.len()).max().unwrap_or(0);
-    let mut phases: Vec<Option<usize>> = (0..runbook.phases.len()).map(Some).collect();
-    phases.push(None);
-    for phase in phases {
+    for phase in runbook.phase_slots() {
         let steps: Vec<_> = runbook.steps.iter().filter(|s| s.phase == phase).collect();
         if steps.is_empty() {
             continue;
