@@ -351,3 +351,209 @@ fn a_host_that_comes_back_is_reconnected_on_retry() {
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(marker.exists());
 }
+
+/// One `check: true` step on every host of the inventory's group `all`.
+const CHECK_ALL: &str =
+    "version: 1\nname: keys\nsteps:\n  - {id: s, targets: [all], check: {command: 'true'}}\n";
+
+#[test]
+fn a_genuine_host_key_of_any_type_hashed_or_not_is_accepted() {
+    let sshd = Sshd::start_with_host_keys(&["127.0.0.2"], &["ecdsa", "rsa"]);
+    let known_hosts = sshd.path("known_hosts");
+    let mut refused = Vec::new();
+    for kind in [None, Some("ecdsa"), Some("rsa")] {
+        for hashed in [false, true] {
+            std::fs::write(
+                &known_hosts,
+                format!("[127.0.0.2]:{} {}\n", sshd.port, sshd.host_key(kind)),
+            )
+            .unwrap();
+            if hashed {
+                let status = std::process::Command::new("ssh-keygen")
+                    .arg("-q")
+                    .arg("-H")
+                    .arg("-f")
+                    .arg(&known_hosts)
+                    .status()
+                    .unwrap();
+                assert!(status.success());
+                assert!(read(&known_hosts).starts_with("|1|"), "not hashed");
+            }
+            let out = Test::new()
+                .inventory(&format!(
+                    "version: 1\nhosts:\n  a: {}\ngroups:\n  all: {{hosts: [a]}}\n",
+                    sshd.host("127.0.0.2", "")
+                ))
+                .runbook(CHECK_ALL)
+                .args(RUN)
+                .command()
+                .output()
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            if !(out.status.success() && stdout.contains("already-ok s")) {
+                refused.push(format!("{kind:?} key, hashed: {hashed}: {stdout}"));
+            }
+        }
+    }
+    assert!(refused.is_empty(), "{}", refused.join("\n"));
+    // A hashed entry is a record like any other: a different key under it is refused.
+    std::fs::write(
+        &known_hosts,
+        format!(
+            "[127.0.0.2]:{} {}\n",
+            sshd.port,
+            read(&sshd.path("stranger_key.pub"))
+        ),
+    )
+    .unwrap();
+    let status = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-H", "-f"])
+        .arg(&known_hosts)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    Test::new()
+        .inventory(&format!(
+            "version: 1\nhosts:\n  a: {}\ngroups:\n  all: {{hosts: [a]}}\n",
+            sshd.host("127.0.0.2", ", host_key_checking: accept-new")
+        ))
+        .runbook(CHECK_ALL)
+        .args(RUN)
+        .status(1)
+        .stdout_contains("HOST KEY MISMATCH for `a`")
+        .run();
+}
+
+#[test]
+fn host_patterns_are_matched_with_their_port() {
+    let sshd = Sshd::start(&["127.0.0.2"]);
+    let key = sshd.host_key(None);
+    let inventory = format!(
+        "version: 1\nhosts:\n  a: {}\ngroups:\n  all: {{hosts: [a]}}\n",
+        sshd.host("127.0.0.2", "")
+    );
+    // Without brackets an entry is for port 22 only.
+    std::fs::write(sshd.path("known_hosts"), format!("127.0.0.2 {key}\n")).unwrap();
+    Test::new()
+        .inventory(&inventory)
+        .runbook(CHECK_ALL)
+        .args(RUN)
+        .status(1)
+        .stdout_contains("host key of `a` is not in")
+        .run();
+    // Wildcards inside the brackets, as OpenSSH reads them.
+    std::fs::write(
+        sshd.path("known_hosts"),
+        format!("[127.0.0.*]:{} {key}\n", sshd.port),
+    )
+    .unwrap();
+    Test::new()
+        .inventory(&inventory)
+        .runbook(CHECK_ALL)
+        .args(RUN)
+        .stdout_contains("already-ok s")
+        .run();
+}
+
+#[test]
+fn a_revoked_host_key_is_refused_and_never_re_trusted() {
+    let sshd = Sshd::start(&["127.0.0.2"]);
+    let key = sshd.host_key(None);
+    let marker = sshd.path("ran");
+    let runbook = format!(
+        "version: 1\nname: revoked\nsteps:\n  - {{id: s, targets: [a], timeout: 5s, check: {{command: 'false'}}, run: 'touch {}'}}\n",
+        marker.display()
+    );
+    let revoked = format!("@revoked * {key}\n");
+    std::fs::write(
+        sshd.path("known_hosts"),
+        format!("{revoked}[127.0.0.2]:{} {key}\n", sshd.port),
+    )
+    .unwrap();
+    Test::new()
+        .inventory(&format!(
+            "version: 1\nhosts:\n  a: {}\n",
+            sshd.host("127.0.0.2", "")
+        ))
+        .runbook(&runbook)
+        .args(RUN)
+        .status(1)
+        .stdout_contains("REVOKED HOST KEY for `a`: offered ssh-ed25519 SHA256:")
+        .stdout_contains("marks it @revoked; refusing to connect")
+        .run();
+    std::fs::write(sshd.path("known_hosts"), &revoked).unwrap();
+    Test::new()
+        .inventory(&format!(
+            "version: 1\nhosts:\n  a: {}\n",
+            sshd.host("127.0.0.2", ", host_key_checking: accept-new")
+        ))
+        .runbook(&runbook)
+        .args(RUN)
+        .status(1)
+        .stdout_contains("REVOKED HOST KEY for `a`")
+        .run();
+    assert_eq!(read(&sshd.path("known_hosts")), revoked, "re-trusted");
+    assert!(
+        !marker.exists(),
+        "the command ran on a host with a revoked key"
+    );
+}
+
+#[test]
+fn many_new_hosts_at_once_record_one_well_formed_line_each() {
+    const HOSTS: usize = 128;
+    let sshd = Sshd::start_wildcard();
+    // A parent folder that does not exist yet.
+    let known_hosts = sshd.path("ssh/fresh/known_hosts");
+    let addresses: Vec<String> = (1..=HOSTS).map(|i| format!("127.0.1.{i}")).collect();
+    let mut inventory = String::from("version: 1\nhosts:\n");
+    for (i, address) in addresses.iter().enumerate() {
+        inventory.push_str(&format!(
+            "  h{i}: {{address: {address}, port: {}, user: root, identity_file: {}, known_hosts: {}, host_key_checking: accept-new, connect_timeout: 120s}}\n",
+            sshd.port,
+            sshd.path("client_key").display(),
+            known_hosts.display()
+        ));
+    }
+    let names: Vec<String> = (0..HOSTS).map(|i| format!("h{i}")).collect();
+    inventory.push_str(&format!(
+        "groups:\n  all: {{hosts: [{}]}}\n",
+        names.join(", ")
+    ));
+    // The second run reads what the first wrote: every host must match.
+    for _ in 0..2 {
+        Test::new()
+            .inventory(&inventory)
+            .runbook(CHECK_ALL)
+            .args(RUN)
+            .args(["--forks", "128"])
+            .stdout_contains("already-ok s")
+            .run();
+    }
+    let key = sshd.host_key(None);
+    let text = read(&known_hosts);
+    let mut recorded: Vec<&str> = text
+        .lines()
+        .map(|line| {
+            let (name, rest) = line.split_once(' ').unwrap_or_default();
+            assert_eq!(rest, key, "malformed line {line:?}");
+            name
+        })
+        .collect();
+    recorded.sort_unstable();
+    let mut expected: Vec<String> = addresses
+        .iter()
+        .map(|a| format!("[{a}]:{}", sshd.port))
+        .collect();
+    expected.sort_unstable();
+    assert_eq!(recorded, expected, "one line per host");
+    assert!(text.ends_with('\n'));
+    use std::os::unix::fs::PermissionsExt as _;
+    for dir in ["ssh", "ssh/fresh"] {
+        let mode = std::fs::metadata(sshd.path(dir))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700, "{dir}");
+    }
+}

@@ -23,6 +23,16 @@ fn keygen(path: &Path) {
     assert!(status.success());
 }
 
+/// A key of any type `ssh-keygen -t` knows (ecdsa, rsa, ...).
+fn keygen_kind(path: &Path, kind: &str) {
+    let status = Command::new("ssh-keygen")
+        .args(["-q", "-t", kind, "-N", "", "-C", "runbook-test", "-f"])
+        .arg(path)
+        .status()
+        .expect("ssh-keygen (openssh-client) must be installed: run scripts/test.sh");
+    assert!(status.success());
+}
+
 pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
@@ -34,6 +44,41 @@ impl Sshd {
         let mut sshd = Self::prepare(addresses);
         sshd.launch();
         sshd
+    }
+
+    /// Offers a host key of each of `kinds` (ssh-keygen types) besides the
+    /// ed25519 one.
+    pub fn start_with_host_keys(addresses: &[&str], kinds: &[&str]) -> Self {
+        let mut sshd = Self::prepare(addresses);
+        let mut config = std::fs::read_to_string(sshd.path("sshd_config")).unwrap();
+        for kind in kinds {
+            let key = sshd.path(&format!("host_key_{kind}"));
+            keygen_kind(&key, kind);
+            config.push_str(&format!("HostKey {}\n", key.display()));
+        }
+        std::fs::write(sshd.path("sshd_config"), config).unwrap();
+        sshd.launch();
+        sshd
+    }
+
+    /// Listens on every address, so any 127.x.y.z reaches it on one port
+    /// (one sshd takes at most 16 `ListenAddress` lines).
+    pub fn start_wildcard() -> Self {
+        Self::start(&["0.0.0.0"])
+    }
+
+    /// The public host key (`type base64`): `kind` as given to
+    /// `start_with_host_keys`, or `None` for the ed25519 one.
+    pub fn host_key(&self, kind: Option<&str>) -> String {
+        let name = kind.map_or_else(
+            || "host_key.pub".to_string(),
+            |k| format!("host_key_{k}.pub"),
+        );
+        let text = std::fs::read_to_string(self.path(&name)).unwrap();
+        text.split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     /// Keys, config and known_hosts, without starting the server yet.

@@ -65,6 +65,14 @@ pub enum TransportError {
         offered: String,
         expected: String,
     },
+    #[error(
+        "REVOKED HOST KEY for `{host}`: offered {offered}, and {known_hosts} marks it @revoked; refusing to connect (the key is known to be compromised: the host needs a new key)"
+    )]
+    RevokedHostKey {
+        host: String,
+        known_hosts: String,
+        offered: String,
+    },
     #[error("authentication failed for `{user}@{host}` with {method}: {reason}")]
     Auth {
         host: String,

@@ -240,10 +240,7 @@ impl Connection {
         let mut session = Session::new().map_err(|e| connect_err(e.to_string()))?;
         session.set_timeout(u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX));
         let known_hosts = host.known_hosts.clone().unwrap_or_else(default_known_hosts);
-        let types = known_hosts::recorded_types(&known_hosts, &host.address, host.port);
-        if !types.is_empty() {
-            let _ = session.method_pref(ssh2::MethodType::HostKey, &types.join(","));
-        }
+        known_hosts::prefer_recorded(&session, host, &known_hosts);
         session.set_tcp_stream(socket);
         session
             .handshake()
