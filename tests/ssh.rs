@@ -502,10 +502,10 @@ fn a_revoked_host_key_is_refused_and_never_re_trusted() {
 #[test]
 fn many_new_hosts_at_once_record_one_well_formed_line_each() {
     const HOSTS: usize = 128;
-    let sshd = Sshd::start_wildcard();
+    let addresses: Vec<String> = (1..=HOSTS).map(|i| format!("127.0.1.{i}")).collect();
+    let sshd = Sshd::start_many(&addresses);
     // A parent folder that does not exist yet.
     let known_hosts = sshd.path("ssh/fresh/known_hosts");
-    let addresses: Vec<String> = (1..=HOSTS).map(|i| format!("127.0.1.{i}")).collect();
     let mut inventory = String::from("version: 1\nhosts:\n");
     for (i, address) in addresses.iter().enumerate() {
         inventory.push_str(&format!(

@@ -11,8 +11,12 @@ pub struct Sshd {
     pub dir: tempfile::TempDir,
     pub port: u16,
     addresses: Vec<String>,
-    child: Option<Child>,
+    children: Vec<Child>,
 }
+
+/// sshd takes at most 16 `ListenAddress` lines, so more addresses need
+/// more servers (same keys, same port).
+const ADDRESSES_PER_SSHD: usize = 16;
 
 fn keygen(path: &Path) {
     let status = Command::new("ssh-keygen")
@@ -61,10 +65,11 @@ impl Sshd {
         sshd
     }
 
-    /// Listens on every address, so any 127.x.y.z reaches it on one port
-    /// (one sshd takes at most 16 `ListenAddress` lines).
-    pub fn start_wildcard() -> Self {
-        Self::start(&["0.0.0.0"])
+    /// Listens on each of `addresses`, however many: one sshd per 16, all
+    /// on loopback addresses only and one port.
+    pub fn start_many(addresses: &[String]) -> Self {
+        let addresses: Vec<&str> = addresses.iter().map(String::as_str).collect();
+        Self::start(&addresses)
     }
 
     /// The public host key (`type base64`): `kind` as given to
@@ -120,24 +125,55 @@ impl Sshd {
             dir,
             port,
             addresses: addresses.iter().map(|a| (*a).to_string()).collect(),
-            child: None,
+            children: Vec::new(),
         }
     }
 
-    /// Starts the server and waits until every address answers.
+    /// Starts the server(s) and waits until every address answers.
     pub fn launch(&mut self) {
         let d = self.dir.path();
-        let child = Command::new("/usr/sbin/sshd")
-            .args(["-D", "-E"])
-            .arg(d.join("sshd.log"))
-            .arg("-f")
-            .arg(d.join("sshd_config"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start sshd");
-        self.child = Some(child);
+        let config = std::fs::read_to_string(d.join("sshd_config")).unwrap();
+        let shared: String = config
+            .lines()
+            .filter(|l| !l.starts_with("ListenAddress ") && !l.starts_with("PidFile "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        for (n, chunk) in self.addresses.chunks(ADDRESSES_PER_SSHD).enumerate() {
+            let listen: String = chunk
+                .iter()
+                .map(|a| format!("ListenAddress {a}\n"))
+                .collect();
+            // The first server keeps the file names tests read (log, config).
+            let (conf, log, pid) = if n == 0 {
+                (
+                    "sshd_config".to_string(),
+                    "sshd.log".to_string(),
+                    "sshd.pid".to_string(),
+                )
+            } else {
+                (
+                    format!("sshd_config.{n}"),
+                    format!("sshd.{n}.log"),
+                    format!("sshd.{n}.pid"),
+                )
+            };
+            std::fs::write(
+                d.join(&conf),
+                format!("{listen}PidFile {}\n{shared}", d.join(&pid).display()),
+            )
+            .unwrap();
+            let child = Command::new("/usr/sbin/sshd")
+                .args(["-D", "-E"])
+                .arg(d.join(&log))
+                .arg("-f")
+                .arg(d.join(&conf))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start sshd");
+            self.children.push(child);
+        }
         let started = Instant::now();
         for addr in &self.addresses {
             while TcpStream::connect((addr.as_str(), self.port)).is_err() {
@@ -177,7 +213,7 @@ impl Sshd {
 
 impl Drop for Sshd {
     fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
+        for child in &mut self.children {
             let _ = child.kill();
             let _ = child.wait();
         }
