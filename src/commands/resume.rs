@@ -62,15 +62,14 @@ pub fn run(global: &Global, args: &ResumeArgs) -> Result<u8, Error> {
         });
     }
     let journaled = journaled_vars(&events);
-    if !journaled.is_empty() {
-        eprintln!(
-            "note: with the run's {}",
-            journaled
-                .iter()
-                .map(|(k, v)| format!("--var {k}={}", var_text(v)))
-                .collect::<Vec<_>>()
-                .join(" ")
-        );
+    let given = overrides(&global.vars)?;
+    let inherited: Vec<String> = journaled
+        .iter()
+        .filter(|(k, _)| !given.contains_key(*k))
+        .map(|(k, v)| format!("--var {k}={}", var_text(v)))
+        .collect();
+    if !inherited.is_empty() {
+        eprintln!("note: with the run's {}", inherited.join(" "));
     }
     let input = load_with(&global_for_load, &runbook_path, true, journaled)?;
     require_inventory(&input)?;
@@ -110,7 +109,7 @@ pub fn run(global: &Global, args: &ResumeArgs) -> Result<u8, Error> {
         inventory_sha256: input.inventory_source.as_ref().map(|s| sha256(&s.text)),
         removed: todo.removed.clone(),
         outstanding: outstanding_ids,
-        vars: overrides(&global.vars)?,
+        vars: given,
     };
     let launch = Launch {
         dry_run: false,
