@@ -26,9 +26,12 @@ pub enum Error {
     #[error(transparent)]
     State(#[from] crate::state::StateError),
     /// The journal could not be written or synced: the run stopped rather
-    /// than go on without a record.
-    #[error("the journal could not be written, so the run stopped: {0}")]
-    Journal(crate::state::StateError),
+    /// than go on without a record. `next` says how to go on.
+    #[error("the journal could not be written, so the run stopped: {source}\n{next}")]
+    Journal {
+        source: crate::state::StateError,
+        next: String,
+    },
 }
 
 impl Error {
@@ -38,7 +41,7 @@ impl Error {
             Self::Invalid(_) | Self::VarSyntax { .. } | Self::Usage(_) => INVALID_INPUT,
             Self::Write { .. } => FAILED,
             Self::State(e) if e.is_invalid_input() => INVALID_INPUT,
-            Self::State(_) | Self::Journal(_) => FAILED,
+            Self::State(_) | Self::Journal { .. } => FAILED,
         }
     }
 }

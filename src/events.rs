@@ -1,6 +1,8 @@
 //! `RunEvent`: the executor's only output. Reporters and the journal
 //! subscribe to it; nothing else learns what happened during a run.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// Journal format version, written in `run-started`.
@@ -112,6 +114,9 @@ pub enum EventKind {
         runbook_path: String,
         #[serde(default)]
         inventory_path: Option<String>,
+        /// `--var` overrides, applied again by `resume`.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        vars: BTreeMap<String, serde_json::Value>,
     },
     /// `resume` continued the run, possibly with an edited runbook.
     RunResumed {
@@ -122,6 +127,9 @@ pub enum EventKind {
         removed: Vec<String>,
         /// Steps not finished before, now run with their current definition.
         outstanding: Vec<String>,
+        /// `--var` overrides given to this `resume`; they win over earlier ones.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        vars: BTreeMap<String, serde_json::Value>,
     },
     /// An operator recorded a step as fixed or skipped by hand.
     Marked {

@@ -1,9 +1,15 @@
 //! The state directory: `STATE_DIR/runs/RUN_ID/` with the journal, copies
 //! of the runbook and inventory as executed, and command logs. A lock file
 //! refuses a second run on the same state dir.
+//!
+//! Journals and logs can hold sensitive output, and `resume` runs the
+//! runbook a journal names: the state dir and `runs/` must belong to this
+//! user and be writable by nobody else, everything is created 0700/0600,
+//! and no symbolic link inside is ever followed.
 
 use std::fs::File;
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
+use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 
 use crate::events::RunEvent;
@@ -21,14 +27,126 @@ pub enum StateError {
     Locked { path: PathBuf },
     #[error("unknown run id `{id}` in {state_dir}; `runbook runs` lists the runs")]
     UnknownRun { id: String, state_dir: PathBuf },
+    #[error("refusing to use {}: {problem}", .path.display())]
+    Unsafe { path: PathBuf, problem: Exposure },
+}
+
+/// Why a path in the state dir is not trusted.
+#[derive(Debug, thiserror::Error)]
+pub enum Exposure {
+    #[error(
+        "it is owned by uid {owner}, not by uid {me} who runs this, and journals decide what \
+         `resume` runs; use a state dir of your own (`--state-dir`), or `chown {me}` it if it \
+         is yours"
+    )]
+    Owner { owner: u32, me: u32 },
+    #[error(
+        "it is writable by other users (mode {mode:03o}), who could rewrite journals; \
+         `chmod 700` it"
+    )]
+    Writable { mode: u32 },
+    #[error("it is a symbolic link, and links inside a state dir are never followed; remove it")]
+    Symlink,
+    #[error("it is not a directory")]
+    NotADirectory,
 }
 
 impl StateError {
-    /// Unknown run ids and a held lock are invalid input (exit 2).
+    /// Unknown run ids, a held lock and an untrusted state dir are invalid
+    /// input (exit 2).
     #[must_use]
     pub const fn is_invalid_input(&self) -> bool {
-        matches!(self, Self::UnknownRun { .. } | Self::Locked { .. })
+        matches!(
+            self,
+            Self::UnknownRun { .. } | Self::Locked { .. } | Self::Unsafe { .. }
+        )
     }
+}
+
+const DIR_MODE: u32 = 0o700;
+const FILE_MODE: u32 = 0o600;
+
+/// Creates `path` and missing parents, 0700.
+pub fn create_dirs(path: &Path) -> std::io::Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(DIR_MODE)
+        .create(path)
+}
+
+/// Opens a file in the state dir to append to, created 0600; a symbolic
+/// link in its place is refused (`O_NOFOLLOW`), not followed.
+pub fn append_file(path: &Path) -> std::io::Result<File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(FILE_MODE)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+}
+
+fn unsafe_path(path: &Path, problem: Exposure) -> StateError {
+    StateError::Unsafe {
+        path: path.to_path_buf(),
+        problem,
+    }
+}
+
+/// Refuses a directory that another user owns or may write to. `follow`:
+/// whether `path` itself may be a symbolic link (only the state dir, which
+/// the operator named, and then the link must be theirs too).
+fn check_dir(path: &Path, follow: bool) -> Result<(), StateError> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let owned = |meta: &std::fs::Metadata| {
+        if meta.uid() == me {
+            Ok(())
+        } else {
+            Err(unsafe_path(
+                path,
+                Exposure::Owner {
+                    owner: meta.uid(),
+                    me,
+                },
+            ))
+        }
+    };
+    let link = std::fs::symlink_metadata(path).map_err(io(path))?;
+    let meta = if link.file_type().is_symlink() {
+        if !follow {
+            return Err(unsafe_path(path, Exposure::Symlink));
+        }
+        if link.uid() != 0 {
+            owned(&link)?;
+        }
+        std::fs::metadata(path).map_err(io(path))?
+    } else {
+        link
+    };
+    if !meta.is_dir() {
+        return Err(unsafe_path(path, Exposure::NotADirectory));
+    }
+    owned(&meta)?;
+    if meta.mode() & 0o022 != 0 {
+        return Err(unsafe_path(
+            path,
+            Exposure::Writable {
+                mode: meta.mode() & 0o7777,
+            },
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the state dir and its `runs/` before anything in them is read
+/// or written.
+pub fn check(state_dir: &Path) -> Result<(), StateError> {
+    check_dir(state_dir, true)?;
+    let runs = state_dir.join("runs");
+    if std::fs::symlink_metadata(&runs).is_ok() {
+        check_dir(&runs, false)?;
+    }
+    Ok(())
 }
 
 /// Run ids in the state dir, oldest first (ids sort by start time).
@@ -55,20 +173,29 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StateError + '_ {
     }
 }
 
+/// Like [`io`] for `open`, where `ELOOP` means a symbolic link was refused.
+fn opened(path: &Path) -> impl FnOnce(std::io::Error) -> StateError + '_ {
+    move |source| {
+        if source.raw_os_error() == Some(libc::ELOOP) {
+            unsafe_path(path, Exposure::Symlink)
+        } else {
+            io(path)(source)
+        }
+    }
+}
+
 /// Held for the whole run; released when dropped (or when the process dies).
 pub struct Lock {
     _file: File,
 }
 
+/// Creates the state dir (0700) if needed, checks it (see [`check`]) and
+/// takes its lock: every command that writes to it starts here.
 pub fn lock(state_dir: &Path) -> Result<Lock, StateError> {
-    std::fs::create_dir_all(state_dir).map_err(io(state_dir))?;
+    create_dirs(state_dir).map_err(io(state_dir))?;
+    check(state_dir)?;
     let path = state_dir.join("lock");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(io(&path))?;
+    let file = append_file(&path).map_err(opened(&path))?;
     match file.try_lock() {
         Ok(()) => Ok(Lock { _file: file }),
         Err(std::fs::TryLockError::WouldBlock) => Err(StateError::Locked {
@@ -105,13 +232,10 @@ impl RunDir {
     /// not exist (a crash in between leaves only the hidden staging dir).
     pub fn create(state_dir: &Path, id: &str) -> Result<Self, StateError> {
         let path = state_dir.join("runs").join(format!(".{id}.new"));
-        std::fs::create_dir_all(path.join("logs")).map_err(io(&path))?;
+        check(state_dir)?;
+        create_dirs(&path.join("logs")).map_err(io(&path))?;
         let journal_path = path.join("journal.jsonl");
-        let journal = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&journal_path)
-            .map_err(io(&journal_path))?;
+        let journal = append_file(&journal_path).map_err(opened(&journal_path))?;
         // The new entries in `runs/` must survive a power cut too.
         for dir in [path.as_path(), path.parent().unwrap_or(&path)] {
             if let Ok(d) = File::open(dir) {
@@ -126,26 +250,43 @@ impl RunDir {
         })
     }
 
-    /// An existing run, to append to (`resume`, `confirm`, `mark`).
+    /// An existing run, to append to (`resume`, `confirm`, `mark`). A torn
+    /// last line (power cut, full disk) is cut off first, so that the next
+    /// event starts on a line of its own.
     pub fn open(state_dir: &Path, id: &str) -> Result<Self, StateError> {
-        let path = run_path(state_dir, id);
+        let path = existing_run(state_dir, id)?;
         let journal_path = path.join("journal.jsonl");
-        if !journal_path.exists() {
-            return Err(StateError::UnknownRun {
-                id: id.to_string(),
-                state_dir: state_dir.to_path_buf(),
-            });
-        }
-        let journal = std::fs::OpenOptions::new()
+        let mut journal = std::fs::OpenOptions::new()
+            .read(true)
             .append(true)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&journal_path)
-            .map_err(io(&journal_path))?;
+            .map_err(opened(&journal_path))?;
+        let mut text = Vec::new();
+        journal.read_to_end(&mut text).map_err(io(&journal_path))?;
+        let whole = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        if whole < text.len() {
+            tracing::warn!(
+                "{}: dropping a torn last line ({} bytes of an event whose write was cut short)",
+                journal_path.display(),
+                text.len() - whole
+            );
+            journal.set_len(whole as u64).map_err(io(&journal_path))?;
+            journal.sync_data().map_err(io(&journal_path))?;
+        }
         Ok(Self {
             id: id.to_string(),
             path,
             journal,
             staged: false,
         })
+    }
+
+    /// Whether the run is visible under its id (its start is journaled),
+    /// so that `resume` can find it.
+    #[must_use]
+    pub const fn is_published(&self) -> bool {
+        !self.staged
     }
 
     #[must_use]
@@ -159,8 +300,9 @@ impl RunDir {
         let mut file = std::fs::OpenOptions::new()
             .create_new(true)
             .write(true)
+            .mode(FILE_MODE)
             .open(&target)
-            .map_err(io(&target))?;
+            .map_err(opened(&target))?;
         file.write_all(text.as_bytes()).map_err(io(&target))?;
         file.sync_all().map_err(io(&target))
     }
@@ -187,8 +329,17 @@ impl RunDir {
             serde_json::to_writer(&mut buf, e).map_err(|e| io(&path)(e.into()))?;
             buf.push(b'\n');
         }
-        self.journal.write_all(&buf).map_err(io(&path))?;
-        self.journal.sync_data().map_err(io(&path))?;
+        let before = self.journal.metadata().map_err(io(&path))?.len();
+        if let Err(e) = self
+            .journal
+            .write_all(&buf)
+            .and_then(|()| self.journal.sync_data())
+        {
+            // A full disk may have taken part of the batch: cut it off so
+            // that the journal ends on a whole line and the run resumes.
+            let _ = self.journal.set_len(before);
+            return Err(io(&path)(e));
+        }
         if self.staged {
             self.publish()?;
         }
@@ -219,35 +370,51 @@ pub fn run_path(state_dir: &Path, id: &str) -> PathBuf {
     state_dir.join("runs").join(id)
 }
 
-/// The events of run `id`; an id without a journal is an unknown run.
-pub fn read_run(state_dir: &Path, id: &str) -> Result<Vec<RunEvent>, StateError> {
-    let path = run_path(state_dir, id).join("journal.jsonl");
-    if !path.exists() {
-        return Err(StateError::UnknownRun {
-            id: id.to_string(),
-            state_dir: state_dir.to_path_buf(),
-        });
+/// The directory of an existing run: `id` must name a run directory
+/// (not a path elsewhere, not a link) that holds a journal.
+fn existing_run(state_dir: &Path, id: &str) -> Result<PathBuf, StateError> {
+    check(state_dir)?;
+    let unknown = || StateError::UnknownRun {
+        id: id.to_string(),
+        state_dir: state_dir.to_path_buf(),
+    };
+    if id.is_empty() || id.starts_with('.') || id.contains('/') {
+        return Err(unknown());
     }
-    read_journal(&path)
+    let path = run_path(state_dir, id);
+    match std::fs::symlink_metadata(&path) {
+        Ok(meta) if meta.file_type().is_symlink() => Err(unsafe_path(&path, Exposure::Symlink)),
+        Ok(meta) if meta.is_dir() && path.join("journal.jsonl").exists() => Ok(path),
+        _ => Err(unknown()),
+    }
 }
 
-/// Reads a journal, tolerating a torn last line (power lost mid-write).
+/// The events of run `id`; an id without a journal is an unknown run.
+pub fn read_run(state_dir: &Path, id: &str) -> Result<Vec<RunEvent>, StateError> {
+    read_journal(&existing_run(state_dir, id)?.join("journal.jsonl"))
+}
+
+/// Reads a journal. A line that does not parse was torn by a power cut or
+/// a full disk (an older version then appended straight after it): it is
+/// skipped with a warning naming it, and the events around it still count.
 pub fn read_journal(path: &Path) -> Result<Vec<RunEvent>, StateError> {
-    let text = std::fs::read_to_string(path).map_err(io(path))?;
+    let mut text = String::new();
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(opened(path))?
+        .read_to_string(&mut text)
+        .map_err(io(path))?;
     let mut events = Vec::new();
-    let lines: Vec<&str> = text.lines().collect();
-    for (i, line) in lines.iter().enumerate() {
+    for (i, line) in text.lines().enumerate() {
         match serde_json::from_str::<RunEvent>(line) {
             Ok(e) => events.push(e),
-            Err(_) if i + 1 == lines.len() => {
-                tracing::warn!("ignoring a torn last line in {}", path.display())
-            }
-            Err(e) => {
-                return Err(io(path)(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("line {}: {e}", i + 1),
-                )));
-            }
+            Err(e) => tracing::warn!(
+                "{}:{}: skipping a torn or unreadable line ({e})",
+                path.display(),
+                i + 1
+            ),
         }
     }
     Ok(events)

@@ -39,6 +39,13 @@ pub fn overrides(vars: &[String]) -> Result<BTreeMap<String, serde_json::Value>,
         .collect()
 }
 
+/// A `--var` value as it was typed.
+pub fn var_text(value: &serde_json::Value) -> String {
+    value
+        .as_str()
+        .map_or_else(|| value.to_string(), str::to_string)
+}
+
 pub fn print(diagnostics: &[Diagnostic], source: Option<&str>) {
     for d in diagnostics {
         eprint!("{}", d.render(source));
@@ -78,7 +85,19 @@ pub fn invalid(path: &Path) -> Error {
 }
 
 pub fn load(global: &Global, runbook: &Path, quiet_warnings: bool) -> Result<Input, Error> {
-    let overrides = overrides(&global.vars)?;
+    load_with(global, runbook, quiet_warnings, BTreeMap::new())
+}
+
+/// [`load`] for `resume`: `journaled` are the run's earlier `--var`
+/// overrides; the command line's win over them, and one the runbook no
+/// longer declares is dropped with a note rather than refused.
+pub fn load_with(
+    global: &Global,
+    runbook: &Path,
+    quiet_warnings: bool,
+    mut journaled: BTreeMap<String, serde_json::Value>,
+) -> Result<Input, Error> {
+    let given = overrides(&global.vars)?;
     let started = std::time::Instant::now();
     let inventory = match &global.inventory {
         Some(p) => Some(load_inventory(p)?),
@@ -93,6 +112,17 @@ pub fn load(global: &Global, runbook: &Path, quiet_warnings: bool) -> Result<Inp
         }
     };
     tracing::debug!(elapsed = ?started.elapsed(), "runbook parsed");
+    journaled.retain(|name, _| {
+        let declared = raw.vars.contains_key(name);
+        if !declared {
+            eprintln!(
+                "note: the runbook no longer declares `{name}`: the run's `--var {name}` is dropped"
+            );
+        }
+        declared
+    });
+    let mut overrides = journaled;
+    overrides.extend(given);
     let checked = validate::runbook(&source, raw, inventory.as_ref().map(|(_, i)| i), &overrides);
     tracing::debug!(elapsed = ?started.elapsed(), "runbook validated");
     let shown: Vec<Diagnostic> = checked

@@ -3,13 +3,14 @@
 //! runbook is read again from where it was, so a fix made mid-incident is
 //! picked up (the journal records the new hashes).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use super::input::load;
+use super::input::{load_with, overrides, var_text};
 use super::run::{Launch, require_inventory, sha256};
 use crate::cli::{Global, ResumeArgs};
 use crate::error::Error;
-use crate::events::{EventKind, RunOutcome};
+use crate::events::{EventKind, RunEvent, RunOutcome};
 use crate::exec::operator;
 use crate::resume::{final_outcome, outstanding};
 use crate::state::{self, RunDir};
@@ -60,7 +61,17 @@ pub fn run(global: &Global, args: &ResumeArgs) -> Result<u8, Error> {
             }
         });
     }
-    let input = load(&global_for_load, &runbook_path, true)?;
+    let journaled = journaled_vars(&events);
+    let given = overrides(&global.vars)?;
+    let inherited: Vec<String> = journaled
+        .iter()
+        .filter(|(k, _)| !given.contains_key(*k))
+        .map(|(k, v)| format!("--var {k}={}", var_text(v)))
+        .collect();
+    if !inherited.is_empty() {
+        eprintln!("note: with the run's {}", inherited.join(" "));
+    }
+    let input = load_with(&global_for_load, &runbook_path, true, journaled)?;
     require_inventory(&input)?;
     let todo = outstanding(&events, &input.runbook);
     if !todo.removed.is_empty() {
@@ -98,6 +109,7 @@ pub fn run(global: &Global, args: &ResumeArgs) -> Result<u8, Error> {
         inventory_sha256: input.inventory_source.as_ref().map(|s| sha256(&s.text)),
         removed: todo.removed.clone(),
         outstanding: outstanding_ids,
+        vars: given,
     };
     let launch = Launch {
         dry_run: false,
@@ -111,6 +123,20 @@ pub fn run(global: &Global, args: &ResumeArgs) -> Result<u8, Error> {
         runbook_path,
     };
     launch.start(&global_for_load, input)
+}
+
+/// The `--var` overrides the run was started and resumed with, the
+/// latest winning.
+fn journaled_vars(events: &[RunEvent]) -> BTreeMap<String, serde_json::Value> {
+    let mut vars = BTreeMap::new();
+    for e in events {
+        if let EventKind::RunStarted { vars: v, .. } | EventKind::RunResumed { vars: v, .. } =
+            &e.kind
+        {
+            vars.extend(v.clone());
+        }
+    }
+    vars
 }
 
 fn latest_unfinished(global: &Global) -> Result<String, Error> {

@@ -7,11 +7,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::input::{Input, load};
+use super::input::{Input, load, overrides, var_text};
 use crate::cli::{Global, RunArgs};
 use crate::error::{Error, FAILED, INTERRUPTED, PAUSED, SUCCESS};
 use crate::events::{EventKind, HostOutcome, JOURNAL_VERSION, RunOutcome};
 use crate::exec::confirm::Confirmer;
+use crate::exec::context::Secrets;
 use crate::exec::dispatcher::{Dispatcher, Options};
 use crate::exec::operator;
 use crate::exec::selection::Selection;
@@ -99,6 +100,7 @@ impl Launch {
             .collect();
         let names = super::secrets::referenced(&input.runbook, &pending);
         let secrets = super::secrets::load(&names, self.secrets_file.as_deref(), self.dry_run)?;
+        no_secret_in_vars(global, &secrets)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -106,12 +108,7 @@ impl Launch {
         runtime.block_on(self.execute(global, input, secrets))
     }
 
-    async fn execute(
-        self,
-        global: &Global,
-        input: Input,
-        secrets: crate::exec::context::Secrets,
-    ) -> Result<u8, Error> {
+    async fn execute(self, global: &Global, input: Input, secrets: Secrets) -> Result<u8, Error> {
         let Input {
             runbook,
             inventory,
@@ -240,7 +237,18 @@ impl Launch {
         let summary = dispatcher
             .run(events_rx, first)
             .await
-            .map_err(Error::Journal)?;
+            .map_err(|source| Error::Journal {
+                source,
+                next: if run_dir.as_ref().is_some_and(RunDir::is_published) {
+                    format!(
+                        "the journal is whole up to that point: once that is fixed (e.g. space freed), \
+                         continue with: runbook resume {run_id}{}",
+                        state_flag(global)
+                    )
+                } else {
+                    "no step had started: run it again once that is fixed".to_string()
+                },
+            })?;
         reporter.finish();
         let transport = Arc::clone(&shared.transport);
         let _ = tokio::task::spawn_blocking(move || transport.shutdown()).await;
@@ -296,8 +304,30 @@ impl Launch {
                 .collect(),
             runbook_path: absolute(&self.runbook_path),
             inventory_path: global.inventory.as_deref().map(absolute),
+            // Already parsed once by `load`.
+            vars: overrides(&global.vars).unwrap_or_default(),
         }
     }
+}
+
+/// `--var` values are journaled (for `resume`), and a secret's value must
+/// never be: one given as a `--var` is refused before anything runs.
+fn no_secret_in_vars(global: &Global, secrets: &Secrets) -> Result<(), Error> {
+    for (name, value) in overrides(&global.vars)? {
+        let text = var_text(&value);
+        if let Some(secret) = secrets
+            .values
+            .iter()
+            .find(|(_, v)| !v.trim().is_empty() && v.trim() == text.trim())
+            .map(|(k, _)| k)
+        {
+            return Err(Error::Usage(format!(
+                "`--var {name}` holds the value of the secret `{secret}`, and `--var` values are \
+                 journaled: pass secrets only with RUNBOOK_SECRET_{secret} or `--secrets FILE`"
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn absolute(path: &std::path::Path) -> String {

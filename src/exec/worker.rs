@@ -297,7 +297,7 @@ impl Worker<'_> {
             return;
         };
         let dir = dir.join(&self.step().id);
-        if std::fs::create_dir_all(&dir).is_err() {
+        if crate::state::create_dirs(&dir).is_err() {
             return;
         }
         let r = &self.shared.redactor;
@@ -310,11 +310,7 @@ impl Worker<'_> {
         );
         for (ext, bytes) in [("stdout", &output.stdout), ("stderr", &output.stderr)] {
             let path = dir.join(format!("{}.{ext}", self.host.name));
-            if let Ok(mut file) = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-            {
+            if let Ok(mut file) = crate::state::append_file(&path) {
                 let _ = file.write_all(header.as_bytes());
                 let _ = file.write_all(r.redact_bytes(bytes).as_bytes());
                 if !bytes.ends_with(b"\n") && !bytes.is_empty() {
