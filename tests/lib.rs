@@ -12,3 +12,4 @@ mod run;
 mod schema;
 mod ssh;
 mod sshd;
+mod terminal;
