@@ -3,6 +3,35 @@
 //! The pipeline: `load` (YAML with positions) -> `validate` (model) ->
 //! `plan` -> execution -> reports.
 
+// `print!` and company for the whole crate, in place of std's, which panic
+// when a write fails: a closed stdout (`runbook plan | head -1`) or a hung-up
+// terminal (SIGHUP) must not end a command with a panic, least of all a run
+// half done. What cannot be written is dropped; the journal has it all.
+macro_rules! print {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        let _ = ::std::write!(::std::io::stdout(), $($arg)*);
+    }};
+}
+macro_rules! println {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        let _ = ::std::writeln!(::std::io::stdout(), $($arg)*);
+    }};
+}
+macro_rules! eprint {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        let _ = ::std::write!(::std::io::stderr(), $($arg)*);
+    }};
+}
+macro_rules! eprintln {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        let _ = ::std::writeln!(::std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub mod cli;
 pub mod commands;
 pub mod diagnostic;
@@ -82,5 +111,7 @@ fn init_tracing(verbose: u8, quiet: bool, ansi: bool) {
         .with_writer(std::io::stderr)
         .with_ansi(ansi)
         .with_target(false)
+        // Its report of a failed write is an `eprintln!` that panics.
+        .log_internal_errors(false)
         .try_init();
 }

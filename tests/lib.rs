@@ -13,3 +13,4 @@ mod schema;
 mod ssh;
 mod sshd;
 mod state;
+mod terminal;

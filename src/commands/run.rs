@@ -185,7 +185,7 @@ impl Launch {
             *seed = before;
         }
         let mut sinks: Vec<Box<dyn Reporter>> = vec![Box::new(collect.clone())];
-        let mut progress_handle = None;
+        let mut screen = None;
         let to_run = |i: usize| self.selected[i] && self.done[i].is_none();
         if terminal && !self.dry_run {
             let measured = crate::history::measured(&global.state_dir, &runbook.name);
@@ -202,7 +202,7 @@ impl Launch {
                 .collect();
             let finished = (0..runbook.steps.len()).map(|i| !to_run(i)).collect();
             let progress = Progress::new(Arc::clone(&runbook), expected, finished);
-            progress_handle = Some(progress.multi());
+            screen = Some(progress.screen());
             sinks.push(Box::new(progress));
         } else {
             sinks.push(Box::new(Plain {
@@ -215,8 +215,8 @@ impl Launch {
             yes: self.yes,
             dry_run: self.dry_run,
             interactive: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
-            progress: progress_handle,
-            turn: tokio::sync::Mutex::new(()),
+            screen,
+            ..Confirmer::default()
         });
         let dispatcher = Dispatcher {
             shared: Arc::clone(&shared),

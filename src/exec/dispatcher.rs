@@ -67,7 +67,16 @@ pub struct Dispatcher<'a> {
     pub started_at: std::time::SystemTime,
 }
 
-type StepDone = (usize, Result<HostOutcome, String>);
+type StepDone = (usize, Result<HostOutcome, Unfinished>);
+
+/// Why a step ended without an outcome.
+enum Unfinished {
+    /// It waits for an operator, for this reason.
+    Held(String),
+    /// The run was interrupted at its question: started and not finished in
+    /// the journal, so `resume` asks again.
+    Interrupted,
+}
 
 impl Dispatcher<'_> {
     fn runbook(&self) -> &Runbook {
@@ -245,7 +254,8 @@ impl Dispatcher<'_> {
                                 }
                             }
                         }
-                        Err(reason) => {
+                        Err(Unfinished::Interrupted) => {}
+                        Err(Unfinished::Held(reason)) => {
                             // Only this step and its dependents wait for the
                             // operator; independent branches go on.
                             state[i] = State::Held;
@@ -256,6 +266,7 @@ impl Dispatcher<'_> {
                     self.record(batch)?;
                 }
                 () = signals.next() => {
+                    self.confirmer.interrupt();
                     if interrupted_at.is_some() {
                         tasks.abort_all();
                         while tasks.join_next().await.is_some() {}
@@ -297,7 +308,7 @@ impl Dispatcher<'_> {
     }
 }
 
-/// Runs one step on all its hosts; `Err` means it waits for an operator.
+/// Runs one step on all its hosts.
 async fn step_task(
     shared: Arc<Shared>,
     confirmer: Arc<Confirmer>,
@@ -306,7 +317,7 @@ async fn step_task(
     hosts: Vec<Host>,
     confirmed: bool,
     sequential: bool,
-) -> Result<HostOutcome, String> {
+) -> Result<HostOutcome, Unfinished> {
     let s = &shared.runbook.steps[step];
     if (s.manual.is_some() || s.confirm) && !confirmed {
         let instructions = s.manual.map(|m| {
@@ -336,7 +347,8 @@ async fn step_task(
                     return Ok(HostOutcome::Confirmed);
                 }
             }
-            Answer::Pause(reason) => return Err(reason),
+            Answer::Pause(reason) => return Err(Unfinished::Held(reason)),
+            Answer::Interrupted => return Err(Unfinished::Interrupted),
         }
     }
     if sequential {
@@ -382,41 +394,29 @@ pub fn aggregate(outcomes: &[HostOutcome]) -> HostOutcome {
     }
 }
 
-/// SIGINT and SIGTERM as one stream.
-struct Signals {
-    int: Option<tokio::signal::unix::Signal>,
-    term: Option<tokio::signal::unix::Signal>,
-}
+/// SIGINT, SIGTERM and SIGHUP (the operator's session to the controller
+/// closed) as one stream.
+struct Signals(Vec<tokio::signal::unix::Signal>);
 
 impl Signals {
     fn new() -> Self {
         use tokio::signal::unix::{SignalKind, signal};
-        Self {
-            int: signal(SignalKind::interrupt()).ok(),
-            term: signal(SignalKind::terminate()).ok(),
-        }
+        let kinds = [
+            SignalKind::interrupt(),
+            SignalKind::terminate(),
+            SignalKind::hangup(),
+        ];
+        Self(kinds.into_iter().filter_map(|k| signal(k).ok()).collect())
     }
 
     async fn next(&mut self) {
-        let int = async {
-            match &mut self.int {
-                Some(s) => {
-                    s.recv().await;
-                }
-                None => std::future::pending().await,
+        std::future::poll_fn(|cx| {
+            if self.0.iter_mut().any(|s| s.poll_recv(cx).is_ready()) {
+                std::task::Poll::Ready(())
+            } else {
+                std::task::Poll::Pending
             }
-        };
-        let term = async {
-            match &mut self.term {
-                Some(s) => {
-                    s.recv().await;
-                }
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            () = int => {}
-            () = term => {}
-        }
+        })
+        .await;
     }
 }

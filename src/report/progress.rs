@@ -4,7 +4,7 @@
 //! host counts. Finished steps and failures scroll above the bars.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -15,7 +15,69 @@ use crate::events::{EventKind, RunEvent};
 use crate::model::Runbook;
 use crate::plan::Plan;
 
+/// The terminal the bars share with the operator's prompt. While a prompt
+/// is open the bars are off the screen and lines wait, so nothing is drawn
+/// over what the operator types; the lock is only held to draw, never across
+/// the read, so the run goes on meanwhile.
+#[derive(Clone)]
+pub struct Screen(Arc<Mutex<Shown>>);
+
+struct Shown {
+    multi: MultiProgress,
+    /// Lines written while a prompt is open.
+    held: Option<Vec<String>>,
+}
+
+/// An open prompt; the bars come back and held lines print when it drops.
+pub struct Prompt(Screen);
+
+fn terminal() -> ProgressDrawTarget {
+    ProgressDrawTarget::stderr_with_hz(10)
+}
+
+impl Screen {
+    fn lock(&self) -> MutexGuard<'_, Shown> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Wipes the bars and keeps them (and lines) off the screen.
+    #[must_use]
+    pub fn prompt(&self) -> Prompt {
+        let mut shown = self.lock();
+        // Under the lock, so that no bar redraws between the two.
+        let _ = shown.multi.clear();
+        shown.multi.set_draw_target(ProgressDrawTarget::hidden());
+        shown.held = Some(Vec::new());
+        drop(shown);
+        Prompt(self.clone())
+    }
+}
+
+impl Drop for Prompt {
+    fn drop(&mut self) {
+        let mut shown = self.0.lock();
+        shown.multi.set_draw_target(terminal());
+        for line in shown.held.take().unwrap_or_default() {
+            let _ = shown.multi.println(line);
+        }
+    }
+}
+
+impl Shown {
+    /// A line above the bars. Not `suspend`: it unwraps its writes, and a
+    /// hung-up terminal (SIGHUP) fails them.
+    fn println(&mut self, line: &str) {
+        match &mut self.held {
+            Some(held) => held.push(line.to_string()),
+            None => {
+                let _ = self.multi.println(line);
+            }
+        }
+    }
+}
+
 pub struct Progress {
+    screen: Screen,
     multi: MultiProgress,
     overall: ProgressBar,
     running: HashMap<String, (ProgressBar, usize, usize)>,
@@ -34,7 +96,7 @@ impl Progress {
         expected: Vec<crate::model::Duration>,
         finished: Vec<bool>,
     ) -> Self {
-        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10));
+        let multi = MultiProgress::with_draw_target(terminal());
         let total = finished.iter().filter(|f| !**f).count();
         let overall = multi.add(ProgressBar::new(total as u64));
         overall.set_style(
@@ -46,6 +108,10 @@ impl Progress {
         );
         overall.set_prefix("recovery");
         let mut p = Self {
+            screen: Screen(Arc::new(Mutex::new(Shown {
+                multi: multi.clone(),
+                held: None,
+            }))),
             multi,
             overall,
             running: HashMap::new(),
@@ -59,8 +125,8 @@ impl Progress {
     }
 
     #[must_use]
-    pub fn multi(&self) -> MultiProgress {
-        self.multi.clone()
+    pub fn screen(&self) -> Screen {
+        self.screen.clone()
     }
 
     /// Recomputes the end of the run and of each phase from what is left.
@@ -135,9 +201,11 @@ impl Progress {
 
 impl Reporter for Progress {
     fn event(&mut self, event: &RunEvent) {
+        let screen = self.screen.clone();
+        let mut shown = screen.lock();
         for line in lines(event, false) {
             if !line.contains("] start ") {
-                self.multi.suspend(|| eprintln!("{line}"));
+                shown.println(&line);
             }
         }
         match &event.kind {
@@ -149,7 +217,6 @@ impl Reporter for Progress {
                 );
                 bar.set_prefix(step.clone());
                 bar.set_message(format!("0/{} hosts", hosts.len()));
-                bar.enable_steady_tick(Duration::from_millis(120));
                 self.running.insert(step.clone(), (bar, 0, hosts.len()));
             }
             EventKind::HostFinished { step, .. } => {
@@ -172,15 +239,22 @@ impl Reporter for Progress {
         }
     }
 
+    /// Spinners turn here, not on indicatif's own threads: every draw is
+    /// then made under the screen's lock, so a prompt can take the bars off.
     fn tick(&mut self) {
+        let _shown = self.screen.lock();
+        for (bar, _, _) in self.running.values() {
+            bar.tick();
+        }
         self.overall.tick();
     }
 
     fn note(&mut self, text: &str) {
-        self.multi.suspend(|| eprintln!("{text}"));
+        self.screen.lock().println(text);
     }
 
     fn finish(&mut self) {
+        let _shown = self.screen.lock();
         for (bar, _, _) in self.running.values() {
             bar.finish_and_clear();
         }
