@@ -19,6 +19,12 @@ pub enum StateError {
         "another run is active on {path} (its lock is held); wait for it, or use another `--state-dir`"
     )]
     Locked { path: PathBuf },
+    #[error("the journal {path} is corrupt at line {line}: {message}")]
+    CorruptJournal {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
     #[error("unknown run id `{id}` in {state_dir}; `runbook runs` lists the runs")]
     UnknownRun { id: String, state_dir: PathBuf },
 }
@@ -243,10 +249,11 @@ pub fn read_journal(path: &Path) -> Result<Vec<RunEvent>, StateError> {
                 tracing::warn!("ignoring a torn last line in {}", path.display())
             }
             Err(e) => {
-                return Err(io(path)(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("line {}: {e}", i + 1),
-                )));
+                return Err(StateError::CorruptJournal {
+                    path: path.to_path_buf(),
+                    line: i + 1,
+                    message: e.to_string(),
+                });
             }
         }
     }
