@@ -102,7 +102,7 @@ impl Launch {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
-            .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
+            .map_err(|e| Error::Runtime(format!("cannot start the async runtime: {e}")))?;
         runtime.block_on(self.execute(global, input, secrets))
     }
 
@@ -251,7 +251,10 @@ impl Launch {
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         );
         if !global.quiet {
-            print!("{}", render(&runbook, &events));
+            print!(
+                "{}",
+                render(&runbook, &crate::journal::RunView::from_events(&events))
+            );
         }
         drop(lock);
         if !summary.held.is_empty() {

@@ -187,6 +187,12 @@ impl DecisionKind {
     }
 }
 
+impl Serialize for DecisionKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.label())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
     pub step: String,
@@ -212,6 +218,8 @@ pub struct RunView {
     /// The runbook's SHA-256 each time the run started or resumed,
     /// distinct, in the order they were first executed.
     pub versions: Vec<String>,
+    /// The version the run executed last (start or latest resumption).
+    pub latest_version: Option<usize>,
     /// Active time of the start and of each resumption.
     pub segments_ms: Vec<u64>,
     /// From the first event to the last, pauses included.
@@ -249,6 +257,7 @@ impl RunView {
             end: events.last().map(|e| e.at.clone()).unwrap_or_default(),
             operators: Vec::new(),
             versions: Vec::new(),
+            latest_version: None,
             segments_ms: Vec::new(),
             wall_ms: events.last().map_or(0, |e| offset(&e.at)),
             steps: Vec::new(),
@@ -437,6 +446,7 @@ impl RunView {
                 }
             }
         }
+        v.latest_version = version;
         v
     }
 
