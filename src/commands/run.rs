@@ -318,11 +318,11 @@ pub fn state_flag(global: &Global) -> String {
     }
 }
 
-fn print_held(global: &Global, run_id: &str, held: &[(String, bool)]) {
+fn print_held(global: &Global, run_id: &str, held: &[(String, crate::events::PauseReason)]) {
     let flag = state_flag(global);
     eprintln!("\nwaiting for an operator. To go on, type:");
-    for (step, confirm) in held {
-        if *confirm {
+    for (step, reason) in held {
+        if reason.needs_confirmation() {
             eprintln!("  runbook confirm {run_id} {step}{flag}");
         } else {
             eprintln!("  runbook resume {run_id}{flag}   (retries `{step}`), or");

@@ -5,8 +5,7 @@ use std::io::{BufRead as _, Write as _};
 
 use tokio::sync::Mutex;
 
-/// The note of a confirmation a dry-run gave in the operator's place.
-pub const DRY_RUN_NOTE: &str = "dry-run: an operator confirms here";
+use crate::events::PauseReason;
 
 pub enum Answer {
     Confirmed {
@@ -14,7 +13,7 @@ pub enum Answer {
         automatic: bool,
     },
     /// Nobody can answer now: pause the run.
-    Pause(String),
+    Pause(PauseReason),
 }
 
 pub struct Confirmer {
@@ -29,9 +28,11 @@ pub struct Confirmer {
 
 impl Confirmer {
     pub async fn ask(&self, step: &str, title: Option<&str>, instructions: Option<&str>) -> Answer {
+        // A dry-run is known from its start event; its confirmations need
+        // no marker of their own.
         if self.dry_run {
             return Answer::Confirmed {
-                note: Some(DRY_RUN_NOTE.into()),
+                note: None,
                 automatic: true,
             };
         }
@@ -42,7 +43,7 @@ impl Confirmer {
             };
         }
         if !self.interactive {
-            return Answer::Pause(format!("step `{step}` needs an operator's confirmation"));
+            return Answer::Pause(PauseReason::NeedsConfirmation);
         }
         let _turn = self.turn.lock().await;
         let text = {
@@ -90,7 +91,7 @@ impl Confirmer {
                 note,
                 automatic: false,
             },
-            _ => Answer::Pause(format!("the operator did not confirm step `{step}`")),
+            _ => Answer::Pause(PauseReason::NotConfirmed),
         }
     }
 }

@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 
 use super::confirm::{Answer, Confirmer};
 use super::worker::{Shared, millis, run_host};
-use crate::events::{EventKind, HostOutcome, RunEvent, RunOutcome};
+use crate::events::{EventKind, HostOutcome, PauseReason, RunEvent, RunOutcome};
 use crate::model::{Host, OnFailure, Runbook};
 use crate::report::Reporter;
 use crate::state::{RunDir, StateError};
@@ -47,7 +47,7 @@ pub struct Summary {
     pub outcome: RunOutcome,
     /// Steps waiting for an operator: `(id, needs a confirmation)`; the
     /// others failed under `on_failure: pause`.
-    pub held: Vec<(String, bool)>,
+    pub held: Vec<(String, PauseReason)>,
 }
 
 enum Stop {
@@ -67,7 +67,14 @@ pub struct Dispatcher<'a> {
     pub started_at: std::time::SystemTime,
 }
 
-type StepDone = (usize, Result<HostOutcome, String>);
+/// How a step task ended.
+pub enum StepEnd {
+    Finished(HostOutcome),
+    /// It waits for an operator; only it and its dependents stop.
+    Held(PauseReason),
+}
+
+type StepDone = (usize, StepEnd);
 
 impl Dispatcher<'_> {
     fn runbook(&self) -> &Runbook {
@@ -229,7 +236,7 @@ impl Dispatcher<'_> {
                     let duration = step_started[i].map_or(Duration::ZERO, |s| s.elapsed());
                     let id = self.runbook().steps[i].id.clone();
                     match result {
-                        Ok(outcome) => {
+                        StepEnd::Finished(outcome) => {
                             state[i] = State::Done(outcome);
                             batch.push(EventKind::StepFinished { step: id.clone(), outcome, duration_ms: millis(duration) });
                             if !outcome.is_success() {
@@ -239,18 +246,19 @@ impl Dispatcher<'_> {
                                     OnFailure::Continue => self.block_dependents(&mut state, i, &mut batch),
                                     OnFailure::Pause => {
                                         stop.get_or_insert(Stop::Pause);
-                                        held.push((id.clone(), false));
-                                        batch.push(EventKind::RunPaused { step: id, reason: "the step failed and its policy is `pause`".into() });
+                                        let reason = PauseReason::StepFailed;
+                                        held.push((id.clone(), reason));
+                                        batch.push(EventKind::RunPaused { reason: reason.sentence(&id), step: id });
                                     }
                                 }
                             }
                         }
-                        Err(reason) => {
+                        StepEnd::Held(reason) => {
                             // Only this step and its dependents wait for the
                             // operator; independent branches go on.
                             state[i] = State::Held;
-                            held.push((id.clone(), true));
-                            batch.push(EventKind::RunPaused { step: id, reason });
+                            held.push((id.clone(), reason));
+                            batch.push(EventKind::RunPaused { reason: reason.sentence(&id), step: id });
                         }
                     }
                     self.record(batch)?;
@@ -297,7 +305,7 @@ impl Dispatcher<'_> {
     }
 }
 
-/// Runs one step on all its hosts; `Err` means it waits for an operator.
+/// Runs one step on all its hosts, unless it waits for an operator.
 async fn step_task(
     shared: Arc<Shared>,
     confirmer: Arc<Confirmer>,
@@ -306,7 +314,7 @@ async fn step_task(
     hosts: Vec<Host>,
     confirmed: bool,
     sequential: bool,
-) -> Result<HostOutcome, String> {
+) -> StepEnd {
     let s = &shared.runbook.steps[step];
     if (s.manual.is_some() || s.confirm) && !confirmed {
         let instructions = s.manual.map(|m| {
@@ -333,10 +341,10 @@ async fn step_task(
                     automatic,
                 });
                 if s.manual.is_some() {
-                    return Ok(HostOutcome::Confirmed);
+                    return StepEnd::Finished(HostOutcome::Confirmed);
                 }
             }
-            Answer::Pause(reason) => return Err(reason),
+            Answer::Pause(reason) => return StepEnd::Held(reason),
         }
     }
     if sequential {
@@ -344,7 +352,7 @@ async fn step_task(
         for host in &hosts {
             outcomes.push(run_host(&shared, step, host).await.outcome);
         }
-        return Ok(aggregate(&outcomes));
+        return StepEnd::Finished(aggregate(&outcomes));
     }
     let mut set = JoinSet::new();
     for host in hosts {
@@ -359,7 +367,7 @@ async fn step_task(
     while let Some(r) = set.join_next().await {
         outcomes.push(r.unwrap_or(HostOutcome::Failed));
     }
-    Ok(aggregate(&outcomes))
+    StepEnd::Finished(aggregate(&outcomes))
 }
 
 /// A step's outcome from its hosts' outcomes.

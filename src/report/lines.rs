@@ -109,9 +109,7 @@ pub fn lines(event: &RunEvent, dry_run: bool) -> Vec<String> {
         EventKind::StepBlocked { step, by } => {
             vec![format!("[{t}] blocked    {step} (`{by}` failed)")]
         }
-        EventKind::Confirmation { step, note, .. }
-            if note.as_deref() == Some(crate::exec::confirm::DRY_RUN_NOTE) =>
-        {
+        EventKind::Confirmation { step, .. } if dry_run => {
             vec![format!("[{t}] would ask an operator to confirm {step}")]
         }
         EventKind::Confirmation {
