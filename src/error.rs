@@ -23,6 +23,9 @@ pub enum Error {
     },
     #[error("{0}")]
     Usage(String),
+    /// The tool itself could not go on (not the user's input): exit 1.
+    #[error("{0}")]
+    Runtime(String),
     #[error(transparent)]
     State(#[from] crate::state::StateError),
     /// The journal could not be written or synced: the run stopped rather
@@ -39,7 +42,7 @@ impl Error {
     pub const fn exit_code(&self) -> u8 {
         match self {
             Self::Invalid(_) | Self::VarSyntax { .. } | Self::Usage(_) => INVALID_INPUT,
-            Self::Write { .. } => FAILED,
+            Self::Write { .. } | Self::Runtime(_) => FAILED,
             Self::State(e) if e.is_invalid_input() => INVALID_INPUT,
             Self::State(_) | Self::Journal { .. } => FAILED,
         }

@@ -68,11 +68,63 @@ pub enum RunOutcome {
     Interrupted,
 }
 
+impl RunOutcome {
+    #[must_use]
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Paused => "paused",
+            Self::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// Why a step waits for an operator. The journal keeps the sentence
+/// (`run-paused`'s `reason`); readers tell a confirmation from a failure by
+/// the step's state, never by the words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PauseReason {
+    /// Manual or `confirm: true`, and nobody can answer here.
+    NeedsConfirmation,
+    /// The operator at the prompt did not confirm.
+    NotConfirmed,
+    /// The step failed under `on_failure: pause`.
+    StepFailed,
+}
+
+impl PauseReason {
+    #[must_use]
+    pub const fn needs_confirmation(self) -> bool {
+        !matches!(self, Self::StepFailed)
+    }
+
+    /// The sentence journaled and shown for step `step`.
+    #[must_use]
+    pub fn sentence(self, step: &str) -> String {
+        match self {
+            Self::NeedsConfirmation => format!("step `{step}` needs an operator's confirmation"),
+            Self::NotConfirmed => format!("the operator did not confirm step `{step}`"),
+            Self::StepFailed => "the step failed and its policy is `pause`".into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum MarkStatus {
     Done,
     Skipped,
+}
+
+impl MarkStatus {
+    #[must_use]
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::Done => "done",
+            Self::Skipped => "skipped",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

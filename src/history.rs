@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::events::{EventKind, HostOutcome};
-use crate::state;
+use crate::events::HostOutcome;
+use crate::journal::{self, Status};
 
 /// Median duration per step id over past runs of `runbook`, counting only
 /// steps that did their work (`ok`): an `already-ok` step says nothing
@@ -15,24 +15,15 @@ use crate::state;
 #[must_use]
 pub fn measured(state_dir: &Path, runbook: &str) -> HashMap<String, Duration> {
     let mut samples: HashMap<String, Vec<u64>> = HashMap::new();
-    for id in state::run_ids(state_dir) {
-        let Ok(events) = state::read_run(state_dir, &id) else {
-            continue;
-        };
-        let same = events.iter().any(|e| {
-            matches!(&e.kind, EventKind::RunStarted { runbook: r, dry_run: false, .. } if r == runbook)
-        });
-        if !same {
+    // Forecasts only: a state dir that cannot be trusted gives no history.
+    for run in journal::runs(state_dir).unwrap_or_default() {
+        let Ok(view) = run.view else { continue };
+        if view.runbook != runbook || view.dry_run {
             continue;
         }
-        for e in &events {
-            if let EventKind::StepFinished {
-                step,
-                outcome: HostOutcome::Ok,
-                duration_ms,
-            } = &e.kind
-            {
-                samples.entry(step.clone()).or_default().push(*duration_ms);
+        for step in view.steps {
+            if let (Status::Done(HostOutcome::Ok), Some(ms)) = (step.status, step.duration_ms) {
+                samples.entry(step.id).or_default().push(ms);
             }
         }
     }

@@ -39,6 +39,7 @@ pub mod error;
 pub mod events;
 pub mod exec;
 pub mod history;
+pub mod journal;
 pub mod load;
 pub mod model;
 pub mod plan;

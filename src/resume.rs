@@ -1,9 +1,8 @@
-//! What a journal says is still outstanding. Pure: events and the current
-//! runbook in, the state to continue from out.
+//! What a journal says is still outstanding. Pure: the folded journal and
+//! the current runbook in, the state to continue from out.
 
-use std::collections::{HashMap, HashSet};
-
-use crate::events::{EventKind, HostOutcome, RunEvent, RunOutcome};
+use crate::events::HostOutcome;
+use crate::journal::{RunView, Status};
 use crate::model::Runbook;
 
 #[derive(Debug, Default)]
@@ -20,98 +19,35 @@ pub struct Outstanding {
     pub in_flight: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Seen {
-    Started,
-    Finished(HostOutcome),
-    Blocked,
-    Confirmed,
-    Marked,
-}
-
-/// The outcome of the last `run-finished`, if the run finished at all.
 #[must_use]
-pub fn final_outcome(events: &[RunEvent]) -> Option<RunOutcome> {
-    let mut outcome = None;
-    for e in events {
-        match &e.kind {
-            EventKind::RunFinished { outcome: o } => outcome = Some(*o),
-            EventKind::RunResumed { .. }
-            | EventKind::Marked { .. }
-            | EventKind::Confirmation { .. } => {
-                if outcome == Some(RunOutcome::Succeeded) {
-                    continue;
-                }
-                outcome = None;
-            }
-            _ => {}
-        }
-    }
-    outcome
-}
-
-#[must_use]
-pub fn outstanding(events: &[RunEvent], runbook: &Runbook) -> Outstanding {
-    let mut seen: HashMap<&str, Seen> = HashMap::new();
-    let mut selected: Option<HashSet<&str>> = None;
-    let mut known: HashSet<&str> = HashSet::new();
-    for e in events {
-        match &e.kind {
-            EventKind::RunStarted { steps, .. } => {
-                known.extend(steps.iter().map(String::as_str));
-                selected = Some(steps.iter().map(String::as_str).collect());
-            }
-            EventKind::RunResumed { outstanding, .. } => {
-                known.extend(outstanding.iter().map(String::as_str));
-                if let Some(sel) = &mut selected {
-                    sel.extend(outstanding.iter().map(String::as_str));
-                }
-            }
-            EventKind::StepStarted { step, .. } => {
-                seen.insert(step, Seen::Started);
-            }
-            EventKind::StepFinished { step, outcome, .. } => {
-                seen.insert(step, Seen::Finished(*outcome));
-            }
-            EventKind::StepBlocked { step, .. } => {
-                seen.insert(step, Seen::Blocked);
-            }
-            EventKind::Confirmation { step, .. } => {
-                seen.insert(step, Seen::Confirmed);
-            }
-            EventKind::Marked { step, .. } => {
-                seen.insert(step, Seen::Marked);
-            }
-            _ => {}
-        }
-    }
+pub fn outstanding(view: &RunView, runbook: &Runbook) -> Outstanding {
     let mut out = Outstanding::default();
     for step in &runbook.steps {
-        let state = seen.get(step.id.as_str()).copied();
-        let done = match state {
-            Some(Seen::Finished(o)) if o.is_success() => Some(o),
-            Some(Seen::Marked) => Some(HostOutcome::Marked),
-            Some(Seen::Confirmed) if step.manual.is_some() => Some(HostOutcome::Confirmed),
+        let seen = view.step(&step.id);
+        let status = seen.map_or(Status::NotRun, |s| s.status);
+        let done = match status {
+            // A confirmation finishes a manual step; a `confirm: true` step
+            // still has its command to run.
+            Status::Done(HostOutcome::Confirmed) if step.manual.is_none() => None,
+            Status::Done(o) if o.is_success() => Some(o),
             _ => None,
         };
-        out.confirmed.push(state == Some(Seen::Confirmed));
-        if state == Some(Seen::Started) {
+        out.confirmed.push(seen.is_some_and(|s| s.confirmed));
+        if matches!(status, Status::Running | Status::Interrupted) {
             out.in_flight.push(step.id.clone());
         }
         out.done.push(done);
-        let was_selected = selected
-            .as_ref()
-            .is_none_or(|s| s.contains(step.id.as_str()));
-        let is_new = !known.contains(step.id.as_str());
+        let known = view.selected.as_ref();
+        let was_selected = known.is_none_or(|s| s.contains(&step.id));
+        let is_new = known.is_some_and(|s| !s.contains(&step.id));
         out.selected.push(was_selected || is_new);
     }
-    let current: HashSet<&str> = runbook.steps.iter().map(|s| s.id.as_str()).collect();
-    let mut removed: Vec<String> = known
+    out.removed = view
+        .selected
         .iter()
-        .filter(|k| !current.contains(*k))
-        .map(|k| (*k).to_string())
+        .flatten()
+        .filter(|k| !runbook.steps.iter().any(|s| &s.id == *k))
+        .cloned()
         .collect();
-    removed.sort();
-    out.removed = removed;
     out
 }

@@ -25,6 +25,12 @@ pub enum StateError {
         "another run is active on {path} (its lock is held); wait for it, or use another `--state-dir`"
     )]
     Locked { path: PathBuf },
+    #[error("the journal {path} is corrupt at line {line}: {message}")]
+    CorruptJournal {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
     #[error("unknown run id `{id}` in {state_dir}; `runbook runs` lists the runs")]
     UnknownRun { id: String, state_dir: PathBuf },
     #[error("refusing to use {}: {problem}", .path.display())]
@@ -410,6 +416,16 @@ pub fn read_journal(path: &Path) -> Result<Vec<RunEvent>, StateError> {
     for (i, line) in text.lines().enumerate() {
         match serde_json::from_str::<RunEvent>(line) {
             Ok(e) => events.push(e),
+            Err(e) if i == 0 => {
+                // A run is published only once its start is durable, so an
+                // unreadable first line is not a torn write: the file is not
+                // a journal of ours.
+                return Err(StateError::CorruptJournal {
+                    path: path.to_path_buf(),
+                    line: 1,
+                    message: e.to_string(),
+                });
+            }
             Err(e) => tracing::warn!(
                 "{}:{}: skipping a torn or unreadable line ({e})",
                 path.display(),

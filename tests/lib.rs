@@ -3,6 +3,7 @@
 mod corpus;
 mod error_messages;
 mod examples;
+mod fold;
 mod fuzz;
 mod harness;
 mod journal;

@@ -92,7 +92,9 @@ struct Report {
     start: String,
     end: String,
     duration_secs: f64,
+    wall_clock_secs: f64,
     outcome: String,
+    skipped_by_hand: usize,
     phases: Vec<Phase>,
     steps: Vec<Step>,
     confirmations: Vec<Decision>,
@@ -126,6 +128,8 @@ struct Step {
     end_secs: Option<f64>,
     duration_secs: Option<f64>,
     blocked_by: Option<String>,
+    runbook_sha256: Option<String>,
+    definition_changed: bool,
     hosts: Vec<Host>,
 }
 
@@ -179,6 +183,16 @@ fn json_report_has_the_documented_shape_and_rto_verdicts() {
         Some("NOC: both feeds stable")
     );
     assert!((parsed.steps[1].duration_secs.unwrap() - 43.002).abs() < 0.01);
+    // Never paused: active time is the wall-clock span.
+    assert!((parsed.duration_secs - 125.004).abs() < 0.001);
+    assert!((parsed.wall_clock_secs - 125.004).abs() < 0.001);
+    assert_eq!(parsed.skipped_by_hand, 0);
+    assert_eq!(
+        parsed.steps[1].runbook_sha256.as_deref(),
+        Some("0000000000000000000000000000000000000000000000000000000000000000")
+    );
+    assert!(!parsed.steps[1].definition_changed);
+    assert_eq!(parsed.steps[3].runbook_sha256, None, "app never ran");
 }
 
 #[test]

@@ -5,6 +5,7 @@ use crate::cli::{ConfirmArgs, Global, MarkArgs, MarkStatusArg};
 use crate::error::{Error, SUCCESS};
 use crate::events::{EventKind, MarkStatus, RunEvent};
 use crate::exec::operator;
+use crate::journal::{RunView, Status};
 use crate::state::{self, RunDir};
 
 fn stamp(kind: EventKind) -> RunEvent {
@@ -24,40 +25,15 @@ enum StepState {
     Other,
 }
 
-fn step_state(events: &[RunEvent], step: &str) -> StepState {
-    let mut known = false;
-    let mut state = StepState::Other;
-    for e in events {
-        match &e.kind {
-            EventKind::RunStarted { steps, .. } => known |= steps.iter().any(|s| s == step),
-            EventKind::RunResumed { outstanding, .. } => {
-                known |= outstanding.iter().any(|s| s == step)
-            }
-            EventKind::RunPaused { step: s, reason } if s == step => {
-                state = if reason.contains("confirm") {
-                    StepState::WaitingForConfirmation
-                } else {
-                    StepState::Other
-                };
-            }
-            EventKind::StepFinished {
-                step: s, outcome, ..
-            } if s == step => {
-                state = if outcome.is_success() {
-                    StepState::Done
-                } else {
-                    StepState::Other
-                };
-            }
-            EventKind::Confirmation { step: s, .. } | EventKind::Marked { step: s, .. }
-                if s == step =>
-            {
-                state = StepState::Done;
-            }
-            _ => {}
-        }
+fn step_state(view: &RunView, step: &str) -> StepState {
+    if !view.selected.as_ref().is_some_and(|s| s.contains(step)) {
+        return StepState::Unknown;
     }
-    if known { state } else { StepState::Unknown }
+    match view.step(step).map(|s| s.status) {
+        Some(Status::Waiting) => StepState::WaitingForConfirmation,
+        Some(s) if s.is_success() => StepState::Done,
+        _ => StepState::Other,
+    }
 }
 
 fn open(
@@ -67,8 +43,8 @@ fn open(
 ) -> Result<(state::Lock, RunDir, StepState), Error> {
     let lock = state::lock(&global.state_dir)?;
     let dir = RunDir::open(&global.state_dir, run_id)?;
-    let events = state::read_journal(&dir.journal_path())?;
-    let st = step_state(&events, step);
+    let view = RunView::from_events(&state::read_journal(&dir.journal_path())?);
+    let st = step_state(&view, step);
     if matches!(st, StepState::Unknown) {
         return Err(Error::Usage(format!("run `{run_id}` has no step `{step}`")));
     }
@@ -129,10 +105,7 @@ pub fn mark(global: &Global, args: &MarkArgs) -> Result<u8, Error> {
         "marked `{}` of run {} {} by {}; continue with: runbook resume {}{}",
         args.step,
         args.run_id,
-        match status {
-            MarkStatus::Done => "done",
-            MarkStatus::Skipped => "skipped",
-        },
+        status.label(),
         operator::current(),
         args.run_id,
         super::run::state_flag(global)

@@ -3,16 +3,16 @@
 //! runbook is read again from where it was, so a fix made mid-incident is
 //! picked up (the journal records the new hashes).
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::input::{load_with, overrides, var_text};
 use super::run::{Launch, require_inventory, sha256};
 use crate::cli::{Global, ResumeArgs};
 use crate::error::Error;
-use crate::events::{EventKind, RunEvent, RunOutcome};
+use crate::events::{EventKind, RunOutcome};
 use crate::exec::operator;
-use crate::resume::{final_outcome, outstanding};
+use crate::journal::{self, RunStatus, RunView, versions};
+use crate::resume::outstanding;
 use crate::state::{self, RunDir};
 
 pub fn run(global: &Global, args: &ResumeArgs) -> Result<u8, Error> {
@@ -22,26 +22,19 @@ pub fn run(global: &Global, args: &ResumeArgs) -> Result<u8, Error> {
         None => latest_unfinished(global)?,
     };
     let dir = RunDir::open(&global.state_dir, &run_id)?;
-    let events = state::read_journal(&dir.journal_path())?;
-    if final_outcome(&events) == Some(RunOutcome::Succeeded) {
+    let view = RunView::from_events(&state::read_journal(&dir.journal_path())?);
+    if view.status == RunStatus::Finished(RunOutcome::Succeeded) {
         return Err(Error::Usage(format!(
             "run `{run_id}` already succeeded; nothing to resume"
         )));
     }
-    let (runbook_path, inventory_path) = events
-        .iter()
-        .find_map(|e| match &e.kind {
-            EventKind::RunStarted {
-                runbook_path,
-                inventory_path,
-                ..
-            } => Some((
-                PathBuf::from(runbook_path),
-                inventory_path.clone().map(PathBuf::from),
-            )),
-            _ => None,
-        })
-        .ok_or_else(|| Error::Usage(format!("the journal of run `{run_id}` has no start")))?;
+    if view.selected.is_none() {
+        return Err(Error::Runtime(format!(
+            "the journal of run `{run_id}` has no start"
+        )));
+    }
+    let runbook_path = PathBuf::from(view.runbook_path.clone().unwrap_or_default());
+    let inventory_path = view.inventory_path.clone().map(PathBuf::from);
     let runbook_path = if runbook_path.exists() {
         runbook_path
     } else {
@@ -61,7 +54,7 @@ pub fn run(global: &Global, args: &ResumeArgs) -> Result<u8, Error> {
             }
         });
     }
-    let journaled = journaled_vars(&events);
+    let journaled = view.vars.clone();
     let given = overrides(&global.vars)?;
     let inherited: Vec<String> = journaled
         .iter()
@@ -73,7 +66,15 @@ pub fn run(global: &Global, args: &ResumeArgs) -> Result<u8, Error> {
     }
     let input = load_with(&global_for_load, &runbook_path, true, journaled)?;
     require_inventory(&input)?;
-    let todo = outstanding(&events, &input.runbook);
+    let todo = outstanding(&view, &input.runbook);
+    let runbook_sha256 = sha256(&input.runbook_source.text);
+    warn_changed_since_done(&dir, &view, &input, &todo.done);
+    if !view.versions.contains(&runbook_sha256) {
+        dir.keep(
+            &versions::file_name(&runbook_sha256),
+            &input.runbook_source.text,
+        )?;
+    }
     if !todo.removed.is_empty() {
         eprintln!(
             "note: the runbook no longer has {}: left as they were",
@@ -105,7 +106,7 @@ pub fn run(global: &Global, args: &ResumeArgs) -> Result<u8, Error> {
         .collect();
     let first = EventKind::RunResumed {
         operator: operator::current(),
-        runbook_sha256: sha256(&input.runbook_source.text),
+        runbook_sha256,
         inventory_sha256: input.inventory_source.as_ref().map(|s| sha256(&s.text)),
         removed: todo.removed.clone(),
         outstanding: outstanding_ids,
@@ -125,25 +126,57 @@ pub fn run(global: &Global, args: &ResumeArgs) -> Result<u8, Error> {
     launch.start(&global_for_load, input)
 }
 
-/// The `--var` overrides the run was started and resumed with, the
-/// latest winning.
-fn journaled_vars(events: &[RunEvent]) -> BTreeMap<String, serde_json::Value> {
-    let mut vars = BTreeMap::new();
-    for e in events {
-        if let EventKind::RunStarted { vars: v, .. } | EventKind::RunResumed { vars: v, .. } =
-            &e.kind
-        {
-            vars.extend(v.clone());
+/// A finished step is not run again, even when its definition changed since
+/// it ran: say so, so that nobody believes the new definition ran.
+fn warn_changed_since_done(
+    dir: &RunDir,
+    view: &RunView,
+    input: &super::input::Input,
+    done: &[Option<crate::events::HostOutcome>],
+) {
+    let now = versions::step_definitions(&input.runbook_source.text);
+    for (step, _) in input
+        .runbook
+        .steps
+        .iter()
+        .zip(done)
+        .filter(|(_, d)| d.is_some())
+    {
+        let Some(ran) = view.version_of_step(&step.id) else {
+            continue;
+        };
+        let Ok(text) = std::fs::read_to_string(versions::kept_copy(&dir.path, ran)) else {
+            continue;
+        };
+        if versions::changed(&versions::step_definitions(&text), &now, &step.id) {
+            eprintln!(
+                "warning: step `{}` finished before its definition changed; it is not run again, and the report shows the definition that ran",
+                step.id
+            );
         }
     }
-    vars
 }
 
+/// The latest run that has not succeeded, saying which one and why.
 fn latest_unfinished(global: &Global) -> Result<String, Error> {
-    for id in state::run_ids(&global.state_dir).into_iter().rev() {
-        let events = state::read_run(&global.state_dir, &id)?;
-        if final_outcome(&events) != Some(RunOutcome::Succeeded) {
-            return Ok(id);
+    let runs = journal::runs(&global.state_dir)?;
+    for run in runs.iter().rev() {
+        let view = match &run.view {
+            Ok(view) => view,
+            Err(e) => {
+                eprintln!("warning: skipping run {}: {e}", run.id);
+                continue;
+            }
+        };
+        if view.status != RunStatus::Finished(RunOutcome::Succeeded) {
+            eprintln!(
+                "resuming run {} of `{}` ({}, started {}): the latest unfinished run",
+                run.id,
+                view.runbook,
+                view.status.label(),
+                view.start
+            );
+            return Ok(run.id.clone());
         }
     }
     Err(Error::Usage(format!(

@@ -104,7 +104,7 @@ impl Launch {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
-            .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
+            .map_err(|e| Error::Runtime(format!("cannot start the async runtime: {e}")))?;
         runtime.block_on(self.execute(global, input, secrets))
     }
 
@@ -259,7 +259,10 @@ impl Launch {
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         );
         if !global.quiet {
-            print!("{}", render(&runbook, &events));
+            print!(
+                "{}",
+                render(&runbook, &crate::journal::RunView::from_events(&events))
+            );
         }
         drop(lock);
         if !summary.held.is_empty() {
@@ -345,11 +348,11 @@ pub fn state_flag(global: &Global) -> String {
     }
 }
 
-fn print_held(global: &Global, run_id: &str, held: &[(String, bool)]) {
+fn print_held(global: &Global, run_id: &str, held: &[(String, crate::events::PauseReason)]) {
     let flag = state_flag(global);
     eprintln!("\nwaiting for an operator. To go on, type:");
-    for (step, confirm) in held {
-        if *confirm {
+    for (step, reason) in held {
+        if reason.needs_confirmation() {
             eprintln!("  runbook confirm {run_id} {step}{flag}");
         } else {
             eprintln!("  runbook resume {run_id}{flag}   (retries `{step}`), or");

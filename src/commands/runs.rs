@@ -2,66 +2,36 @@
 
 use crate::cli::{Global, RunsArgs, RunsFormat};
 use crate::error::{Error, SUCCESS};
-use crate::events::EventKind;
+use crate::journal;
 use crate::report::lines::seconds;
-use crate::resume::final_outcome;
-use crate::state;
 
 pub fn run(global: &Global, args: &RunsArgs) -> Result<u8, Error> {
-    let mut rows = Vec::new();
-    for id in state::run_ids(&global.state_dir) {
-        let events = state::read_run(&global.state_dir, &id)?;
-        let (mut runbook, mut operator, mut start) = (String::new(), String::new(), String::new());
-        let mut operators: Vec<String> = Vec::new();
-        for e in &events {
-            match &e.kind {
-                EventKind::RunStarted {
-                    runbook: r,
-                    operator: o,
-                    ..
-                } => {
-                    runbook.clone_from(r);
-                    operator.clone_from(o);
-                    start.clone_from(&e.at);
-                }
-                EventKind::RunResumed { operator: o, .. }
-                    if !operators.contains(o) && *o != operator =>
-                {
-                    operators.push(o.clone());
-                }
-                _ => {}
-            }
+    let runs = journal::runs(&global.state_dir)?;
+    // A journal that cannot be read is named, and the others still listed.
+    for run in &runs {
+        if let Err(e) = &run.view {
+            eprintln!("warning: run {} cannot be read: {e}", run.id);
         }
-        operators.insert(0, operator);
-        let duration_ms = duration_ms(&events);
-        let outcome = final_outcome(&events).map_or_else(
-            || "unfinished".to_string(),
-            |o| format!("{o:?}").to_lowercase(),
-        );
-        rows.push((
-            id,
-            runbook,
-            operators.join(","),
-            start,
-            duration_ms,
-            outcome,
-        ));
     }
     match args.format {
         RunsFormat::Json => {
-            let list: Vec<serde_json::Value> = rows
+            let list: Vec<serde_json::Value> = runs
                 .iter()
-                .map(|(id, runbook, operators, start, ms, outcome)| {
-                    serde_json::json!({
-                        "id": id, "runbook": runbook, "operator": operators,
-                        "start": start, "duration_secs": *ms as f64 / 1000.0, "outcome": outcome,
-                    })
+                .map(|run| match &run.view {
+                    Ok(v) => serde_json::json!({
+                        "id": run.id, "runbook": v.runbook, "operator": v.operators.join(","),
+                        "start": v.start, "duration_secs": v.active_ms() as f64 / 1000.0,
+                        "outcome": v.status.label(), "skipped_by_hand": v.skipped_by_hand(),
+                    }),
+                    Err(e) => serde_json::json!({
+                        "id": run.id, "outcome": "unreadable", "error": e.to_string(),
+                    }),
                 })
                 .collect();
             println!("{:#}", serde_json::Value::Array(list));
         }
         RunsFormat::Table => {
-            if rows.is_empty() {
+            if runs.is_empty() {
                 println!("no runs in {}", global.state_dir.display());
                 return Ok(SUCCESS);
             }
@@ -69,27 +39,24 @@ pub fn run(global: &Global, args: &RunsArgs) -> Result<u8, Error> {
                 "{:<22} {:<24} {:<12} {:<24} {:>9}  OUTCOME",
                 "RUN", "RUNBOOK", "OPERATOR", "START", "DURATION"
             );
-            for (id, runbook, operators, start, ms, outcome) in &rows {
-                println!(
-                    "{id:<22} {runbook:<24} {operators:<12} {start:<24} {:>9}  {outcome}",
-                    seconds(*ms)
-                );
+            for run in &runs {
+                match &run.view {
+                    Ok(v) => println!(
+                        "{:<22} {:<24} {:<12} {:<24} {:>9}  {}",
+                        run.id,
+                        v.runbook,
+                        v.operators.join(","),
+                        v.start,
+                        seconds(v.active_ms()),
+                        v.verdict()
+                    ),
+                    Err(_) => println!(
+                        "{:<22} {:<24} {:<12} {:<24} {:>9}  unreadable (see above)",
+                        run.id, "?", "?", "?", "-"
+                    ),
+                }
             }
         }
     }
     Ok(SUCCESS)
-}
-
-/// Time spent running, summed over the run and its resumptions.
-fn duration_ms(events: &[crate::events::RunEvent]) -> u64 {
-    let mut total = 0;
-    let mut segment = 0;
-    for e in events {
-        if matches!(e.kind, EventKind::RunResumed { .. }) {
-            total += segment;
-            segment = 0;
-        }
-        segment = segment.max(e.elapsed_ms);
-    }
-    total + segment
 }

@@ -8,8 +8,7 @@ use tokio::sync::{Mutex, watch};
 
 use crate::report::progress::Screen;
 
-/// The note of a confirmation a dry-run gave in the operator's place.
-pub const DRY_RUN_NOTE: &str = "dry-run: an operator confirms here";
+use crate::events::PauseReason;
 
 pub enum Answer {
     Confirmed {
@@ -17,7 +16,7 @@ pub enum Answer {
         automatic: bool,
     },
     /// Nobody can answer now: pause the run.
-    Pause(String),
+    Pause(PauseReason),
     /// The run was interrupted (Ctrl-C, SIGTERM, SIGHUP) before an answer.
     Interrupted,
 }
@@ -43,9 +42,11 @@ impl Confirmer {
     }
 
     pub async fn ask(&self, step: &str, title: Option<&str>, instructions: Option<&str>) -> Answer {
+        // A dry-run is known from its start event; its confirmations need
+        // no marker of their own.
         if self.dry_run {
             return Answer::Confirmed {
-                note: Some(DRY_RUN_NOTE.into()),
+                note: None,
                 automatic: true,
             };
         }
@@ -56,7 +57,7 @@ impl Confirmer {
             };
         }
         if !self.interactive {
-            return Answer::Pause(format!("step `{step}` needs an operator's confirmation"));
+            return Answer::Pause(PauseReason::NeedsConfirmation);
         }
         let mut input = self.input.lock().await;
         let mut interrupted = self.interrupted.subscribe();
@@ -102,7 +103,7 @@ impl Confirmer {
                 note,
                 automatic: false,
             },
-            _ => Answer::Pause(format!("the operator did not confirm step `{step}`")),
+            _ => Answer::Pause(PauseReason::NotConfirmed),
         }
     }
 }

@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 
 use super::confirm::{Answer, Confirmer};
 use super::worker::{Shared, millis, run_host};
-use crate::events::{EventKind, HostOutcome, RunEvent, RunOutcome};
+use crate::events::{EventKind, HostOutcome, PauseReason, RunEvent, RunOutcome};
 use crate::model::{Host, OnFailure, Runbook};
 use crate::report::Reporter;
 use crate::state::{RunDir, StateError};
@@ -47,7 +47,7 @@ pub struct Summary {
     pub outcome: RunOutcome,
     /// Steps waiting for an operator: `(id, needs a confirmation)`; the
     /// others failed under `on_failure: pause`.
-    pub held: Vec<(String, bool)>,
+    pub held: Vec<(String, PauseReason)>,
 }
 
 enum Stop {
@@ -67,16 +67,17 @@ pub struct Dispatcher<'a> {
     pub started_at: std::time::SystemTime,
 }
 
-type StepDone = (usize, Result<HostOutcome, Unfinished>);
-
-/// Why a step ended without an outcome.
-enum Unfinished {
-    /// It waits for an operator, for this reason.
-    Held(String),
+/// How a step task ended.
+pub enum StepEnd {
+    Finished(HostOutcome),
+    /// It waits for an operator; only it and its dependents stop.
+    Held(PauseReason),
     /// The run was interrupted at its question: started and not finished in
     /// the journal, so `resume` asks again.
     Interrupted,
 }
+
+type StepDone = (usize, StepEnd);
 
 impl Dispatcher<'_> {
     fn runbook(&self) -> &Runbook {
@@ -238,7 +239,7 @@ impl Dispatcher<'_> {
                     let duration = step_started[i].map_or(Duration::ZERO, |s| s.elapsed());
                     let id = self.runbook().steps[i].id.clone();
                     match result {
-                        Ok(outcome) => {
+                        StepEnd::Finished(outcome) => {
                             state[i] = State::Done(outcome);
                             batch.push(EventKind::StepFinished { step: id.clone(), outcome, duration_ms: millis(duration) });
                             if !outcome.is_success() {
@@ -248,19 +249,20 @@ impl Dispatcher<'_> {
                                     OnFailure::Continue => self.block_dependents(&mut state, i, &mut batch),
                                     OnFailure::Pause => {
                                         stop.get_or_insert(Stop::Pause);
-                                        held.push((id.clone(), false));
-                                        batch.push(EventKind::RunPaused { step: id, reason: "the step failed and its policy is `pause`".into() });
+                                        let reason = PauseReason::StepFailed;
+                                        held.push((id.clone(), reason));
+                                        batch.push(EventKind::RunPaused { reason: reason.sentence(&id), step: id });
                                     }
                                 }
                             }
                         }
-                        Err(Unfinished::Interrupted) => {}
-                        Err(Unfinished::Held(reason)) => {
+                        StepEnd::Interrupted => {}
+                        StepEnd::Held(reason) => {
                             // Only this step and its dependents wait for the
                             // operator; independent branches go on.
                             state[i] = State::Held;
-                            held.push((id.clone(), true));
-                            batch.push(EventKind::RunPaused { step: id, reason });
+                            held.push((id.clone(), reason));
+                            batch.push(EventKind::RunPaused { reason: reason.sentence(&id), step: id });
                         }
                     }
                     self.record(batch)?;
@@ -308,7 +310,7 @@ impl Dispatcher<'_> {
     }
 }
 
-/// Runs one step on all its hosts.
+/// Runs one step on all its hosts, unless it waits for an operator.
 async fn step_task(
     shared: Arc<Shared>,
     confirmer: Arc<Confirmer>,
@@ -317,7 +319,7 @@ async fn step_task(
     hosts: Vec<Host>,
     confirmed: bool,
     sequential: bool,
-) -> Result<HostOutcome, Unfinished> {
+) -> StepEnd {
     let s = &shared.runbook.steps[step];
     if (s.manual.is_some() || s.confirm) && !confirmed {
         let instructions = s.manual.map(|m| {
@@ -344,11 +346,11 @@ async fn step_task(
                     automatic,
                 });
                 if s.manual.is_some() {
-                    return Ok(HostOutcome::Confirmed);
+                    return StepEnd::Finished(HostOutcome::Confirmed);
                 }
             }
-            Answer::Pause(reason) => return Err(Unfinished::Held(reason)),
-            Answer::Interrupted => return Err(Unfinished::Interrupted),
+            Answer::Pause(reason) => return StepEnd::Held(reason),
+            Answer::Interrupted => return StepEnd::Interrupted,
         }
     }
     if sequential {
@@ -356,7 +358,7 @@ async fn step_task(
         for host in &hosts {
             outcomes.push(run_host(&shared, step, host).await.outcome);
         }
-        return Ok(aggregate(&outcomes));
+        return StepEnd::Finished(aggregate(&outcomes));
     }
     let mut set = JoinSet::new();
     for host in hosts {
@@ -371,7 +373,7 @@ async fn step_task(
     while let Some(r) = set.join_next().await {
         outcomes.push(r.unwrap_or(HostOutcome::Failed));
     }
-    Ok(aggregate(&outcomes))
+    StepEnd::Finished(aggregate(&outcomes))
 }
 
 /// A step's outcome from its hosts' outcomes.

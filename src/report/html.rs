@@ -5,6 +5,8 @@
 use std::fmt::Write as _;
 
 use super::run_report::{RunReport, human};
+use crate::events::RunOutcome;
+use crate::journal::{RunStatus, Status};
 
 fn esc(text: &str) -> String {
     text.replace('&', "&amp;")
@@ -29,8 +31,8 @@ fn esc_code(text: &str) -> String {
         .collect()
 }
 
-fn color(outcome: &str) -> &'static str {
-    match outcome {
+fn color(status: Status) -> &'static str {
+    match status.label() {
         "ok" => "#2e8b57",
         "already-ok" => "#8fbc8f",
         "confirmed" => "#4169e1",
@@ -58,9 +60,9 @@ pre{background:#fff4f4;border-left:4px solid #d62728;padding:6px 10px;white-spac
 pub fn render(r: &RunReport) -> String {
     let mut o = String::new();
     let title = format!("Run report: {}", r.title.as_deref().unwrap_or(&r.runbook));
-    let badge = match r.outcome.as_str() {
-        "succeeded" => "#2e8b57",
-        "failed" => "#d62728",
+    let badge = match r.outcome {
+        RunStatus::Finished(RunOutcome::Succeeded) => "#2e8b57",
+        RunStatus::Finished(RunOutcome::Failed) => "#d62728",
         _ => "#e6b800",
     };
     let _ = write!(
@@ -72,17 +74,25 @@ pub fn render(r: &RunReport) -> String {
     let _ = writeln!(
         o,
         "<p><span class=\"badge\" style=\"background:{badge}\">{}</span> runbook <code>{}</code>, run <code>{}</code></p>",
-        esc(&r.outcome),
+        esc(&r.verdict()),
         esc(&r.runbook),
         esc(&r.run_id)
     );
     let _ = writeln!(
         o,
-        "<table class=\"meta\"><tr><td>operators</td><td>{}</td></tr><tr><td>start</td><td>{}</td></tr><tr><td>end</td><td>{}</td></tr><tr><td>duration</td><td>{}</td></tr></table>",
+        "<table class=\"meta\"><tr><td>operators</td><td>{}</td></tr><tr><td>start</td><td>{}</td></tr><tr><td>end</td><td>{}</td></tr><tr><td>duration</td><td>{}{}</td></tr></table>",
         esc(&r.operators.join(", ")),
         esc(&r.start),
         esc(&r.end),
-        human(r.duration_secs)
+        human(r.duration_secs),
+        if r.resumed {
+            format!(
+                " active (wall clock {}, paused in between)",
+                human(r.wall_clock_secs)
+            )
+        } else {
+            String::new()
+        }
     );
     if let Some(d) = &r.description {
         let _ = writeln!(o, "<p>{}</p>", esc(d));
@@ -119,14 +129,19 @@ pub fn render(r: &RunReport) -> String {
         "<h2>Steps</h2><table><tr><th>step</th><th>phase</th><th>outcome</th><th>duration</th><th>hosts</th></tr>"
     );
     for s in &r.steps {
-        let class = if matches!(s.outcome.as_str(), "failed" | "timed-out") {
+        let class = if s.outcome.is_failure() {
             " class=\"failed\""
         } else {
             ""
         };
         let outcome = match &s.blocked_by {
             Some(by) => format!("blocked (<code>{}</code> failed)", esc(by)),
-            None => esc(&s.outcome),
+            None => esc(s.outcome.label()),
+        };
+        let outcome = if s.definition_changed {
+            format!("{outcome} <small>(definition changed since it ran)</small>")
+        } else {
+            outcome
         };
         let hosts: Vec<String> = s
             .hosts
@@ -135,8 +150,8 @@ pub fn render(r: &RunReport) -> String {
                 format!(
                     "{} <span style=\"color:{}\">{}</span>",
                     esc(&h.host),
-                    color(&h.outcome),
-                    esc(&h.outcome)
+                    color(h.outcome),
+                    esc(h.outcome.label())
                 )
             })
             .collect();
@@ -160,7 +175,7 @@ pub fn render(r: &RunReport) -> String {
                 "<p class=\"failed\"><code>{}</code> on <code>{}</code>: {} ({} attempt(s))</p>",
                 esc(&s.id),
                 esc(&h.host),
-                esc(h.message.as_deref().unwrap_or(&h.outcome)),
+                esc(h.message.as_deref().unwrap_or(h.outcome.label())),
                 h.attempts
             );
             if !h.stderr_tail.is_empty() {
@@ -180,7 +195,7 @@ pub fn render(r: &RunReport) -> String {
                 esc(&d.at),
                 esc(&d.step),
                 esc(&d.operator),
-                esc(&d.decision),
+                esc(d.decision.label()),
                 esc(d.note.as_deref().unwrap_or(""))
             );
         }
@@ -284,7 +299,7 @@ fn gantt(r: &RunReport) -> String {
         if let Some(start) = s.start_secs {
             let end = s.end_secs.unwrap_or(span);
             let w = (x(end) - x(start)).max(3.0);
-            let failed = matches!(s.outcome.as_str(), "failed" | "timed-out");
+            let failed = s.outcome.is_failure();
             let stroke = if failed {
                 " stroke=\"#7f0000\" stroke-width=\"2\""
             } else {
@@ -295,9 +310,9 @@ fn gantt(r: &RunReport) -> String {
                 "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"14\" rx=\"2\" fill=\"{}\"{stroke}><title>{}: {} ({})</title></rect>",
                 x(start),
                 y + 3.0,
-                color(&s.outcome),
+                color(s.outcome),
                 esc(&s.id),
-                esc(&s.outcome),
+                esc(s.outcome.label()),
                 s.duration_secs.map_or_else(|| "-".into(), human)
             );
         } else {
@@ -305,7 +320,7 @@ fn gantt(r: &RunReport) -> String {
                 o,
                 "<text x=\"{LEFT}\" y=\"{:.1}\" fill=\"#999\">{}</text>",
                 y + 14.0,
-                esc(&s.outcome)
+                esc(s.outcome.label())
             );
         }
     }

@@ -4,6 +4,8 @@
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::run_report::RunReport;
+use crate::events::HostOutcome;
+use crate::journal::Status;
 
 pub fn render(r: &RunReport) -> Result<String, String> {
     let mut report = Report::new(format!("runbook {}", r.runbook));
@@ -11,15 +13,13 @@ pub fn render(r: &RunReport) -> Result<String, String> {
     for s in &r.steps {
         let class = s.phase.clone().unwrap_or_else(|| r.runbook.clone());
         if s.hosts.is_empty() {
-            let status = match s.outcome.as_str() {
-                "ok" | "already-ok" | "confirmed" | "marked" | "skipped" => {
-                    TestCaseStatus::success()
-                }
+            let status = match s.outcome {
+                o if o.is_success() => TestCaseStatus::success(),
                 other => {
                     let mut st = TestCaseStatus::skipped();
                     st.set_message(match &s.blocked_by {
                         Some(by) => format!("blocked: `{by}` failed"),
-                        None => other.to_string(),
+                        None => other.label().to_string(),
                     });
                     st
                 }
@@ -33,17 +33,21 @@ pub fn render(r: &RunReport) -> Result<String, String> {
             continue;
         }
         for h in &s.hosts {
-            let status = match h.outcome.as_str() {
-                "failed" | "timed-out" => {
+            let status = match h.outcome {
+                o if o.is_failure() => {
                     let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                    st.set_message(h.message.clone().unwrap_or_else(|| h.outcome.clone()));
-                    st.set_type(h.outcome.clone());
+                    st.set_message(
+                        h.message
+                            .clone()
+                            .unwrap_or_else(|| h.outcome.label().to_string()),
+                    );
+                    st.set_type(h.outcome.label());
                     if !h.stderr_tail.is_empty() {
                         st.set_description(h.stderr_tail.join("\n"));
                     }
                     st
                 }
-                "skipped" => {
+                Status::Done(HostOutcome::Skipped) => {
                     let mut st = TestCaseStatus::skipped();
                     st.set_message(h.message.clone().unwrap_or_else(|| "skipped".into()));
                     st

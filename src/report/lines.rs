@@ -13,12 +13,14 @@ pub fn clock(elapsed_ms: u64) -> String {
     }
 }
 
+/// The one duration formatter: tenths below ten seconds, then whole
+/// seconds (rounded) as `1h02m03s`.
 #[must_use]
 pub fn seconds(ms: u64) -> String {
     if ms < 10_000 {
         format!("{:.1}s", ms as f64 / 1000.0)
     } else {
-        crate::model::Duration(std::time::Duration::from_millis(ms - ms % 1000)).to_string()
+        crate::model::Duration::from_secs(ms.saturating_add(500) / 1000).to_string()
     }
 }
 
@@ -107,9 +109,7 @@ pub fn lines(event: &RunEvent, dry_run: bool) -> Vec<String> {
         EventKind::StepBlocked { step, by } => {
             vec![format!("[{t}] blocked    {step} (`{by}` failed)")]
         }
-        EventKind::Confirmation { step, note, .. }
-            if note.as_deref() == Some(crate::exec::confirm::DRY_RUN_NOTE) =>
-        {
+        EventKind::Confirmation { step, .. } if dry_run => {
             vec![format!("[{t}] would ask an operator to confirm {step}")]
         }
         EventKind::Confirmation {
@@ -130,7 +130,7 @@ pub fn lines(event: &RunEvent, dry_run: bool) -> Vec<String> {
             vec![format!("[{t}] paused     at {step}: {reason}")]
         }
         EventKind::RunFinished { outcome } => {
-            vec![format!("[{t}] finished: {outcome:?}").to_lowercase()]
+            vec![format!("[{t}] finished: {}", outcome.label())]
         }
         _ => Vec::new(),
     }

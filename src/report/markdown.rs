@@ -23,11 +23,19 @@ pub fn render(r: &RunReport) -> String {
     let _ = writeln!(out, "# Run report: `{}`{title}\n", r.runbook);
     let _ = writeln!(out, "| | |\n|---|---|");
     let _ = writeln!(out, "| run | `{}` |", r.run_id);
-    let _ = writeln!(out, "| outcome | **{}** |", r.outcome);
+    let _ = writeln!(out, "| outcome | **{}** |", r.verdict());
     let _ = writeln!(out, "| operators | {} |", r.operators.join(", "));
     let _ = writeln!(out, "| start | {} |", r.start);
     let _ = writeln!(out, "| end | {} |", r.end);
-    let _ = writeln!(out, "| duration | {} |\n", human(r.duration_secs));
+    let _ = writeln!(out, "| duration | {} |", human(r.duration_secs));
+    if r.resumed {
+        let _ = writeln!(
+            out,
+            "| wall clock | {} (paused in between) |",
+            human(r.wall_clock_secs)
+        );
+    }
+    out.push('\n');
     if !r.phases.is_empty() {
         let _ = writeln!(out, "## Phases against their RTO\n");
         let _ = writeln!(
@@ -61,15 +69,18 @@ pub fn render(r: &RunReport) -> String {
     for s in &r.steps {
         let outcome = match &s.blocked_by {
             Some(by) => format!("blocked by `{by}`"),
-            None if matches!(s.outcome.as_str(), "failed" | "timed-out") => {
-                format!("**{}**", s.outcome)
-            }
-            None => s.outcome.clone(),
+            None if s.outcome.is_failure() => format!("**{}**", s.outcome.label()),
+            None => s.outcome.label().to_string(),
+        };
+        let outcome = if s.definition_changed {
+            format!("{outcome} (definition changed since it ran)")
+        } else {
+            outcome
         };
         let hosts: Vec<String> = s
             .hosts
             .iter()
-            .map(|h| format!("{} {}", h.host, h.outcome))
+            .map(|h| format!("{} {}", h.host, h.outcome.label()))
             .collect();
         let _ = writeln!(
             out,
@@ -85,7 +96,7 @@ pub fn render(r: &RunReport) -> String {
     if !failures.is_empty() {
         let _ = writeln!(out, "\n## Failures\n");
         for (s, h) in failures {
-            let message = h.message.as_deref().unwrap_or(&h.outcome);
+            let message = h.message.as_deref().unwrap_or(h.outcome.label());
             let exit = h
                 .exit_code
                 .filter(|_| !message.contains("exit status"))
@@ -122,7 +133,7 @@ pub fn render(r: &RunReport) -> String {
                 d.at,
                 d.step,
                 d.operator,
-                d.decision,
+                d.decision.label(),
                 cell(d.note.as_deref().unwrap_or(""))
             );
         }

@@ -3,13 +3,12 @@
 //! Every report format renders this one structure.
 
 use std::collections::BTreeMap;
-use std::time::SystemTime;
 
 use serde::Serialize;
 
-use crate::events::{EventKind, HostOutcome, MarkStatus, RunEvent};
-use crate::model::Runbook;
-use crate::resume::final_outcome;
+use crate::events::{EventKind, RunEvent};
+use crate::journal::{DecisionKind, RunStatus, RunView, Status};
+use crate::model::{Runbook, Step};
 
 #[derive(Debug, Serialize)]
 pub struct RunReport {
@@ -21,9 +20,18 @@ pub struct RunReport {
     pub operators: Vec<String>,
     pub start: String,
     pub end: String,
+    /// Active time: the run's duration, summed over its resumptions.
     pub duration_secs: f64,
+    /// From start to end, pauses between resumptions included.
+    pub wall_clock_secs: f64,
+    /// The run stopped and went on again: its wall-clock span says
+    /// something its active time does not.
+    #[serde(skip)]
+    pub resumed: bool,
     /// `succeeded`, `failed`, `paused`, `interrupted` or `unfinished`.
-    pub outcome: String,
+    pub outcome: RunStatus,
+    /// Steps an operator marked `skipped` instead of running them.
+    pub skipped_by_hand: usize,
     pub phases: Vec<PhaseReport>,
     pub steps: Vec<StepReport>,
     pub confirmations: Vec<Decision>,
@@ -38,8 +46,21 @@ impl RunReport {
         self.steps
             .iter()
             .flat_map(|s| s.hosts.iter().map(move |h| (s, h)))
-            .filter(|(_, h)| matches!(h.outcome.as_str(), "failed" | "timed-out"))
+            .filter(|(_, h)| h.outcome.is_failure())
             .collect()
+    }
+
+    /// The outcome with its caveat: `succeeded, 1 step skipped by hand`.
+    #[must_use]
+    pub fn verdict(&self) -> String {
+        match self.skipped_by_hand {
+            0 => self.outcome.label().to_string(),
+            n => format!(
+                "{}, {} skipped by hand",
+                self.outcome.label(),
+                crate::diagnostic::count(n, "step")
+            ),
+        }
     }
 }
 
@@ -63,19 +84,24 @@ pub struct StepReport {
     pub id: String,
     pub title: Option<String>,
     pub phase: Option<String>,
-    /// A step outcome, or `not-run` / `waiting`.
-    pub outcome: String,
+    /// A step outcome, or `not-run` / `running` / `waiting` / `interrupted`.
+    pub outcome: Status,
     pub start_secs: Option<f64>,
     pub end_secs: Option<f64>,
     pub duration_secs: Option<f64>,
     pub blocked_by: Option<String>,
+    /// SHA-256 of the runbook whose definition of the step ran (or was
+    /// decided); a resumption may have run an edited runbook.
+    pub runbook_sha256: Option<String>,
+    /// It finished under a definition that the runbook has changed since.
+    pub definition_changed: bool,
     pub hosts: Vec<HostReport>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct HostReport {
     pub host: String,
-    pub outcome: String,
+    pub outcome: Status,
     pub attempts: u32,
     pub duration_secs: f64,
     pub exit_code: Option<i32>,
@@ -89,7 +115,7 @@ pub struct Decision {
     pub at: String,
     pub operator: String,
     /// `confirmed`, `confirmed (--yes)`, `done` or `skipped`.
-    pub decision: String,
+    pub decision: DecisionKind,
     pub note: Option<String>,
 }
 
@@ -100,231 +126,143 @@ pub struct TimelineEntry {
     pub text: String,
 }
 
-fn parse_at(at: &str) -> Option<SystemTime> {
-    humantime::parse_rfc3339_weak(at.trim_end_matches('Z')).ok()
+/// A runbook the run executed, by its hash.
+pub struct Executed {
+    pub sha256: String,
+    pub runbook: Runbook,
+    /// Its steps as written, to tell an edited step.
+    pub definitions: BTreeMap<String, serde_json::Value>,
+}
+
+fn secs(ms: u64) -> f64 {
+    ms as f64 / 1000.0
+}
+
+/// Steps as they ran: the latest runbook's steps, each with the definition
+/// it ran under, and the steps of earlier versions that ran and were
+/// removed since, after the step they followed. Steps that never ran in a
+/// version that no longer has them are not part of the run.
+fn steps_as_run<'a>(
+    view: &RunView,
+    executed: &'a [Executed],
+) -> Vec<(&'a Step, &'a Runbook, bool)> {
+    let latest = view
+        .latest_version
+        .and_then(|i| executed.iter().position(|e| e.sha256 == view.versions[i]))
+        .unwrap_or(executed.len().saturating_sub(1));
+    let ran_under = |id: &str| {
+        view.version_of_step(id)
+            .and_then(|sha| executed.iter().find(|e| e.sha256 == sha))
+    };
+    let definition = |step: &'a Step, owner: &'a Executed| {
+        let ran = ran_under(&step.id).and_then(|e| {
+            e.runbook
+                .steps
+                .iter()
+                .find(|s| s.id == step.id)
+                .map(|s| (s, e))
+        });
+        match ran {
+            Some((s, e)) => {
+                let changed = crate::journal::versions::changed(
+                    &e.definitions,
+                    &executed[latest].definitions,
+                    &step.id,
+                );
+                (s, &e.runbook, changed)
+            }
+            None => (step, &owner.runbook, false),
+        }
+    };
+    let Some(last) = executed.get(latest) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(&Step, &Runbook, bool)> = last
+        .runbook
+        .steps
+        .iter()
+        .map(|s| definition(s, last))
+        .collect();
+    for e in executed.iter().rev() {
+        let mut after: Option<usize> = None;
+        for step in &e.runbook.steps {
+            if let Some(i) = out.iter().position(|(s, _, _)| s.id == step.id) {
+                after = Some(i);
+                continue;
+            }
+            if view
+                .step(&step.id)
+                .is_none_or(|s| s.status == Status::NotRun)
+            {
+                continue;
+            }
+            let at = after.map_or(0, |i| i + 1);
+            out.insert(at, definition(step, e));
+            after = Some(at);
+        }
+    }
+    out
 }
 
 #[must_use]
-pub fn build(run_id: &str, runbook: &Runbook, events: &[RunEvent]) -> RunReport {
-    let start_time = events
-        .first()
-        .and_then(|e| parse_at(&e.at))
-        .unwrap_or(SystemTime::UNIX_EPOCH);
-    let offset = |at: &str| {
-        parse_at(at)
-            .and_then(|t| t.duration_since(start_time).ok())
-            .map_or(0.0, |d| d.as_secs_f64())
-    };
-    let mut operators: Vec<String> = Vec::new();
-    let mut steps: BTreeMap<&str, StepReport> = BTreeMap::new();
-    let mut hosts: BTreeMap<(&str, &str), HostReport> = BTreeMap::new();
-    let mut confirmations = Vec::new();
-    let mut marks = Vec::new();
-    let mut timeline = Vec::new();
-    let mut add_operator = |o: &str| {
-        if !operators.iter().any(|x| x == o) {
-            operators.push(o.to_string());
-        }
-    };
-    for step in &runbook.steps {
-        steps.insert(
-            &step.id,
+pub fn build(
+    run_id: &str,
+    executed: &[Executed],
+    view: &RunView,
+    events: &[RunEvent],
+) -> RunReport {
+    let steps: Vec<StepReport> = steps_as_run(view, executed)
+        .into_iter()
+        .map(|(step, runbook, definition_changed)| {
+            let seen = view.step(&step.id);
             StepReport {
                 id: step.id.clone(),
                 title: step.title.clone(),
                 phase: step.phase.map(|p| runbook.phases[p].id.clone()),
-                outcome: "not-run".into(),
-                start_secs: None,
-                end_secs: None,
-                duration_secs: None,
-                blocked_by: None,
-                hosts: Vec::new(),
-            },
-        );
-    }
-    for e in events {
-        let t = offset(&e.at);
-        let mut note = |text: String| {
-            timeline.push(TimelineEntry {
-                at: e.at.clone(),
-                offset_secs: t,
-                text,
-            });
-        };
-        match &e.kind {
-            EventKind::RunStarted {
-                operator, runbook, ..
-            } => {
-                add_operator(operator);
-                note(format!("run of `{runbook}` started by {operator}"));
+                outcome: seen.map_or(Status::NotRun, |s| s.status),
+                start_secs: seen.and_then(|s| s.start_ms).map(secs),
+                end_secs: seen.and_then(|s| s.end_ms).map(secs),
+                duration_secs: seen.and_then(|s| s.duration_ms).map(secs),
+                blocked_by: seen.and_then(|s| s.blocked_by.clone()),
+                runbook_sha256: view.version_of_step(&step.id).map(str::to_string),
+                definition_changed,
+                hosts: seen
+                    .map(|s| {
+                        let mut hosts: Vec<HostReport> = s
+                            .hosts
+                            .iter()
+                            .map(|h| HostReport {
+                                host: h.host.clone(),
+                                outcome: h.status,
+                                attempts: h.attempts,
+                                duration_secs: secs(h.duration_ms),
+                                exit_code: h.exit_code,
+                                message: h.message.clone(),
+                                stderr_tail: h.stderr_tail.clone(),
+                            })
+                            .collect();
+                        hosts.sort_by(|a, b| a.host.cmp(&b.host));
+                        hosts
+                    })
+                    .unwrap_or_default(),
             }
-            EventKind::RunResumed {
-                operator, removed, ..
-            } => {
-                add_operator(operator);
-                let removed = if removed.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (removed: {})", removed.join(", "))
-                };
-                note(format!("resumed by {operator}{removed}"));
-            }
-            EventKind::StepStarted { step, .. } => {
-                if let Some(s) = steps.get_mut(step.as_str()) {
-                    s.start_secs = Some(t);
-                    s.end_secs = None;
-                    s.outcome = "running".into();
-                    s.blocked_by = None;
-                }
-                note(format!("`{step}` started"));
-            }
-            EventKind::Action {
-                step,
-                host,
-                attempt,
-                exit_code,
-                action,
-                ..
-            } => {
-                let h = hosts
-                    .entry((step.as_str(), host.as_str()))
-                    .or_insert_with(|| empty_host(host));
-                if *action == crate::events::Action::Run {
-                    h.attempts = h.attempts.max(*attempt);
-                    h.exit_code = *exit_code;
-                }
-            }
-            EventKind::HostFinished {
-                step,
-                host,
-                outcome,
-                duration_ms,
-                message,
-                stderr_tail,
-            } => {
-                let h = hosts
-                    .entry((step.as_str(), host.as_str()))
-                    .or_insert_with(|| empty_host(host));
-                h.outcome = outcome.label().into();
-                h.duration_secs = *duration_ms as f64 / 1000.0;
-                h.message.clone_from(message);
-                h.stderr_tail.clone_from(stderr_tail);
-            }
-            EventKind::StepFinished { step, outcome, .. } => {
-                if let Some(s) = steps.get_mut(step.as_str()) {
-                    s.outcome = outcome.label().into();
-                    s.end_secs = Some(t);
-                    s.duration_secs = s.start_secs.map(|st| t - st);
-                }
-                note(format!("`{step}`: {}", outcome.label()));
-            }
-            EventKind::StepBlocked { step, by } => {
-                if let Some(s) = steps.get_mut(step.as_str()) {
-                    s.outcome = HostOutcome::Blocked.label().into();
-                    s.blocked_by = Some(by.clone());
-                }
-            }
-            EventKind::Confirmation {
-                step,
-                operator,
-                note: n,
-                automatic,
-            } => {
-                confirmations.push(Decision {
-                    step: step.clone(),
-                    at: e.at.clone(),
-                    operator: operator.clone(),
-                    decision: if *automatic {
-                        "confirmed (--yes)".into()
-                    } else {
-                        "confirmed".into()
-                    },
-                    note: n.clone().filter(|_| !automatic),
-                });
-                if let Some(s) = steps.get_mut(step.as_str())
-                    && s.outcome == "waiting"
-                {
-                    s.outcome = "confirmed".into();
-                    s.end_secs = Some(t);
-                }
-                note(format!("`{step}` confirmed by {operator}"));
-            }
-            EventKind::Marked {
-                step,
-                status,
-                operator,
-                note: n,
-            } => {
-                let status = match status {
-                    MarkStatus::Done => "done",
-                    MarkStatus::Skipped => "skipped",
-                };
-                marks.push(Decision {
-                    step: step.clone(),
-                    at: e.at.clone(),
-                    operator: operator.clone(),
-                    decision: status.into(),
-                    note: Some(n.clone()),
-                });
-                if let Some(s) = steps.get_mut(step.as_str()) {
-                    s.outcome = "marked".into();
-                    s.end_secs = Some(t);
-                }
-                note(format!("`{step}` marked {status} by {operator}: {n}"));
-            }
-            EventKind::RunPaused { step, reason } => {
-                if let Some(s) = steps.get_mut(step.as_str())
-                    && s.outcome == "running"
-                {
-                    s.outcome = "waiting".into();
-                }
-                note(format!("paused at `{step}`: {reason}"));
-            }
-            EventKind::HostStarted { step, host } => {
-                hosts
-                    .entry((step.as_str(), host.as_str()))
-                    .or_insert_with(|| empty_host(host));
-            }
-            EventKind::RunFinished { outcome } => {
-                note(format!("run {}", format!("{outcome:?}").to_lowercase()))
-            }
-        }
-    }
-    let mut steps: Vec<StepReport> = runbook
-        .steps
-        .iter()
-        .filter_map(|s| steps.remove(s.id.as_str()))
+        })
         .collect();
-    for s in &mut steps {
-        s.hosts = hosts
-            .range((s.id.as_str(), "")..)
-            .take_while(|((step, _), _)| *step == s.id)
-            .map(|(_, h)| HostReport {
-                host: h.host.clone(),
-                outcome: h.outcome.clone(),
-                attempts: h.attempts,
-                duration_secs: h.duration_secs,
-                exit_code: h.exit_code,
-                message: h.message.clone(),
-                stderr_tail: h.stderr_tail.clone(),
-            })
-            .collect();
-    }
+    let runbook = view
+        .latest_version
+        .and_then(|i| executed.iter().find(|e| e.sha256 == view.versions[i]))
+        .or(executed.last())
+        .map(|e| &e.runbook);
     let phases = runbook
-        .phases
+        .map(|r| r.phases.as_slice())
+        .unwrap_or_default()
         .iter()
         .map(|p| {
             let mine: Vec<&StepReport> = steps
                 .iter()
                 .filter(|s| s.phase.as_deref() == Some(&p.id))
                 .collect();
-            let done = !mine.is_empty()
-                && mine.iter().all(|s| {
-                    matches!(
-                        s.outcome.as_str(),
-                        "ok" | "already-ok" | "skipped" | "confirmed" | "marked"
-                    )
-                });
+            let done = !mine.is_empty() && mine.iter().all(|s| s.outcome.is_success());
             let start_secs = mine.iter().filter_map(|s| s.start_secs).reduce(f64::min);
             let end_secs = if done {
                 mine.iter().filter_map(|s| s.end_secs).reduce(f64::max)
@@ -344,46 +282,96 @@ pub fn build(run_id: &str, runbook: &Runbook, events: &[RunEvent]) -> RunReport 
             }
         })
         .collect();
-    let end = events.last().map(|e| e.at.clone()).unwrap_or_default();
-    let duration_secs = events.last().map_or(0.0, |e| offset(&e.at));
+    let decisions = |confirmations: bool| {
+        view.decisions
+            .iter()
+            .filter(|d| matches!(d.kind, DecisionKind::Confirmed { .. }) == confirmations)
+            .map(|d| Decision {
+                step: d.step.clone(),
+                at: d.at.clone(),
+                operator: d.operator.clone(),
+                decision: d.kind,
+                note: d.note.clone(),
+            })
+            .collect()
+    };
     RunReport {
         format_version: 1,
         run_id: run_id.to_string(),
-        runbook: runbook.name.clone(),
-        title: runbook.title.clone(),
-        description: runbook.description.clone(),
-        operators,
-        start: events.first().map(|e| e.at.clone()).unwrap_or_default(),
-        end,
-        duration_secs,
-        outcome: final_outcome(events)
-            .map_or_else(|| "unfinished".into(), |o| format!("{o:?}").to_lowercase()),
+        runbook: runbook.map_or_else(|| view.runbook.clone(), |r| r.name.clone()),
+        title: runbook.and_then(|r| r.title.clone()),
+        description: runbook.and_then(|r| r.description.clone()),
+        operators: view.operators.clone(),
+        start: view.start.clone(),
+        end: view.end.clone(),
+        duration_secs: secs(view.active_ms()),
+        wall_clock_secs: secs(view.wall_ms),
+        resumed: view.was_resumed(),
+        outcome: view.status,
+        skipped_by_hand: view.skipped_by_hand(),
         phases,
         steps,
-        confirmations,
-        marks,
-        timeline,
+        confirmations: decisions(true),
+        marks: decisions(false),
+        timeline: timeline(events),
     }
 }
 
-fn empty_host(host: &str) -> HostReport {
-    HostReport {
-        host: host.to_string(),
-        outcome: "running".into(),
-        attempts: 0,
-        duration_secs: 0.0,
-        exit_code: None,
-        message: None,
-        stderr_tail: Vec::new(),
-    }
+/// One line per event people care about, at its offset from the start.
+fn timeline(events: &[RunEvent]) -> Vec<TimelineEntry> {
+    let parse = |t: &str| humantime::parse_rfc3339_weak(t.trim_end_matches('Z')).ok();
+    let start = events.first().and_then(|e| parse(&e.at));
+    let offset = |at: &str| {
+        start
+            .zip(parse(at))
+            .and_then(|(s, t)| t.duration_since(s).ok())
+            .map_or(0.0, |d| d.as_secs_f64())
+    };
+    events
+        .iter()
+        .filter_map(|e| {
+            let text = match &e.kind {
+                EventKind::RunStarted {
+                    operator, runbook, ..
+                } => format!("run of `{runbook}` started by {operator}"),
+                EventKind::RunResumed {
+                    operator, removed, ..
+                } => {
+                    let removed = if removed.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (removed: {})", removed.join(", "))
+                    };
+                    format!("resumed by {operator}{removed}")
+                }
+                EventKind::StepStarted { step, .. } => format!("`{step}` started"),
+                EventKind::StepFinished { step, outcome, .. } => {
+                    format!("`{step}`: {}", outcome.label())
+                }
+                EventKind::Confirmation { step, operator, .. } => {
+                    format!("`{step}` confirmed by {operator}")
+                }
+                EventKind::Marked {
+                    step,
+                    status,
+                    operator,
+                    note,
+                } => format!("`{step}` marked {} by {operator}: {note}", status.label()),
+                EventKind::RunPaused { step, reason } => format!("paused at `{step}`: {reason}"),
+                EventKind::RunFinished { outcome } => format!("run {}", outcome.label()),
+                _ => return None,
+            };
+            Some(TimelineEntry {
+                at: e.at.clone(),
+                offset_secs: offset(&e.at),
+                text,
+            })
+        })
+        .collect()
 }
 
-/// `1h02m03s`-style durations for people.
+/// Seconds as people read them, by the one duration formatter.
 #[must_use]
 pub fn human(secs: f64) -> String {
-    if secs < 10.0 {
-        return format!("{secs:.1}s");
-    }
-    let total = secs.round() as u64;
-    crate::model::Duration::from_secs(total).to_string()
+    super::lines::seconds((secs.max(0.0) * 1000.0).round() as u64)
 }

@@ -1,13 +1,13 @@
 //! The end-of-run summary, by phase and step: outcome, duration, and the
 //! failed hosts with their last stderr lines. Rendered from events only.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
 use super::Reporter;
 use super::lines::seconds;
-use crate::events::{EventKind, HostOutcome, RunEvent};
+use crate::events::{HostOutcome, RunEvent};
+use crate::journal::{RunView, Status};
 use crate::model::Runbook;
 
 /// Keeps every event, for the summary (and reports) after the run.
@@ -23,83 +23,17 @@ impl Reporter for Collect {
     fn note(&mut self, _: &str) {}
 }
 
-#[derive(Default)]
-struct Row {
-    outcome: Option<HostOutcome>,
-    duration_ms: u64,
-    failures: Vec<(String, HostOutcome, String, Vec<String>)>,
-    blocked_by: Option<String>,
-    paused: bool,
-}
-
 #[must_use]
-pub fn render(runbook: &Runbook, events: &[RunEvent]) -> String {
-    let mut rows: HashMap<&str, Row> = HashMap::new();
-    let mut total_ms = 0;
-    let mut verdict = String::from("unfinished");
-    let mut segments_ms = 0;
-    for e in events {
-        if matches!(e.kind, EventKind::RunResumed { .. }) {
-            segments_ms += total_ms;
-        }
-        total_ms = e.elapsed_ms;
-        match &e.kind {
-            EventKind::HostFinished {
-                step,
-                host,
-                outcome,
-                message,
-                stderr_tail,
-                ..
-            } if !outcome.is_success() => rows.entry(step).or_default().failures.push((
-                host.clone(),
-                *outcome,
-                message.clone().unwrap_or_default(),
-                stderr_tail.clone(),
-            )),
-            EventKind::StepFinished {
-                step,
-                outcome,
-                duration_ms,
-            } => {
-                let row = rows.entry(step).or_default();
-                row.outcome = Some(*outcome);
-                row.duration_ms = *duration_ms;
-            }
-            EventKind::StepBlocked { step, by } => {
-                let row = rows.entry(step).or_default();
-                row.outcome = Some(HostOutcome::Blocked);
-                row.blocked_by = Some(by.clone());
-            }
-            EventKind::RunPaused { step, .. } => rows.entry(step).or_default().paused = true,
-            EventKind::Confirmation { step, .. } => {
-                let row = rows.entry(step).or_default();
-                row.paused = false;
-                row.outcome.get_or_insert(HostOutcome::Confirmed);
-            }
-            EventKind::Marked { step, .. } => {
-                let row = rows.entry(step).or_default();
-                row.outcome = Some(HostOutcome::Marked);
-                row.failures.clear();
-            }
-            EventKind::StepStarted { step, .. } => {
-                let row = rows.entry(step).or_default();
-                row.failures.clear();
-                row.paused = false;
-                row.blocked_by = None;
-                if row.outcome.is_some_and(|o| !o.is_success()) {
-                    row.outcome = None;
-                }
-            }
-            EventKind::RunFinished { outcome } => {
-                verdict = format!("{outcome:?}").to_lowercase();
-            }
-            _ => {}
-        }
-    }
+pub fn render(runbook: &Runbook, view: &RunView) -> String {
     let mut out = format!(
-        "\nsummary: {verdict} after {}\n",
-        seconds(segments_ms + total_ms)
+        "\nsummary: {} after {}{}\n",
+        view.verdict(),
+        seconds(view.active_ms()),
+        if view.was_resumed() {
+            format!(" (wall clock {}, paused in between)", seconds(view.wall_ms))
+        } else {
+            String::new()
+        }
     );
     let width = runbook.steps.iter().map(|s| s.id.len()).max().unwrap_or(0);
     for phase in runbook.phase_slots() {
@@ -118,32 +52,39 @@ pub fn render(runbook: &Runbook, events: &[RunEvent]) -> String {
             }
         }
         for step in steps {
-            let row = rows.get(step.id.as_str());
-            let label = match row {
-                Some(Row {
-                    outcome: Some(o), ..
-                }) => o.label(),
-                Some(Row { paused: true, .. }) => "waiting",
-                _ => "not run",
-            };
+            let row = view.step(&step.id);
+            let status = row.map_or(Status::NotRun, |r| r.status);
             let duration = row
-                .filter(|r| r.outcome.is_some_and(|o| o != HostOutcome::Blocked))
-                .map(|r| seconds(r.duration_ms))
+                .filter(|_| status != Status::Done(HostOutcome::Blocked))
+                .and_then(|r| r.duration_ms)
+                .map(seconds)
                 .unwrap_or_default();
             let by = row
                 .and_then(|r| r.blocked_by.as_ref())
                 .map(|b| format!("(`{b}` failed)"))
                 .unwrap_or_default();
-            let _ = writeln!(out, "    {label:<11} {:width$}  {duration}{by}", step.id);
-            for (host, outcome, message, tail) in
-                row.map(|r| r.failures.as_slice()).unwrap_or_default()
-            {
+            let _ = writeln!(
+                out,
+                "    {:<11} {:width$}  {duration}{by}",
+                status.words(),
+                step.id
+            );
+            // Failures of a step fixed since (marked, run again) are history.
+            let failed = row
+                .filter(|_| !status.is_success())
+                .map(|r| r.hosts.as_slice())
+                .unwrap_or_default()
+                .iter()
+                .filter(|h| matches!(h.status, Status::Done(o) if !o.is_success()));
+            for h in failed {
                 let _ = writeln!(
                     out,
-                    "                  {host}: {}: {message}",
-                    outcome.label()
+                    "                  {}: {}: {}",
+                    h.host,
+                    h.status.label(),
+                    h.message.as_deref().unwrap_or_default()
                 );
-                for line in tail {
+                for line in &h.stderr_tail {
                     let _ = writeln!(out, "                    | {line}");
                 }
             }
