@@ -445,7 +445,7 @@ impl Signals {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::exec::context::Secrets;
     use crate::exec::transport::{ExecFuture, Transport};
@@ -468,7 +468,8 @@ mod tests {
         fn note(&mut self, _: &str) {}
     }
 
-    fn runbook(dir: &std::path::Path, yaml: &str) -> Runbook {
+    /// A valid runbook from its text, for tests in process.
+    pub(crate) fn runbook(dir: &std::path::Path, yaml: &str) -> Runbook {
         let path = dir.join("runbook.yaml");
         std::fs::write(&path, yaml).unwrap();
         let (source, raw) = crate::load::load_runbook(&path).unwrap();
