@@ -137,7 +137,7 @@ impl Transport for SshPool {
 fn serve(host: &Host, inventory: &Inventory, jobs: &mpsc::Receiver<Job>) {
     let mut connection: Option<Result<Connection, TransportError>> = None;
     let mut failed_at = Instant::now();
-    while let Ok(mut job) = jobs.recv() {
+    while let Some(mut job) = next_job(jobs) {
         // During a recovery hosts come back one after another: a host that
         // could not be reached is tried again once the last attempt is a
         // few seconds old (a retry, a later step). Refused credentials or
@@ -171,6 +171,12 @@ fn serve(host: &Host, inventory: &Inventory, jobs: &mpsc::Receiver<Job>) {
         };
         let _ = job.reply.send(result);
     }
+}
+
+/// The next job the run still waits for: one it abandoned (interrupted
+/// while the job was queued behind another) is dropped unstarted.
+fn next_job(jobs: &mpsc::Receiver<Job>) -> Option<Job> {
+    jobs.iter().find(|job| !job.reply.is_closed())
 }
 
 /// Something libssh2 can use as its socket: a TCP stream, or one end of a
@@ -579,4 +585,37 @@ fn write_all_nb(stream: &mut UnixStream, mut data: &[u8]) -> std::io::Result<()>
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(
+        command: &str,
+    ) -> (
+        Job,
+        tokio::sync::oneshot::Receiver<Result<Output, TransportError>>,
+    ) {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = Job {
+            command: command.into(),
+            timeout: None,
+            reply,
+        };
+        (job, answer)
+    }
+
+    #[test]
+    fn a_job_the_run_abandoned_while_queued_is_never_started() {
+        let (tx, rx) = mpsc::channel();
+        let (abandoned, answer) = job("abandoned");
+        drop(answer);
+        let (wanted, _answer) = job("wanted");
+        tx.send(abandoned).unwrap();
+        tx.send(wanted).unwrap();
+        drop(tx);
+        assert_eq!(next_job(&rx).map(|j| j.command).as_deref(), Some("wanted"));
+        assert!(next_job(&rx).is_none());
+    }
 }
