@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use ssh2::{BlockDirections, Channel, Session};
 
 use super::{ExecFuture, Exit, Output, Transport, TransportError, known_hosts, push_capped};
+use crate::model::inventory::MAX_JUMPS;
 use crate::model::{Host, Inventory};
 
 /// Extra time after the remote `timeout` wrapper's own deadline and kill
@@ -210,8 +211,24 @@ impl Connection {
             reason,
         };
         let timeout = host.connect_timeout.std();
-        let (socket, jump) = match host.jump.as_ref().and_then(|j| inventory.hosts.get(j)) {
-            Some(jump_host) if depth < 8 => {
+        // Never fall back to connecting directly: the chain is how the
+        // host is meant to be reached.
+        let jump_host = match &host.jump {
+            Some(name) if depth >= MAX_JUMPS => {
+                return Err(connect_err(format!(
+                    "more than {MAX_JUMPS} jump hosts in a row (next: `{name}`); refusing to connect"
+                )));
+            }
+            Some(name) => Some(
+                inventory
+                    .hosts
+                    .get(name)
+                    .ok_or_else(|| connect_err(format!("unknown jump host `{name}`")))?,
+            ),
+            None => None,
+        };
+        let (socket, jump) = match jump_host {
+            Some(jump_host) => {
                 let via = Self::open(jump_host, inventory, depth + 1).map_err(|e| {
                     connect_err(format!("through jump host `{}`: {e}", jump_host.name))
                 })?;
@@ -589,6 +606,8 @@ fn write_all_nb(stream: &mut UnixStream, mut data: &[u8]) -> std::io::Result<()>
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     fn job(
@@ -617,5 +636,35 @@ mod tests {
         drop(tx);
         assert_eq!(next_job(&rx).map(|j| j.command).as_deref(), Some("wanted"));
         assert!(next_job(&rx).is_none());
+    }
+
+    #[test]
+    fn a_jump_chain_too_long_is_refused_not_shortened() {
+        // Validation refuses such an inventory; this is the guard for a
+        // chain it could not see. j0 would answer if it were dialled.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut inventory = Inventory::default();
+        for i in 0..=MAX_JUMPS + 1 {
+            let mut host = Host::controller(BTreeMap::new());
+            host.name = format!("j{i}");
+            host.port = port;
+            host.jump = (i > 0).then(|| format!("j{}", i - 1));
+            inventory.hosts.insert(host.name.clone(), host);
+        }
+        let target = &inventory.hosts[&format!("j{}", MAX_JUMPS + 1)];
+        let Err(e) = Connection::open(target, &inventory, 0) else {
+            panic!("connected through a chain that is too long");
+        };
+        let text = e.to_string();
+        assert!(
+            text.contains("more than 7 jump hosts in a row (next: `j0`); refusing to connect"),
+            "{text}"
+        );
+        listener.set_nonblocking(true).unwrap();
+        assert!(
+            listener.accept().is_err(),
+            "a jump host was dialled directly"
+        );
     }
 }
