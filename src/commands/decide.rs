@@ -83,10 +83,10 @@ pub fn confirm(global: &Global, args: &ConfirmArgs) -> Result<u8, Error> {
             args.step, args.run_id
         )));
     }
-    operator::set(args.operator.as_deref());
+    let operator = operator::resolve(args.operator.as_deref());
     dir.append(&[stamp(EventKind::Confirmation {
         step: args.step.clone(),
-        operator: operator::current(),
+        operator: operator.clone(),
         note: args.note.clone(),
         automatic: false,
     })])?;
@@ -94,7 +94,7 @@ pub fn confirm(global: &Global, args: &ConfirmArgs) -> Result<u8, Error> {
         "confirmed `{}` of run {} as {}; continue with: runbook resume {}{}",
         args.step,
         args.run_id,
-        operator::current(),
+        operator,
         args.run_id,
         super::run::state_flag(global)
     );
@@ -114,7 +114,7 @@ pub fn mark(global: &Global, args: &MarkArgs) -> Result<u8, Error> {
             args.step, args.run_id
         )));
     }
-    operator::set(args.operator.as_deref());
+    let operator = operator::resolve(args.operator.as_deref());
     let status = match args.status {
         MarkStatusArg::Done => MarkStatus::Done,
         MarkStatusArg::Skipped => MarkStatus::Skipped,
@@ -122,7 +122,7 @@ pub fn mark(global: &Global, args: &MarkArgs) -> Result<u8, Error> {
     dir.append(&[stamp(EventKind::Marked {
         step: args.step.clone(),
         status,
-        operator: operator::current(),
+        operator: operator.clone(),
         note: args.note.clone(),
     })])?;
     println!(
@@ -133,7 +133,7 @@ pub fn mark(global: &Global, args: &MarkArgs) -> Result<u8, Error> {
             MarkStatus::Done => "done",
             MarkStatus::Skipped => "skipped",
         },
-        operator::current(),
+        operator,
         args.run_id,
         super::run::state_flag(global)
     );

@@ -83,7 +83,7 @@ pub fn run(global: &Global, args: &ResumeArgs) -> Result<u8, Error> {
                 .join(", ")
         );
     }
-    operator::set(args.exec.operator.as_deref());
+    let operator = operator::resolve(args.exec.operator.as_deref());
     let outstanding_ids: Vec<String> = input
         .runbook
         .steps
@@ -93,7 +93,7 @@ pub fn run(global: &Global, args: &ResumeArgs) -> Result<u8, Error> {
         .map(|(_, s)| s.id.clone())
         .collect();
     let first = EventKind::RunResumed {
-        operator: operator::current(),
+        operator: operator.clone(),
         runbook_sha256: sha256(&input.runbook_source.text),
         inventory_sha256: input.inventory_source.as_ref().map(|s| sha256(&s.text)),
         removed: todo.removed.clone(),
@@ -109,6 +109,7 @@ pub fn run(global: &Global, args: &ResumeArgs) -> Result<u8, Error> {
         confirmed: todo.confirmed,
         existing: Some((lock, dir, first)),
         runbook_path,
+        operator,
     };
     launch.start(&global_for_load, input)
 }

@@ -32,7 +32,6 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         tags: args.tags.clone(),
     };
     let selected = selection.resolve(&input.runbook).map_err(Error::Usage)?;
-    operator::set(args.exec.operator.as_deref());
     let n = input.runbook.steps.len();
     let launch = Launch {
         dry_run: args.dry_run,
@@ -44,6 +43,7 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         confirmed: vec![false; n],
         existing: None,
         runbook_path: args.runbook.clone(),
+        operator: operator::resolve(args.exec.operator.as_deref()),
     };
     launch.start(global, input)
 }
@@ -87,6 +87,8 @@ pub struct Launch {
     /// `resume`: the run directory (locked) and its first new event.
     pub existing: Option<(state::Lock, RunDir, EventKind)>,
     pub runbook_path: PathBuf,
+    /// Who started or resumed the run, and answers its confirmations.
+    pub operator: String,
 }
 
 impl Launch {
@@ -220,6 +222,7 @@ impl Launch {
             interactive: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
             progress: progress_handle,
             turn: tokio::sync::Mutex::new(()),
+            operator: self.operator.clone(),
         });
         let dispatcher = Dispatcher {
             shared: Arc::clone(&shared),
@@ -286,7 +289,7 @@ impl Launch {
             runbook: name.to_string(),
             runbook_sha256: sha256(runbook_text),
             inventory_sha256: inventory_text.map(sha256),
-            operator: operator::current(),
+            operator: self.operator.clone(),
             dry_run: self.dry_run,
             steps: steps
                 .iter()

@@ -25,6 +25,8 @@ pub struct Confirmer {
     pub progress: Option<indicatif::MultiProgress>,
     /// One question at a time.
     pub turn: Mutex<()>,
+    /// Who answers.
+    pub operator: String,
 }
 
 impl Confirmer {

@@ -351,7 +351,7 @@ async fn step_task(
             Answer::Confirmed { note, automatic } => {
                 let _ = shared.events.send(EventKind::Confirmation {
                     step: s.id.clone(),
-                    operator: crate::exec::operator::current(),
+                    operator: confirmer.operator.clone(),
                     note,
                     automatic,
                 });
@@ -505,6 +505,7 @@ pub(crate) mod tests {
                 interactive: false,
                 progress: None,
                 turn: tokio::sync::Mutex::new(()),
+                operator: "test".into(),
             }),
             run_dir: Some(&mut run_dir),
             reporter: &mut reporter,
