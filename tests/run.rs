@@ -60,7 +60,8 @@ const POLICY: &str = "
     steps:
       - {id: bad, check: {command: 'false'}, run: 'echo boom >&2; exit 4', on_failure: POLICY}
       - {id: after-bad, depends_on: [bad], check: {command: 'false'}, run: 'touch after-bad'}
-      - {id: other, check: {command: 'false'}, run: 'sleep 0.3; touch other'}
+      # Still running when `bad` has failed: it waits for the journal to say so.
+      - {id: other, check: {command: 'false'}, run: 'until grep -hs step-finished state/runs/*/journal.jsonl | grep -q step.:.bad.; do sleep 0.02; done; touch other'}
       - {id: after-other, depends_on: [other], check: {command: 'false'}, run: 'touch after-other'}
 ";
 

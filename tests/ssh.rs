@@ -281,8 +281,7 @@ fn inventory_values_with_shell_metacharacters_arrive_literally() {
     let sshd = Sshd::start(&["127.0.0.2"]);
     let nasty = r#"a'b"c $(touch /tmp/pwned-runbook) `id` ; | & > < * ? \ {x}"#;
     let out = sshd.path("literal");
-    let mut value = serde_json::to_string(nasty).unwrap();
-    value.insert_str(0, "");
+    let value = serde_json::to_string(nasty).unwrap();
     Test::new()
         .inventory(&format!(
             "version: 1\nhosts:\n  a: {{address: 127.0.0.2, port: {}, user: root, identity_file: {}, known_hosts: {}, vars: {{msg: {value}}}}}\n",
@@ -311,7 +310,7 @@ fn interrupting_a_run_kills_its_remote_commands() {
             "version: 1\nname: remote-hang\nsteps:\n  - {{id: s, targets: [a], timeout: 60s, check: {{command: 'false'}}, run: 'touch {}; {marker} & {marker}; wait'}}\n",
             started.display()
         ));
-    let child = t
+    let mut child = t
         .command()
         .args(RUN)
         .stdout(std::process::Stdio::null())
@@ -319,7 +318,7 @@ fn interrupting_a_run_kills_its_remote_commands() {
         .spawn()
         .unwrap();
     crate::harness::wait_for(&started);
-    crate::harness::interrupt(&child, 2);
+    crate::harness::interrupt_until_it_stops(&mut child);
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130));
     crate::harness::assert_no_process(&marker, "remote processes survived");
