@@ -180,12 +180,12 @@ fn sigint_lets_the_running_step_finish_exits_130_and_resume_goes_on() {
         name: interrupt
         defaults: {timeout: 20s}
         steps:
-          - {id: a, check: {command: 'test -f a.done'}, run: 'echo a >> runs.log; sleep 1; touch a.done'}
+          - {id: a, check: {command: 'test -f a.done'}, run: 'echo a >> runs.log; until [ -e go ]; do sleep 0.02; done; touch a.done'}
           - {id: b, depends_on: [a], check: {command: 'test -f b.done'}, run: 'echo b >> runs.log; touch b.done'}
         ",
     );
     let dir = t.path().to_path_buf();
-    let child = Command::new(BIN)
+    let mut child = Command::new(BIN)
         .current_dir(&dir)
         .args(["run", "runbook.yaml", "--state-dir", "state"])
         .stdout(Stdio::piped())
@@ -194,16 +194,14 @@ fn sigint_lets_the_running_step_finish_exits_130_and_resume_goes_on() {
         .unwrap();
     wait_for(&dir.join("runs.log"));
     interrupt(&child);
+    let stderr = until_interrupted(&mut child);
+    std::fs::write(dir.join("go"), "").unwrap();
     let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(130),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stderr = stderr.join().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
     assert!(dir.join("a.done").exists(), "the running step finished");
     assert!(!dir.join("b.done").exists(), "nothing new started");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("runbook resume "));
+    assert!(stderr.contains("runbook resume "), "{stderr}");
     let run = run_dirs(&dir).pop().unwrap();
     let last = journal_events(&run).pop().unwrap();
     assert_eq!(last["event"], "run-finished");
@@ -364,6 +362,124 @@ fn failure_then_mark_then_resume_lets_dependents_proceed() {
             .code(),
         Some(2)
     );
+}
+
+#[test]
+fn mark_skipped_lets_dependents_proceed_without_running_the_step() {
+    let (_, t) = Test::new()
+        .runbook(
+            "
+            version: 1
+            name: skip
+            defaults: {timeout: 5s, on_failure: pause}
+            steps:
+              - {id: broken, check: {command: 'false'}, run: 'echo broken >> runs.log; exit 1'}
+              - {id: after, depends_on: [broken], check: {command: 'false'}, run: 'touch after'}
+            ",
+        )
+        .args(["run", "runbook.yaml", "--state-dir", "state"])
+        .status(3)
+        .run();
+    let dir = t.path();
+    let id = run_dirs(dir)[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .to_string();
+    let marked = bin(
+        dir,
+        &[
+            "mark",
+            &id,
+            "broken",
+            "skipped",
+            "--note",
+            "not needed tonight",
+            "--operator",
+            "bob",
+            "--state-dir",
+            "state",
+        ],
+    );
+    assert_eq!(marked.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&marked.stdout).contains("skipped by bob"),
+        "{}",
+        String::from_utf8_lossy(&marked.stdout)
+    );
+    let resumed = bin(dir, &["resume", "--state-dir", "state"]);
+    assert_eq!(
+        resumed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&resumed.stdout)
+    );
+    assert!(dir.join("after").exists(), "the dependent ran");
+    assert_eq!(
+        read(&dir.join("runs.log")),
+        "broken\n",
+        "the skipped step did not run again"
+    );
+    let events = journal_events(&run_dirs(dir)[0]);
+    let mark = events.iter().find(|e| e["event"] == "marked").unwrap();
+    assert_eq!(mark["step"], "broken");
+    assert_eq!(mark["status"], "skipped");
+    assert_eq!(mark["operator"], "bob");
+    assert_eq!(mark["note"], "not needed tonight");
+}
+
+/// Reads the run's stderr until it says it was interrupted; the returned
+/// thread reads the rest.
+fn until_interrupted(child: &mut std::process::Child) -> std::thread::JoinHandle<String> {
+    use std::io::BufRead as _;
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    loop {
+        match lines.next() {
+            Some(Ok(line)) if line.starts_with("interrupted") => break,
+            Some(Ok(_)) => {}
+            _ => panic!("the run never said it was interrupted"),
+        }
+    }
+    std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>().join("\n"))
+}
+
+#[test]
+fn sigterm_is_an_interrupt_the_running_step_finishes_and_resume_goes_on() {
+    let t = Test::new().runbook(
+        "
+        version: 1
+        name: terminate
+        defaults: {timeout: 20s}
+        steps:
+          - {id: a, check: {command: 'test -f a.done'}, run: 'echo a >> runs.log; until [ -e go ]; do sleep 0.02; done; touch a.done'}
+          - {id: b, depends_on: [a], check: {command: 'test -f b.done'}, run: 'echo b >> runs.log; touch b.done'}
+        ",
+    );
+    let dir = t.path().to_path_buf();
+    let mut child = Command::new(BIN)
+        .current_dir(&dir)
+        .args(["run", "runbook.yaml", "--state-dir", "state"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(&dir.join("runs.log"));
+    crate::harness::signal(&child, libc::SIGTERM);
+    let stderr = until_interrupted(&mut child);
+    // The step goes on after the signal was taken: it is let finish.
+    std::fs::write(dir.join("go"), "").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = stderr.join().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("runbook resume "), "{stderr}");
+    assert!(dir.join("a.done").exists(), "the running step finished");
+    assert!(!dir.join("b.done").exists(), "nothing new started");
+    let run = run_dirs(&dir).pop().unwrap();
+    let last = journal_events(&run).pop().unwrap();
+    assert_eq!(last["outcome"], "interrupted");
+    let resumed = bin(&dir, &["resume", "--state-dir", "state"]);
+    assert_eq!(resumed.status.code(), Some(0));
+    assert_eq!(read(&dir.join("runs.log")), "a\nb\n");
 }
 
 #[test]
