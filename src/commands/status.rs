@@ -74,7 +74,7 @@ async fn probe_all(
             let task = tasks.spawn(async move {
                 let _permit = forks.acquire_owned().await;
                 let step = &runbook.steps[i];
-                let cell = if step.manual.is_some() {
+                if step.manual.is_some() {
                     Cell::Unknown("manual step".into())
                 } else if step.check.is_none() && step.verify.is_none() {
                     Cell::Unknown("no probe".into())
@@ -106,8 +106,7 @@ async fn probe_all(
                             cell
                         }
                     }
-                };
-                cell
+                }
             });
             keys.insert(task.id(), key);
         }
