@@ -4,13 +4,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # sshd and ssh-keygen for the SSH tests; `script` (a pseudo-terminal for the
-# operator-prompt tests) and `pgrep` (orphaned-process checks) are part of
-# every Debian, but a slim image may lack them.
+# operator-prompt tests), `pgrep` (orphaned-process checks) and `ss` (the
+# jump-host test: who owns a TCP connection) are part of every Debian, but a
+# slim image may lack them.
 missing=()
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 command -v ssh-keygen >/dev/null || missing+=(openssh-client)
 command -v script >/dev/null || missing+=(bsdutils)
 command -v pgrep >/dev/null || missing+=(procps)
+command -v ss >/dev/null || missing+=(iproute2)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]} for the tests" >&2
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi

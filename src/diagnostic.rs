@@ -83,6 +83,12 @@ pub enum Problem {
         name: String,
         suggestion: Option<String>,
     },
+    #[error("host `{host}` is reached through {} jump hosts ({}), more than the {limit} supported", chain.len(), chain.join(" -> "))]
+    JumpChainTooLong {
+        host: String,
+        chain: Vec<String>,
+        limit: usize,
+    },
     #[error("`{name}` is both a host and a group")]
     HostGroupClash { name: String },
     #[error("step `{step}` runs a command with neither `check` nor `verify`")]
@@ -126,6 +132,7 @@ impl Problem {
             Self::Template { .. } => "template",
             Self::UndefinedName { .. } => "undefined-name",
             Self::UnknownVarOverride { .. } => "unknown-var",
+            Self::JumpChainTooLong { .. } => "jump-chain-too-long",
             Self::HostGroupClash { .. } => "host-group-clash",
             Self::RunWithoutProbe { .. } => "run-without-probe",
             Self::RunWithoutTimeout { .. } => "run-without-timeout",

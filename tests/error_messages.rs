@@ -281,7 +281,8 @@ fn hostile_inputs_end_in_a_clear_error() {
         got,
         [
             ("empty.yaml".into(), 1, 1, "empty".into()),
-            ("bomb.yaml".into(), got[1].1, got[1].2, "syntax".into()),
+            // Where the expansion crosses the budget: inside `f`.
+            ("bomb.yaml".into(), 9, 14, "syntax".into()),
             ("latin1.yaml".into(), 2, 10, "not-utf8".into()),
             ("huge.yaml".into(), 1, 1, "too-large".into()),
         ]
@@ -291,4 +292,22 @@ fn hostile_inputs_end_in_a_clear_error() {
         bomb.as_str().unwrap().contains("aliases expand too far"),
         "{bomb}"
     );
+}
+
+#[test]
+fn a_jump_chain_longer_than_seven_hosts_is_refused_where_it_is_written() {
+    let hosts: String = (1..=8)
+        .map(|i| format!("  j{i}: {{address: 10.0.0.{i}, jump: j{}}}\n", i - 1))
+        .collect();
+    Test::new()
+        .inventory(&format!(
+            "version: 1\nhosts:\n  j0: {{address: 10.0.0.100}}\n{hosts}"
+        ))
+        .runbook("version: 1\nname: deep\nsteps:\n  - {id: s, targets: [j8], check: {command: 'true'}}\n")
+        .args(["validate", "runbook.yaml", "-i", "inventory.yaml"])
+        .status(2)
+        .stderr_contains(
+            "error: host `j8` is reached through 8 jump hosts (j7 -> j6 -> j5 -> j4 -> j3 -> j2 -> j1 -> j0), more than the 7 supported\n  --> inventory.yaml:11:33",
+        )
+        .run();
 }

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::harness::{BIN, Test, interrupt, wait_for};
+use crate::harness::{BIN, Test, interrupt_until_it_stops, wait_for};
 
 fn bin(dir: &Path, args: &[&str]) -> std::process::Output {
     Command::new(BIN)
@@ -243,7 +243,7 @@ fn a_step_killed_by_a_second_ctrl_c_is_interrupted() {
         "version: 1\nname: hard\nsteps:\n  - {{id: slow, check: {{command: 'false'}}, timeout: 60s, run: 'touch started; {marker}'}}\n  - {{id: next, depends_on: [slow], run: 'true'}}\n"
     ));
     let dir = t.path().to_path_buf();
-    let child = Command::new(BIN)
+    let mut child = Command::new(BIN)
         .current_dir(&dir)
         .args(["run", "runbook.yaml", "--state-dir", "state"])
         .stdout(Stdio::piped())
@@ -251,7 +251,7 @@ fn a_step_killed_by_a_second_ctrl_c_is_interrupted() {
         .spawn()
         .unwrap();
     wait_for(&dir.join("started"));
-    interrupt(&child, 2);
+    interrupt_until_it_stops(&mut child);
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130));
     let summary = text(&out.stdout);

@@ -186,17 +186,33 @@ pub fn wait_for(path: &Path) {
     }
 }
 
-/// Sends SIGINT `times` times, 100 ms apart, as an operator pressing Ctrl-C.
-pub fn interrupt(child: &std::process::Child, times: usize) {
+/// Sends `signal` to a child process.
+pub fn signal(child: &std::process::Child, signal: i32) {
     let pid = i32::try_from(child.id()).expect("pid");
-    for i in 0..times {
-        if i > 0 {
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        // SAFETY: signalling our own child process.
-        unsafe {
-            libc::kill(pid, libc::SIGINT);
-        }
+    // SAFETY: signalling our own child process.
+    unsafe {
+        libc::kill(pid, signal);
+    }
+}
+
+/// Presses Ctrl-C once.
+pub fn interrupt(child: &std::process::Child) {
+    signal(child, libc::SIGINT);
+}
+
+/// Presses Ctrl-C again and again until the run stops, as an operator in
+/// a hurry would. Two signals sent close together can arrive as one, so a
+/// fixed count would test the machine's load, not the second Ctrl-C.
+/// Gives up after 15 s, less than the 20 s the first Ctrl-C would wait.
+pub fn interrupt_until_it_stops(child: &mut std::process::Child) {
+    let started = std::time::Instant::now();
+    while child.try_wait().expect("try_wait").is_none() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(15),
+            "repeated Ctrl-C did not stop the run"
+        );
+        interrupt(child);
+        std::thread::sleep(std::time::Duration::from_millis(200));
     }
 }
 

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::{BIN, Test, interrupt, wait_for};
+use crate::harness::{BIN, Test, interrupt, interrupt_until_it_stops, wait_for};
 
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
@@ -56,9 +56,34 @@ fn chain_runbook() -> String {
     text
 }
 
+/// When the kill -9 lands: after a delay (anywhere, start and end
+/// included), or once the chain has started its n-th step (always
+/// mid-chain, however loaded the machine).
+#[derive(Debug, Clone, Copy)]
+enum KillAt {
+    Delay(u64),
+    Started(usize),
+}
+
 #[test]
 fn kill_9_at_many_points_then_resume_completes_without_redoing_journaled_steps() {
-    for delay_ms in [15, 60, 110, 160, 220, 280, 350, 420, 500] {
+    use KillAt::{Delay, Started};
+    let mut mid_chain = 0;
+    for at in [
+        Delay(15),
+        Delay(60),
+        Started(2),
+        Delay(110),
+        Delay(160),
+        Started(4),
+        Delay(220),
+        Delay(280),
+        Started(6),
+        Delay(350),
+        Delay(420),
+        Delay(500),
+    ] {
+        let delay_ms = format!("{at:?}");
         let t = Test::new().runbook(&chain_runbook());
         let dir = t.path().to_path_buf();
         let mut child = Command::new(BIN)
@@ -68,7 +93,19 @@ fn kill_9_at_many_points_then_resume_completes_without_redoing_journaled_steps()
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(delay_ms));
+        match at {
+            Delay(ms) => std::thread::sleep(Duration::from_millis(ms)),
+            Started(n) => {
+                let started = Instant::now();
+                while read(&dir.join("runs.log")).lines().count() < n {
+                    assert!(
+                        started.elapsed() < Duration::from_secs(20),
+                        "{at:?}: the chain stalled"
+                    );
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            }
+        }
         child.kill().unwrap();
         let _ = child.wait();
         // A command the dead controller had started finishes on its own,
@@ -87,6 +124,14 @@ fn kill_9_at_many_points_then_resume_completes_without_redoing_journaled_steps()
             .filter(|e| e["event"] == "step-finished")
             .map(|e| e["step"].as_str().unwrap().to_string())
             .collect();
+        if (1..CHAIN).contains(&journaled.len()) {
+            mid_chain += 1;
+        } else if let Started(n) = at {
+            panic!(
+                "killed once step {n} had started, yet {} steps were journaled",
+                journaled.len()
+            );
+        }
         let resumed = bin(&dir, &["resume", "--state-dir", "state"]);
         let finished_before = journaled.len() == CHAIN;
         if finished_before {
@@ -124,6 +169,7 @@ fn kill_9_at_many_points_then_resume_completes_without_redoing_journaled_steps()
         }
         assert!(reran <= 1, "delay {delay_ms}: {reran} steps ran twice");
     }
+    assert!(mid_chain >= 3, "only {mid_chain} kills landed mid-chain");
 }
 
 #[test]
@@ -134,12 +180,12 @@ fn sigint_lets_the_running_step_finish_exits_130_and_resume_goes_on() {
         name: interrupt
         defaults: {timeout: 20s}
         steps:
-          - {id: a, check: {command: 'test -f a.done'}, run: 'echo a >> runs.log; sleep 1; touch a.done'}
+          - {id: a, check: {command: 'test -f a.done'}, run: 'echo a >> runs.log; until [ -e go ]; do sleep 0.02; done; touch a.done'}
           - {id: b, depends_on: [a], check: {command: 'test -f b.done'}, run: 'echo b >> runs.log; touch b.done'}
         ",
     );
     let dir = t.path().to_path_buf();
-    let child = Command::new(BIN)
+    let mut child = Command::new(BIN)
         .current_dir(&dir)
         .args(["run", "runbook.yaml", "--state-dir", "state"])
         .stdout(Stdio::piped())
@@ -147,17 +193,15 @@ fn sigint_lets_the_running_step_finish_exits_130_and_resume_goes_on() {
         .spawn()
         .unwrap();
     wait_for(&dir.join("runs.log"));
-    interrupt(&child, 1);
+    interrupt(&child);
+    let stderr = until_interrupted(&mut child);
+    std::fs::write(dir.join("go"), "").unwrap();
     let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(130),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stderr = stderr.join().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
     assert!(dir.join("a.done").exists(), "the running step finished");
     assert!(!dir.join("b.done").exists(), "nothing new started");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("runbook resume "));
+    assert!(stderr.contains("runbook resume "), "{stderr}");
     let run = run_dirs(&dir).pop().unwrap();
     let last = journal_events(&run).pop().unwrap();
     assert_eq!(last["event"], "run-finished");
@@ -174,22 +218,18 @@ fn a_second_sigint_kills_running_commands_at_once() {
         "version: 1\nname: hard\nsteps:\n  - {{id: a, check: {{command: 'false'}}, timeout: 60s, run: 'touch started; {marker}'}}\n"
     ));
     let dir = t.path().to_path_buf();
-    let child = Command::new(BIN)
+    let mut child = Command::new(BIN)
         .current_dir(&dir)
         .args(["run", "runbook.yaml", "--state-dir", "state"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let started = Instant::now();
     wait_for(&dir.join("started"));
-    interrupt(&child, 2);
+    // It stops before the first Ctrl-C's 20 s grace or the command's 60 s.
+    interrupt_until_it_stops(&mut child);
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130));
-    assert!(
-        started.elapsed() < Duration::from_secs(20),
-        "it did not wait for the command"
-    );
     crate::harness::assert_no_process(&marker, "the command survived");
 }
 
@@ -322,6 +362,124 @@ fn failure_then_mark_then_resume_lets_dependents_proceed() {
             .code(),
         Some(2)
     );
+}
+
+#[test]
+fn mark_skipped_lets_dependents_proceed_without_running_the_step() {
+    let (_, t) = Test::new()
+        .runbook(
+            "
+            version: 1
+            name: skip
+            defaults: {timeout: 5s, on_failure: pause}
+            steps:
+              - {id: broken, check: {command: 'false'}, run: 'echo broken >> runs.log; exit 1'}
+              - {id: after, depends_on: [broken], check: {command: 'false'}, run: 'touch after'}
+            ",
+        )
+        .args(["run", "runbook.yaml", "--state-dir", "state"])
+        .status(3)
+        .run();
+    let dir = t.path();
+    let id = run_dirs(dir)[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .to_string();
+    let marked = bin(
+        dir,
+        &[
+            "mark",
+            &id,
+            "broken",
+            "skipped",
+            "--note",
+            "not needed tonight",
+            "--operator",
+            "bob",
+            "--state-dir",
+            "state",
+        ],
+    );
+    assert_eq!(marked.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&marked.stdout).contains("skipped by bob"),
+        "{}",
+        String::from_utf8_lossy(&marked.stdout)
+    );
+    let resumed = bin(dir, &["resume", "--state-dir", "state"]);
+    assert_eq!(
+        resumed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&resumed.stdout)
+    );
+    assert!(dir.join("after").exists(), "the dependent ran");
+    assert_eq!(
+        read(&dir.join("runs.log")),
+        "broken\n",
+        "the skipped step did not run again"
+    );
+    let events = journal_events(&run_dirs(dir)[0]);
+    let mark = events.iter().find(|e| e["event"] == "marked").unwrap();
+    assert_eq!(mark["step"], "broken");
+    assert_eq!(mark["status"], "skipped");
+    assert_eq!(mark["operator"], "bob");
+    assert_eq!(mark["note"], "not needed tonight");
+}
+
+/// Reads the run's stderr until it says it was interrupted; the returned
+/// thread reads the rest.
+fn until_interrupted(child: &mut std::process::Child) -> std::thread::JoinHandle<String> {
+    use std::io::BufRead as _;
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    loop {
+        match lines.next() {
+            Some(Ok(line)) if line.starts_with("interrupted") => break,
+            Some(Ok(_)) => {}
+            _ => panic!("the run never said it was interrupted"),
+        }
+    }
+    std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>().join("\n"))
+}
+
+#[test]
+fn sigterm_is_an_interrupt_the_running_step_finishes_and_resume_goes_on() {
+    let t = Test::new().runbook(
+        "
+        version: 1
+        name: terminate
+        defaults: {timeout: 20s}
+        steps:
+          - {id: a, check: {command: 'test -f a.done'}, run: 'echo a >> runs.log; until [ -e go ]; do sleep 0.02; done; touch a.done'}
+          - {id: b, depends_on: [a], check: {command: 'test -f b.done'}, run: 'echo b >> runs.log; touch b.done'}
+        ",
+    );
+    let dir = t.path().to_path_buf();
+    let mut child = Command::new(BIN)
+        .current_dir(&dir)
+        .args(["run", "runbook.yaml", "--state-dir", "state"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(&dir.join("runs.log"));
+    crate::harness::signal(&child, libc::SIGTERM);
+    let stderr = until_interrupted(&mut child);
+    // The step goes on after the signal was taken: it is let finish.
+    std::fs::write(dir.join("go"), "").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = stderr.join().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("runbook resume "), "{stderr}");
+    assert!(dir.join("a.done").exists(), "the running step finished");
+    assert!(!dir.join("b.done").exists(), "nothing new started");
+    let run = run_dirs(&dir).pop().unwrap();
+    let last = journal_events(&run).pop().unwrap();
+    assert_eq!(last["outcome"], "interrupted");
+    let resumed = bin(&dir, &["resume", "--state-dir", "state"]);
+    assert_eq!(resumed.status.code(), Some(0));
+    assert_eq!(read(&dir.join("runs.log")), "a\nb\n");
 }
 
 #[test]

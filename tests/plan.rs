@@ -91,24 +91,90 @@ fn json_plan_has_the_documented_shape() {
     assert_eq!(plan["phases"][0]["at_risk"], false);
 }
 
+/// The runbook's dependencies, step to step, and its one phase edge.
+const STEP_EDGES: [(&str, &str); 3] = [("db", "app"), ("power", "dns"), ("power", "switches")];
+
+fn plan(format: &str) -> String {
+    let (out, _) = Test::new()
+        .runbook(RUNBOOK)
+        .args(["plan", "runbook.yaml", "--format", format])
+        .run();
+    String::from_utf8(out.stdout).unwrap()
+}
+
 #[test]
 fn dot_and_mermaid_draw_every_edge() {
-    let (dot, _) = Test::new()
-        .runbook(RUNBOOK)
-        .args(["plan", "runbook.yaml", "--format", "dot"])
-        .run();
-    let dot = String::from_utf8(dot.stdout).unwrap();
+    let dot = plan("dot");
     assert!(dot.starts_with("digraph \"branches\" {"));
-    assert!(dot.contains("\"db\" -> \"app\";"));
     assert!(dot.contains("subgraph \"cluster_net\""));
-    let (mermaid, _) = Test::new()
-        .runbook(RUNBOOK)
-        .args(["plan", "runbook.yaml", "--format", "mermaid"])
-        .run();
-    let mermaid = String::from_utf8(mermaid.stdout).unwrap();
+    let mut edges: Vec<String> = dot
+        .lines()
+        .filter(|l| l.contains(" -> "))
+        .map(|l| l.trim().to_string())
+        .collect();
+    edges.sort();
+    let mut expected: Vec<String> = STEP_EDGES
+        .iter()
+        .map(|(a, b)| format!("\"{a}\" -> \"{b}\";"))
+        .collect();
+    // A phase edge runs between the clusters, drawn from a member of each.
+    expected.push(
+        "\"power\" -> \"db\" [style=dashed ltail=\"cluster_net\" lhead=\"cluster_apps\"];".into(),
+    );
+    expected.sort();
+    assert_eq!(edges, expected, "{dot}");
+
+    let mermaid = plan("mermaid");
     assert!(mermaid.starts_with("flowchart LR\n"));
-    assert!(mermaid.contains("  s3 --> s4\n"));
-    assert!(mermaid.contains("  p0 -.-> p1\n"));
+    // Node ids to names: `s0["power"]`, `subgraph p0["net"]`.
+    let names: std::collections::HashMap<&str, &str> = mermaid
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim().trim_start_matches("subgraph ");
+            let (id, rest) = l.split_once("[\"")?;
+            Some((id, rest.strip_suffix("\"]")?))
+        })
+        .collect();
+    let mut edges: Vec<(String, &str, String)> = mermaid
+        .lines()
+        .filter_map(|l| {
+            let mut parts = l.split_whitespace();
+            let (from, arrow, to) = (parts.next()?, parts.next()?, parts.next()?);
+            matches!(arrow, "-->" | "-.->")
+                .then(|| (names[from].to_string(), arrow, names[to].to_string()))
+        })
+        .collect();
+    edges.sort();
+    let mut expected: Vec<(String, &str, String)> = STEP_EDGES
+        .iter()
+        .map(|(a, b)| ((*a).to_string(), "-->", (*b).to_string()))
+        .collect();
+    expected.push(("net".into(), "-.->", "apps".into()));
+    expected.sort();
+    assert_eq!(edges, expected, "{mermaid}");
+
+    let json: serde_json::Value = serde_json::from_str(&plan("json")).unwrap();
+    let mut edges: Vec<(String, String)> = json["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| {
+            let id = s["id"].as_str().unwrap().to_string();
+            s["depends_on"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(move |d| (d.as_str().unwrap().to_string(), id.clone()))
+        })
+        .collect();
+    edges.sort();
+    let expected: Vec<(String, String)> = STEP_EDGES
+        .iter()
+        .map(|(a, b)| ((*a).to_string(), (*b).to_string()))
+        .collect();
+    assert_eq!(edges, expected);
+    assert_eq!(json["phases"][1]["depends_on"], serde_json::json!(["net"]));
+    assert_eq!(json["phases"][0]["depends_on"], serde_json::json!([]));
 }
 
 #[test]

@@ -60,7 +60,8 @@ const POLICY: &str = "
     steps:
       - {id: bad, check: {command: 'false'}, run: 'echo boom >&2; exit 4', on_failure: POLICY}
       - {id: after-bad, depends_on: [bad], check: {command: 'false'}, run: 'touch after-bad'}
-      - {id: other, check: {command: 'false'}, run: 'sleep 0.3; touch other'}
+      # Still running when `bad` has failed: it waits for the journal to say so.
+      - {id: other, check: {command: 'false'}, run: 'until grep -hs step-finished state/runs/*/journal.jsonl | grep -q step.:.bad.; do sleep 0.02; done; touch other'}
       - {id: after-other, depends_on: [other], check: {command: 'false'}, run: 'touch after-other'}
 ";
 
@@ -390,4 +391,179 @@ fn tcp_and_http_probes_run_from_the_controller() {
         .stdout_contains("failed     http-503 @ controller: check failed: status 503")
         .run();
     drop(open);
+}
+
+const SECRET: &str = "Sup3r-s3cret value";
+
+/// A step that prints a secret in its command line, stdout and stderr,
+/// then fails: the secret reaches every place a run is shown.
+const LEAKY: &str = "
+    version: 1
+    name: leaky
+    defaults: {timeout: 10s}
+    steps:
+      - {id: use, check: {command: 'false'}, run: 'echo token={{ secret.API_TOKEN }}; echo {{ secret.API_TOKEN }} >&2; exit 1'}
+";
+
+#[test]
+fn a_secret_from_a_file_is_used_and_masked_in_every_report_format() {
+    let (_, t) = Test::new()
+        .runbook(LEAKY)
+        .file("secrets.yaml", &format!("API_TOKEN: '{SECRET}'\n"))
+        .args(["run", "runbook.yaml", "--state-dir", "state"])
+        .args(["--secrets", "secrets.yaml"])
+        .status(1)
+        .stdout_contains("| ***")
+        .run();
+    let dir = t.path();
+    let log = all_files_text(&dir.join("state"));
+    assert!(
+        log.contains("token=***"),
+        "the file's value was used: {log}"
+    );
+    assert!(!log.contains("s3cret"), "{log}");
+    for format in ["md", "html", "json", "junit"] {
+        let out = std::process::Command::new(crate::harness::BIN)
+            .current_dir(dir)
+            .args(["report", "--format", format, "--state-dir", "state"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{format}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("***"),
+            "{format}: the secret is not shown masked:\n{text}"
+        );
+        assert!(
+            !text.contains("s3cret"),
+            "{format}: the secret leaked:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn a_missing_or_unreadable_secrets_file_is_a_usage_error() {
+    Test::new()
+        .runbook(LEAKY)
+        .args([
+            "run",
+            "runbook.yaml",
+            "--state-dir",
+            "state",
+            "--secrets",
+            "nope.yaml",
+        ])
+        .status(2)
+        .stderr_contains("cannot read the secrets file nope.yaml")
+        .run();
+    Test::new()
+        .runbook(LEAKY)
+        .file("secrets.yaml", "- a list\n")
+        .args([
+            "run",
+            "runbook.yaml",
+            "--state-dir",
+            "state",
+            "--secrets",
+            "secrets.yaml",
+        ])
+        .status(2)
+        .stderr_contains("the secrets file secrets.yaml is not a map of names to strings")
+        .run();
+}
+
+#[test]
+fn status_masks_a_secret_in_its_board() {
+    let (output, _) = Test::new()
+        .runbook(
+            "
+            version: 1
+            name: board
+            steps:
+              - {id: s, check: {command: 'test {{ secret.API_TOKEN }} = nothing'}}
+            ",
+        )
+        .file("secrets.yaml", &format!("API_TOKEN: '{SECRET}'\n"))
+        .args(["status", "runbook.yaml", "--secrets", "secrets.yaml"])
+        .status(1)
+        .stdout_contains("DOWN: ")
+        .run();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("***"), "{text}");
+    assert!(!text.contains("s3cret"), "{text}");
+}
+
+#[test]
+fn a_local_timeout_kills_the_command_and_everything_it_started() {
+    let marker = format!("sleep 6{}.25", std::process::id() % 1000);
+    Test::new()
+        .runbook(&format!(
+            "
+            version: 1
+            name: hang
+            steps:
+              - {{id: hang, timeout: 1s, check: {{command: 'false'}}, run: '{marker} & {marker}; wait'}}
+            "
+        ))
+        .args(["run", "runbook.yaml", "--state-dir", "state"])
+        .status(1)
+        .stdout_contains("timed-out  hang")
+        .run();
+    crate::harness::assert_no_process(&marker, "orphaned local processes");
+}
+
+#[test]
+fn forks_limits_how_many_hosts_run_at_once() {
+    // `mkdir` is atomic: a second host inside the section fails.
+    let section = "mkdir busy || exit 9; sleep 0.2; rmdir busy";
+    let t = Test::new()
+        .inventory(
+            "
+            version: 1
+            hosts:
+              h1: {transport: local}
+              h2: {transport: local}
+              h3: {transport: local}
+              h4: {transport: local}
+            groups:
+              all4: {hosts: [h1, h2, h3, h4]}
+            ",
+        )
+        .runbook(&format!(
+            "version: 1\nname: forks\nsteps:\n  - {{id: one-at-a-time, targets: [all4], timeout: 10s, check: {{command: 'false'}}, run: '{section}'}}\n"
+        ));
+    t.args([
+        "run",
+        "runbook.yaml",
+        "-i",
+        "inventory.yaml",
+        "--state-dir",
+        "state",
+    ])
+    .args(["--forks", "1"])
+    .stdout_contains("ok         one-at-a-time")
+    .run();
+}
+
+#[test]
+fn quiet_prints_only_failures_and_no_summary() {
+    let (output, _) = Test::new()
+        .runbook(
+            "
+            version: 1
+            name: quiet
+            defaults: {timeout: 10s, on_failure: continue}
+            steps:
+              - {id: fine, check: {command: 'false'}, run: 'true'}
+              - {id: broken, check: {command: 'false'}, run: 'exit 3'}
+            ",
+        )
+        .args(["run", "runbook.yaml", "--state-dir", "state", "--quiet"])
+        .status(1)
+        .stdout_contains("failed     broken")
+        .run();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!stdout.contains("fine"), "{stdout}");
+    assert!(!stdout.contains("summary"), "{stdout}");
+    assert!(stdout.lines().all(|l| l.contains("failed")), "{stdout}");
 }

@@ -242,10 +242,24 @@ fn an_unknown_host_is_refused_unless_accept_new() {
         .stdout_contains("already-ok s")
         .run();
     let recorded = read(&sshd.path("known_hosts"));
+    let host_key = read(&sshd.path("host_key.pub"));
+    let key: Vec<&str> = host_key.split_whitespace().take(2).collect();
     assert!(
-        recorded.starts_with(&format!("[127.0.0.2]:{} ssh-ed25519 ", sshd.port)),
-        "{recorded}"
+        recorded.starts_with(&format!("[127.0.0.2]:{} {} {}", sshd.port, key[0], key[1])),
+        "the server's own key is recorded: {recorded}"
     );
+    // What was recorded is enough for a strict connection.
+    let logins = sshd.logins();
+    Test::new()
+        .inventory(&format!(
+            "version: 1\nhosts:\n  a: {}\n",
+            sshd.host("127.0.0.2", ", host_key_checking: strict")
+        ))
+        .runbook(runbook)
+        .args(RUN)
+        .stdout_contains("already-ok s")
+        .run();
+    assert_eq!(sshd.logins(), logins + 1, "a second, strict connection");
 }
 
 #[test]
@@ -259,13 +273,27 @@ fn a_host_behind_a_jump_host_is_reached_through_it() {
             sshd.host("127.0.0.3", ", jump: bastion")
         )
     };
-    let runbook = "version: 1\nname: jump\nsteps:\n  - {id: s, targets: [inner], check: {command: 'test \"$(hostname)\" = \"$(hostname)\"'}}\n";
+    // On the inner host: the server address of this session, and which
+    // process owns the client end of its TCP connection.
+    let seen = sshd.path("seen");
+    let runbook = format!(
+        "version: 1\nname: jump\nsteps:\n  - {{id: s, targets: [inner], check: {{command: 'set -- $SSH_CONNECTION; echo $3 > {seen}; ss -Htnp src 127.0.0.1:$2 >> {seen}'}}}}\n",
+        seen = seen.display()
+    );
+    let runbook = runbook.as_str();
     Test::new()
         .inventory(&inventory(sshd.port))
         .runbook(runbook)
         .args(RUN)
         .stdout_contains("already-ok s")
         .run();
+    let seen = read(&seen);
+    let (server, client) = seen.split_once('\n').unwrap_or_default();
+    assert_eq!(server, "127.0.0.3", "the command ran on the inner host");
+    // Through the tunnel the inner host's peer is the jump host's sshd,
+    // not runbook itself.
+    assert!(client.contains("\"sshd"), "{seen}");
+    assert!(!client.contains("runbook"), "{seen}");
     Test::new()
         .inventory(&inventory(free_port()))
         .runbook(runbook)
@@ -281,8 +309,7 @@ fn inventory_values_with_shell_metacharacters_arrive_literally() {
     let sshd = Sshd::start(&["127.0.0.2"]);
     let nasty = r#"a'b"c $(touch /tmp/pwned-runbook) `id` ; | & > < * ? \ {x}"#;
     let out = sshd.path("literal");
-    let mut value = serde_json::to_string(nasty).unwrap();
-    value.insert_str(0, "");
+    let value = serde_json::to_string(nasty).unwrap();
     Test::new()
         .inventory(&format!(
             "version: 1\nhosts:\n  a: {{address: 127.0.0.2, port: {}, user: root, identity_file: {}, known_hosts: {}, vars: {{msg: {value}}}}}\n",
@@ -311,7 +338,7 @@ fn interrupting_a_run_kills_its_remote_commands() {
             "version: 1\nname: remote-hang\nsteps:\n  - {{id: s, targets: [a], timeout: 60s, check: {{command: 'false'}}, run: 'touch {}; {marker} & {marker}; wait'}}\n",
             started.display()
         ));
-    let child = t
+    let mut child = t
         .command()
         .args(RUN)
         .stdout(std::process::Stdio::null())
@@ -319,7 +346,7 @@ fn interrupting_a_run_kills_its_remote_commands() {
         .spawn()
         .unwrap();
     crate::harness::wait_for(&started);
-    crate::harness::interrupt(&child, 2);
+    crate::harness::interrupt_until_it_stops(&mut child);
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130));
     crate::harness::assert_no_process(&marker, "remote processes survived");
@@ -344,12 +371,96 @@ fn a_host_that_comes_back_is_reconnected_on_retry() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1200));
+    // The server comes up only once an attempt has failed to reach it.
+    let started = std::time::Instant::now();
+    while !run_actions(t.path()).iter().any(|a| a["passed"] == false) {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "no attempt failed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     sshd.launch();
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(marker.exists());
+    let runs = run_actions(t.path());
+    let first = &runs[0];
+    assert_eq!(first["attempt"], 1);
+    assert!(
+        first["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("cannot connect to `late`"),
+        "{first}"
+    );
+    let last = runs.last().unwrap();
+    assert_eq!(last["passed"], true, "{last}");
+    assert!(
+        last["attempt"].as_u64().unwrap() >= 2,
+        "a retry ran it: {last}"
+    );
+    assert_eq!(sshd.logins(), 1, "it reconnected once the host was back");
+}
+
+/// The journaled `run` attempts of the test's only run, in order.
+fn run_actions(dir: &Path) -> Vec<serde_json::Value> {
+    let Ok(runs) = std::fs::read_dir(dir.join("state/runs")) else {
+        return Vec::new();
+    };
+    runs.flatten()
+        .flat_map(|run| {
+            read(&run.path().join("journal.jsonl"))
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .filter(|e| e["event"] == "action" && e["action"] == "run")
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn a_dry_run_opens_no_connection() {
+    let sshd = Sshd::start(&["127.0.0.2"]);
+    let marker = sshd.path("ran");
+    // sshd logs every TCP connection, even one that never authenticates,
+    // a moment after accepting it.
+    let logged = |n: usize| {
+        let started = std::time::Instant::now();
+        loop {
+            let log = read(&sshd.path("sshd.log"));
+            if log.matches("Connection from").count() >= n {
+                return log;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(10),
+                "sshd did not log {n} connections: {log}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    // The readiness check of `Sshd::launch`.
+    logged(1);
+    Test::new()
+        .inventory(&format!(
+            "version: 1\nhosts:\n  a: {}\n",
+            sshd.host("127.0.0.2", "")
+        ))
+        .runbook(&format!(
+            "version: 1\nname: rehearse\nsteps:\n  - {{id: s, targets: [a], timeout: 5s, check: {{command: 'false'}}, run: 'touch {}', verify: {{command: 'true'}}}}\n",
+            marker.display()
+        ))
+        .args(RUN)
+        .args(["--dry-run"])
+        .stdout_contains(&format!("touch {}", marker.display()))
+        .run();
+    assert!(!marker.exists());
+    // A last connection of our own: once it is logged, any the run made
+    // would be too.
+    drop(std::net::TcpStream::connect(("127.0.0.2", sshd.port)).unwrap());
+    let log = logged(2);
+    assert_eq!(log.matches("Connection from").count(), 2, "{log}");
 }
 
 /// One `check: true` step on every host of the inventory's group `all`.

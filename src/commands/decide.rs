@@ -59,10 +59,10 @@ pub fn confirm(global: &Global, args: &ConfirmArgs) -> Result<u8, Error> {
             args.step, args.run_id
         )));
     }
-    operator::set(args.operator.as_deref());
+    let operator = operator::resolve(args.operator.as_deref());
     dir.append(&[stamp(EventKind::Confirmation {
         step: args.step.clone(),
-        operator: operator::current(),
+        operator: operator.clone(),
         note: args.note.clone(),
         automatic: false,
     })])?;
@@ -70,7 +70,7 @@ pub fn confirm(global: &Global, args: &ConfirmArgs) -> Result<u8, Error> {
         "confirmed `{}` of run {} as {}; continue with: runbook resume {}{}",
         args.step,
         args.run_id,
-        operator::current(),
+        operator,
         args.run_id,
         super::run::state_flag(global)
     );
@@ -90,7 +90,7 @@ pub fn mark(global: &Global, args: &MarkArgs) -> Result<u8, Error> {
             args.step, args.run_id
         )));
     }
-    operator::set(args.operator.as_deref());
+    let operator = operator::resolve(args.operator.as_deref());
     let status = match args.status {
         MarkStatusArg::Done => MarkStatus::Done,
         MarkStatusArg::Skipped => MarkStatus::Skipped,
@@ -98,7 +98,7 @@ pub fn mark(global: &Global, args: &MarkArgs) -> Result<u8, Error> {
     dir.append(&[stamp(EventKind::Marked {
         step: args.step.clone(),
         status,
-        operator: operator::current(),
+        operator: operator.clone(),
         note: args.note.clone(),
     })])?;
     println!(
@@ -106,7 +106,7 @@ pub fn mark(global: &Global, args: &MarkArgs) -> Result<u8, Error> {
         args.step,
         args.run_id,
         status.label(),
-        operator::current(),
+        operator,
         args.run_id,
         super::run::state_flag(global)
     );

@@ -95,7 +95,7 @@ pub fn run(global: &Global, args: &ResumeArgs) -> Result<u8, Error> {
                 .join(", ")
         );
     }
-    operator::set(args.exec.operator.as_deref());
+    let operator = operator::resolve(args.exec.operator.as_deref());
     let outstanding_ids: Vec<String> = input
         .runbook
         .steps
@@ -105,7 +105,7 @@ pub fn run(global: &Global, args: &ResumeArgs) -> Result<u8, Error> {
         .map(|(_, s)| s.id.clone())
         .collect();
     let first = EventKind::RunResumed {
-        operator: operator::current(),
+        operator: operator.clone(),
         runbook_sha256,
         inventory_sha256: input.inventory_source.as_ref().map(|s| sha256(&s.text)),
         removed: todo.removed.clone(),
@@ -122,6 +122,7 @@ pub fn run(global: &Global, args: &ResumeArgs) -> Result<u8, Error> {
         confirmed: todo.confirmed,
         existing: Some((lock, dir, first)),
         runbook_path,
+        operator,
     };
     launch.start(&global_for_load, input)
 }

@@ -33,7 +33,6 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         tags: args.tags.clone(),
     };
     let selected = selection.resolve(&input.runbook).map_err(Error::Usage)?;
-    operator::set(args.exec.operator.as_deref());
     let n = input.runbook.steps.len();
     let launch = Launch {
         dry_run: args.dry_run,
@@ -45,6 +44,7 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         confirmed: vec![false; n],
         existing: None,
         runbook_path: args.runbook.clone(),
+        operator: operator::resolve(args.exec.operator.as_deref()),
     };
     launch.start(global, input)
 }
@@ -88,6 +88,8 @@ pub struct Launch {
     /// `resume`: the run directory (locked) and its first new event.
     pub existing: Option<(state::Lock, RunDir, EventKind)>,
     pub runbook_path: PathBuf,
+    /// Who started or resumed the run, and answers its confirmations.
+    pub operator: String,
 }
 
 impl Launch {
@@ -216,6 +218,7 @@ impl Launch {
             dry_run: self.dry_run,
             interactive: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
             screen,
+            operator: self.operator.clone(),
             ..Confirmer::default()
         });
         let dispatcher = Dispatcher {
@@ -297,7 +300,7 @@ impl Launch {
             runbook: name.to_string(),
             runbook_sha256: sha256(runbook_text),
             inventory_sha256: inventory_text.map(sha256),
-            operator: operator::current(),
+            operator: self.operator.clone(),
             dry_run: self.dry_run,
             steps: steps
                 .iter()

@@ -57,6 +57,8 @@ async fn probe_all(
 ) -> Board {
     let forks = Arc::new(Semaphore::new(forks.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
+    // A probe task that panics takes its key with it: find it by task.
+    let mut keys = std::collections::HashMap::new();
     for (i, step) in runbook.steps.iter().enumerate() {
         for name in &step.hosts {
             let Some(host) = hosts.get(name).cloned() else {
@@ -68,10 +70,11 @@ async fn probe_all(
                 Arc::clone(&forks),
             );
             let ctx = context::for_host(&host, &runbook.vars, secrets);
-            tasks.spawn(async move {
+            let key = (i, host.name.clone());
+            let task = tasks.spawn(async move {
                 let _permit = forks.acquire_owned().await;
                 let step = &runbook.steps[i];
-                let cell = if step.manual.is_some() {
+                if step.manual.is_some() {
                     Cell::Unknown("manual step".into())
                 } else if step.check.is_none() && step.verify.is_none() {
                     Cell::Unknown("no probe".into())
@@ -103,14 +106,23 @@ async fn probe_all(
                             cell
                         }
                     }
-                };
-                ((i, host.name), cell)
+                }
             });
+            keys.insert(task.id(), key);
         }
     }
     let mut board = Board::new();
-    while let Some(Ok((key, cell))) = tasks.join_next().await {
-        board.insert(key, cell);
+    while let Some(joined) = tasks.join_next_with_id().await {
+        let (id, cell) = match joined {
+            Ok((id, cell)) => (id, cell),
+            Err(e) => (
+                e.id(),
+                Cell::Down(format!("the probe crashed (a bug in runbook): {e}")),
+            ),
+        };
+        if let Some(key) = keys.remove(&id) {
+            board.insert(key, cell);
+        }
     }
     board
 }
@@ -162,4 +174,62 @@ fn render(runbook: &Runbook, board: &Board, redactor: &Redactor) -> (String, boo
     }
     let _ = writeln!(out, "\n{up} up, {down} down, {unknown} unknown");
     (out, down == 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::exec::transport::{ExecFuture, Exit, Output};
+
+    /// Answers every probe, except that `boom` panics its task.
+    struct PanicsOnBoom;
+
+    impl Transport for PanicsOnBoom {
+        fn exec<'a>(
+            &'a self,
+            _: &'a Host,
+            command: &'a str,
+            _: Option<Duration>,
+        ) -> ExecFuture<'a> {
+            Box::pin(async move {
+                assert!(!command.contains("boom"), "injected probe bug");
+                Ok(Output {
+                    exit: Exit::Code(0),
+                    stdout: Vec::new(),
+                    stderr: Vec::new(),
+                    duration: Duration::ZERO,
+                })
+            })
+        }
+    }
+
+    #[test]
+    fn a_panicking_probe_is_down_and_the_board_is_complete() {
+        let dir = tempfile::tempdir().unwrap();
+        let steps: String = (0..6)
+            .map(|i| {
+                let command = if i == 0 { "boom" } else { "true" };
+                format!("  - {{id: s{i}, check: {{command: '{command}'}}}}\n")
+            })
+            .collect();
+        let runbook = Arc::new(crate::exec::dispatcher::tests::runbook(
+            dir.path(),
+            &format!("version: 1\nname: board\nsteps:\n{steps}"),
+        ));
+        let hosts = super::super::run::hosts(None);
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let board = runtime.block_on(probe_all(
+            &runbook,
+            &hosts,
+            Arc::new(PanicsOnBoom),
+            &Secrets::default(),
+            1,
+        ));
+        assert_eq!(board.len(), 6, "every cell is on the board: {board:?}");
+        let (text, all_up) = render(&runbook, &board, &Redactor::new(Vec::new()));
+        assert!(!all_up, "a crashed probe is not up:\n{text}");
+        assert!(text.contains("DOWN: the probe crashed"), "{text}");
+    }
 }

@@ -33,6 +33,8 @@ pub struct Confirmer {
     /// at a time. Left to `Default`, like `interrupted`.
     pub(crate) input: Mutex<Option<UnboundedReceiver<String>>>,
     pub(crate) interrupted: watch::Sender<bool>,
+    /// Who answers.
+    pub operator: String,
 }
 
 impl Confirmer {

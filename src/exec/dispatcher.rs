@@ -3,7 +3,7 @@
 //! writes them to the journal (one fsync per batch, before acting on
 //! them), feeds the reporter, applies failure policies and signals.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -171,6 +171,8 @@ impl Dispatcher<'_> {
         self.record(vec![first])?;
         let forks = Arc::new(Semaphore::new(self.options.forks.max(1)));
         let mut tasks: JoinSet<StepDone> = JoinSet::new();
+        // A task that panics loses its step index with it: find it by task.
+        let mut task_step: HashMap<tokio::task::Id, usize> = HashMap::new();
         let mut step_started: Vec<Option<Instant>> = vec![None; n];
         let mut stop: Option<Stop> = None;
         let mut failed_any = false;
@@ -201,7 +203,7 @@ impl Dispatcher<'_> {
                         let confirmer = Arc::clone(&self.confirmer);
                         let confirmed = self.options.confirmed.get(i).copied().unwrap_or(false);
                         let sequential = self.options.sequential;
-                        tasks.spawn(async move {
+                        let task = tasks.spawn(async move {
                             (
                                 i,
                                 step_task(
@@ -210,6 +212,7 @@ impl Dispatcher<'_> {
                                 .await,
                             )
                         });
+                        task_step.insert(task.id(), i);
                     }
                 }
             }
@@ -230,12 +233,32 @@ impl Dispatcher<'_> {
                     }
                     self.record(batch)?;
                 }
-                Some(joined) = tasks.join_next() => {
+                Some(joined) = tasks.join_next_with_id() => {
                     let mut batch = Vec::new();
                     while let Ok(k) = events.try_recv() {
                         batch.push(k);
                     }
-                    let Ok((i, result)) = joined else { continue };
+                    let (i, result) = match joined {
+                        Ok((id, done)) => {
+                            task_step.remove(&id);
+                            done
+                        }
+                        Err(e) => {
+                            let Some(i) = task_step.remove(&e.id()) else {
+                                self.record(batch)?;
+                                continue;
+                            };
+                            // What the step did before it crashed goes to
+                            // the journal first; then it counts as failed,
+                            // under its own failure policy.
+                            self.record(std::mem::take(&mut batch))?;
+                            self.reporter.note(&format!(
+                                "step `{}` crashed (a bug in runbook): {e}; it counts as failed",
+                                self.runbook().steps[i].id
+                            ));
+                            (i, StepEnd::Finished(HostOutcome::Failed))
+                        }
+                    };
                     let duration = step_started[i].map_or(Duration::ZERO, |s| s.elapsed());
                     let id = self.runbook().steps[i].id.clone();
                     match result {
@@ -341,7 +364,7 @@ async fn step_task(
             Answer::Confirmed { note, automatic } => {
                 let _ = shared.events.send(EventKind::Confirmation {
                     step: s.id.clone(),
-                    operator: crate::exec::operator::current(),
+                    operator: confirmer.operator.clone(),
                     note,
                     automatic,
                 });
@@ -420,5 +443,112 @@ impl Signals {
             }
         })
         .await;
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::exec::context::Secrets;
+    use crate::exec::transport::{ExecFuture, Transport};
+    use crate::redact::Redactor;
+    use crate::state::read_journal;
+
+    /// A transport with a bug: every command panics its worker.
+    struct Panics;
+
+    impl Transport for Panics {
+        fn exec<'a>(&'a self, _: &'a Host, _: &'a str, _: Option<Duration>) -> ExecFuture<'a> {
+            Box::pin(async { panic!("injected transport bug") })
+        }
+    }
+
+    struct Quiet;
+
+    impl Reporter for Quiet {
+        fn event(&mut self, _: &crate::events::RunEvent) {}
+        fn note(&mut self, _: &str) {}
+    }
+
+    /// A valid runbook from its text, for tests in process.
+    pub(crate) fn runbook(dir: &std::path::Path, yaml: &str) -> Runbook {
+        let path = dir.join("runbook.yaml");
+        std::fs::write(&path, yaml).unwrap();
+        let (source, raw) = crate::load::load_runbook(&path).unwrap();
+        let checked = crate::validate::runbook(&source, raw, None, &BTreeMap::new());
+        checked.runbook.expect("a valid runbook")
+    }
+
+    #[tokio::test]
+    async fn a_panicking_step_is_journaled_and_fails_the_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let runbook = Arc::new(runbook(
+            dir.path(),
+            "version: 1\nname: crash\nsteps:\n  - {id: leaf, check: {command: 'false'}, run: 'true'}\n",
+        ));
+        let mut run_dir = RunDir::create(dir.path(), "r1").unwrap();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            runbook: Arc::clone(&runbook),
+            transport: Arc::new(Panics),
+            secrets: Secrets::default(),
+            redactor: Redactor::new(Vec::new()),
+            logs: None,
+            events: tx,
+        });
+        let controller = Host::controller(BTreeMap::new());
+        let mut reporter = Quiet;
+        let dispatcher = Dispatcher {
+            shared,
+            hosts: Arc::new(BTreeMap::from([(controller.name.clone(), controller)])),
+            confirmer: Arc::new(Confirmer {
+                yes: true,
+                dry_run: false,
+                interactive: false,
+                operator: "test".into(),
+                ..Confirmer::default()
+            }),
+            run_dir: Some(&mut run_dir),
+            reporter: &mut reporter,
+            options: Options {
+                forks: 1,
+                selected: vec![true],
+                done: vec![None],
+                confirmed: vec![false],
+                // The host runs inside the step's own task: its panic
+                // reaches the dispatcher.
+                sequential: true,
+            },
+            started: Instant::now(),
+            started_at: std::time::SystemTime::now(),
+        };
+        let first = EventKind::RunResumed {
+            operator: "test".into(),
+            runbook_sha256: String::new(),
+            inventory_sha256: None,
+            removed: Vec::new(),
+            outstanding: Vec::new(),
+            vars: BTreeMap::new(),
+        };
+        let summary = dispatcher.run(rx, first).await.unwrap();
+        assert_eq!(summary.outcome, RunOutcome::Failed);
+        let kinds: Vec<EventKind> = read_journal(&run_dir.journal_path())
+            .unwrap()
+            .into_iter()
+            .map(|e| e.kind)
+            .collect();
+        assert!(
+            kinds
+                .iter()
+                .any(|k| matches!(k, EventKind::HostStarted { step, .. } if step == "leaf")),
+            "what the step did before the panic is journaled: {kinds:?}"
+        );
+        assert!(
+            kinds.iter().any(|k| matches!(
+                k,
+                EventKind::StepFinished { step, outcome: HostOutcome::Failed, .. } if step == "leaf"
+            )),
+            "the step is recorded as failed: {kinds:?}"
+        );
     }
 }

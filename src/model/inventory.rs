@@ -8,6 +8,10 @@ use super::{Duration, HostKeyChecking, TransportKind};
 /// The name of the implicit host that steps without `targets` run on.
 pub const CONTROLLER: &str = "controller";
 
+/// The most jump hosts in front of a host; a longer chain is refused
+/// (at validation, and again when connecting).
+pub const MAX_JUMPS: usize = 7;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Host {
     pub name: String,

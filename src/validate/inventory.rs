@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use super::Sink;
 use crate::diagnostic::{Diagnostic, Problem, suggest};
 use crate::load::{RawInventory, Source};
+use crate::model::inventory::MAX_JUMPS;
 use crate::model::{Dag, Duration, Host, Inventory, TransportKind};
 
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -160,6 +161,7 @@ fn check_jumps(sink: &mut Sink<'_>, raw: &RawInventory) {
         .map(|(i, n)| (n.as_str(), i))
         .collect();
     let mut jumps = Dag::new(names.len(), 0);
+    let mut jump_of = vec![None; names.len()];
     let default_jump = raw.defaults.jump.as_ref();
     for (i, (name, host)) in raw.hosts.iter().enumerate() {
         let Some(jump) = host.jump.as_ref().or(default_jump) else {
@@ -169,7 +171,10 @@ fn check_jumps(sink: &mut Sink<'_>, raw: &RawInventory) {
             continue;
         }
         match index.get(jump.as_str()) {
-            Some(&j) => jumps.edge(j, i),
+            Some(&j) => {
+                jumps.edge(j, i);
+                jump_of[i] = Some((j, jump.pos));
+            }
             None => sink.error(
                 jump.pos,
                 Problem::Unknown {
@@ -189,6 +194,23 @@ fn check_jumps(sink: &mut Sink<'_>, raw: &RawInventory) {
                 path: cycle.iter().map(|&i| names[i].clone()).collect(),
             },
         );
+        return;
+    }
+    for (i, jump) in jump_of.iter().enumerate() {
+        let Some((_, pos)) = jump else { continue };
+        let chain: Vec<String> = std::iter::successors(*jump, |&(j, _)| jump_of[j])
+            .map(|(j, _)| names[j].clone())
+            .collect();
+        if chain.len() > MAX_JUMPS {
+            sink.error(
+                *pos,
+                Problem::JumpChainTooLong {
+                    host: names[i].clone(),
+                    chain,
+                    limit: MAX_JUMPS,
+                },
+            );
+        }
     }
 }
 

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use ssh2::{BlockDirections, Channel, Session};
 
 use super::{ExecFuture, Exit, Output, Transport, TransportError, known_hosts, push_capped};
+use crate::model::inventory::MAX_JUMPS;
 use crate::model::{Host, Inventory};
 
 /// Extra time after the remote `timeout` wrapper's own deadline and kill
@@ -137,7 +138,7 @@ impl Transport for SshPool {
 fn serve(host: &Host, inventory: &Inventory, jobs: &mpsc::Receiver<Job>) {
     let mut connection: Option<Result<Connection, TransportError>> = None;
     let mut failed_at = Instant::now();
-    while let Ok(mut job) = jobs.recv() {
+    while let Some(mut job) = next_job(jobs) {
         // During a recovery hosts come back one after another: a host that
         // could not be reached is tried again once the last attempt is a
         // few seconds old (a retry, a later step). Refused credentials or
@@ -173,6 +174,12 @@ fn serve(host: &Host, inventory: &Inventory, jobs: &mpsc::Receiver<Job>) {
     }
 }
 
+/// The next job the run still waits for: one it abandoned (interrupted
+/// while the job was queued behind another) is dropped unstarted.
+fn next_job(jobs: &mpsc::Receiver<Job>) -> Option<Job> {
+    jobs.iter().find(|job| !job.reply.is_closed())
+}
+
 /// Something libssh2 can use as its socket: a TCP stream, or one end of a
 /// socket pair whose other end is pumped through a jump host.
 enum Socket {
@@ -204,8 +211,24 @@ impl Connection {
             reason,
         };
         let timeout = host.connect_timeout.std();
-        let (socket, jump) = match host.jump.as_ref().and_then(|j| inventory.hosts.get(j)) {
-            Some(jump_host) if depth < 8 => {
+        // Never fall back to connecting directly: the chain is how the
+        // host is meant to be reached.
+        let jump_host = match &host.jump {
+            Some(name) if depth >= MAX_JUMPS => {
+                return Err(connect_err(format!(
+                    "more than {MAX_JUMPS} jump hosts in a row (next: `{name}`); refusing to connect"
+                )));
+            }
+            Some(name) => Some(
+                inventory
+                    .hosts
+                    .get(name)
+                    .ok_or_else(|| connect_err(format!("unknown jump host `{name}`")))?,
+            ),
+            None => None,
+        };
+        let (socket, jump) = match jump_host {
+            Some(jump_host) => {
                 let via = Self::open(jump_host, inventory, depth + 1).map_err(|e| {
                     connect_err(format!("through jump host `{}`: {e}", jump_host.name))
                 })?;
@@ -576,4 +599,69 @@ fn write_all_nb(stream: &mut UnixStream, mut data: &[u8]) -> std::io::Result<()>
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn job(
+        command: &str,
+    ) -> (
+        Job,
+        tokio::sync::oneshot::Receiver<Result<Output, TransportError>>,
+    ) {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = Job {
+            command: command.into(),
+            timeout: None,
+            reply,
+        };
+        (job, answer)
+    }
+
+    #[test]
+    fn a_job_the_run_abandoned_while_queued_is_never_started() {
+        let (tx, rx) = mpsc::channel();
+        let (abandoned, answer) = job("abandoned");
+        drop(answer);
+        let (wanted, _answer) = job("wanted");
+        tx.send(abandoned).unwrap();
+        tx.send(wanted).unwrap();
+        drop(tx);
+        assert_eq!(next_job(&rx).map(|j| j.command).as_deref(), Some("wanted"));
+        assert!(next_job(&rx).is_none());
+    }
+
+    #[test]
+    fn a_jump_chain_too_long_is_refused_not_shortened() {
+        // Validation refuses such an inventory; this is the guard for a
+        // chain it could not see. j0 would answer if it were dialled.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut inventory = Inventory::default();
+        for i in 0..=MAX_JUMPS + 1 {
+            let mut host = Host::controller(BTreeMap::new());
+            host.name = format!("j{i}");
+            host.port = port;
+            host.jump = (i > 0).then(|| format!("j{}", i - 1));
+            inventory.hosts.insert(host.name.clone(), host);
+        }
+        let target = &inventory.hosts[&format!("j{}", MAX_JUMPS + 1)];
+        let Err(e) = Connection::open(target, &inventory, 0) else {
+            panic!("connected through a chain that is too long");
+        };
+        let text = e.to_string();
+        assert!(
+            text.contains("more than 7 jump hosts in a row (next: `j0`); refusing to connect"),
+            "{text}"
+        );
+        listener.set_nonblocking(true).unwrap();
+        assert!(
+            listener.accept().is_err(),
+            "a jump host was dialled directly"
+        );
+    }
 }
