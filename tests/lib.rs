@@ -10,5 +10,6 @@ mod plan;
 mod report;
 mod run;
 mod schema;
+mod secrets;
 mod ssh;
 mod sshd;
