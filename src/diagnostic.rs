@@ -73,6 +73,20 @@ pub enum Problem {
     },
     #[error("invalid template: {reason}")]
     Template { reason: String },
+    #[error("`{tag}` is inside {}, where its shell quoting does not hold", context.describe())]
+    QuotedValue {
+        tag: String,
+        context: crate::template::shell::Context,
+    },
+    #[error("`{tag}` is inside {}, so where the values after it land depends on the branch taken", context.describe())]
+    BlockInQuotes {
+        tag: String,
+        context: crate::template::shell::Context,
+    },
+    #[error("`{tag}` uses a secret in an expression, whose result could not be masked")]
+    SecretExpression { tag: String },
+    #[error("`raw` in `{tag}` is not the last filter of a `{{{{ }}}}`")]
+    MisplacedRaw { tag: String },
     #[error("undefined name `{name}`{}", for_host.as_ref().map(|h| format!(" for host `{h}`")).unwrap_or_default())]
     UndefinedName {
         name: String,
@@ -130,6 +144,10 @@ impl Problem {
             Self::ZeroAttempts => "zero-attempts",
             Self::ControllerProbe { .. } => "controller-probe",
             Self::Template { .. } => "template",
+            Self::QuotedValue { .. } => "quoted-value",
+            Self::BlockInQuotes { .. } => "block-in-quotes",
+            Self::SecretExpression { .. } => "secret-expression",
+            Self::MisplacedRaw { .. } => "misplaced-raw",
             Self::UndefinedName { .. } => "undefined-name",
             Self::UnknownVarOverride { .. } => "unknown-var",
             Self::JumpChainTooLong { .. } => "jump-chain-too-long",
@@ -188,8 +206,37 @@ impl Problem {
                 "its dependents will be blocked when it fails; consider `abort` or `pause`".into(),
             ),
             Self::Cycle { .. } => Some("remove one of these dependencies".into()),
+            Self::QuotedValue { context, .. } => Some(quoting_hint(*context).into()),
+            Self::BlockInQuotes { .. } => Some(
+                "close quotes, comments and heredocs before a `{% %}` and open them after it"
+                    .into(),
+            ),
+            Self::SecretExpression { .. } => Some(
+                "interpolate it alone, as `{{ secret.NAME }}`, and transform it in the command"
+                    .into(),
+            ),
+            Self::MisplacedRaw { .. } => Some(
+                "write it last: `{{ host.vars.x | raw }}` (the value is then shell code)".into(),
+            ),
             _ => None,
         }
+    }
+}
+
+fn quoting_hint(context: crate::template::shell::Context) -> &'static str {
+    use crate::template::shell::Context;
+    match context {
+        Context::SingleQuotes | Context::DoubleQuotes => {
+            "remove the quotes: the value is quoted for you"
+        }
+        Context::Backticks => "write `$( … )` instead of backticks: the value is quoted for you",
+        Context::Heredoc => {
+            "write the value with `printf '%s\\n' {{ … }}` rather than inside a heredoc"
+        }
+        Context::Arithmetic => "assign it first: `n={{ … }}; echo $((n + 1))`",
+        Context::Comment | Context::Unknown => "move it out of the comment",
+        Context::Backslash | Context::Dollar => "remove the character before it",
+        Context::Word => "",
     }
 }
 

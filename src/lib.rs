@@ -105,8 +105,7 @@ fn init_tracing(verbose: u8, quiet: bool, ansi: bool) {
         (false, 2) => "debug",
         _ => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("runbook={default}")));
+    let filter = log_filter(std::env::var("RUST_LOG").ok().as_deref(), default);
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -115,4 +114,29 @@ fn init_tracing(verbose: u8, quiet: bool, ansi: bool) {
         // Its report of a failed write is an `eprintln!` that panics.
         .log_internal_errors(false)
         .try_init();
+}
+
+/// `RUST_LOG` with its bare levels applied to this crate only: at `debug`
+/// dependencies log request lines and hex dumps (ureq: URLs holding
+/// secrets), so a dependency logs below `warn` only when named
+/// (`RUST_LOG=ureq=debug`).
+fn log_filter(rust_log: Option<&str>, default: &str) -> tracing_subscriber::EnvFilter {
+    use tracing_subscriber::{EnvFilter, filter::LevelFilter};
+    let fallback = || EnvFilter::new(format!("runbook={default}"));
+    let Some(spec) = rust_log.filter(|s| !s.trim().is_empty()) else {
+        return fallback();
+    };
+    let directives: Vec<String> = spec
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(|d| {
+            if d.parse::<LevelFilter>().is_ok() {
+                format!("runbook={d}")
+            } else {
+                d.to_string()
+            }
+        })
+        .collect();
+    EnvFilter::try_new(format!("warn,{}", directives.join(","))).unwrap_or_else(|_| fallback())
 }

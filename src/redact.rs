@@ -12,7 +12,16 @@ pub const MASK: &str = "***";
 impl Redactor {
     #[must_use]
     pub fn new(values: impl IntoIterator<Item = String>) -> Self {
-        let mut secrets: Vec<String> = values.into_iter().filter(|s| !s.is_empty()).collect();
+        // A value read from a YAML block scalar ends with a newline that
+        // commands print without, or strip.
+        let mut secrets: Vec<String> = values
+            .into_iter()
+            .flat_map(|s| {
+                let trimmed = s.trim().to_string();
+                [s, trimmed]
+            })
+            .filter(|s| !s.is_empty())
+            .collect();
         let quoted: Vec<String> = secrets
             .iter()
             .filter_map(|s| shlex::try_quote(s).ok().map(|q| q.into_owned()))
@@ -50,5 +59,12 @@ mod tests {
         let r = Redactor::new(["s3cr3t pass".to_string(), "abc".to_string()]);
         assert_eq!(r.redact("x 's3cr3t pass' y abc"), "x *** y ***");
         assert_eq!(r.redact("s3cr3t pass"), "***");
+    }
+
+    #[test]
+    fn masks_a_secret_without_its_surrounding_whitespace() {
+        let r = Redactor::new(["  line one\nline two\n".to_string()]);
+        assert_eq!(r.redact("got: line one\nline two."), "got: ***.");
+        assert_eq!(r.redact("'line one\nline two'"), "***");
     }
 }

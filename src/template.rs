@@ -2,12 +2,18 @@
 //! undefined names as errors, and shell-quoting of every value interpolated
 //! into a shell command unless it is marked `| raw`.
 
+pub mod shell;
+
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
+use minijinja::machinery::{Token, tokenize};
+use minijinja::syntax::SyntaxConfig;
+use minijinja::value::Object;
+use minijinja::{Environment, UndefinedBehavior, Value};
 
 use crate::load::Pos;
+use shell::Context;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TemplateId(usize);
@@ -38,6 +44,8 @@ pub struct Templates {
     /// Runbooks repeat the same probes on many steps; each distinct text is
     /// analysed once.
     seen: HashMap<(Flavor, String), Arc<BTreeSet<String>>>,
+    /// [`check`]'s findings, once per distinct text too.
+    checked: HashMap<(Flavor, String), Vec<Located>>,
 }
 
 impl std::fmt::Debug for Templates {
@@ -61,29 +69,26 @@ impl Templates {
     pub fn new() -> Self {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
-        env.set_auto_escape_callback(|name| {
-            if name == SHELL {
-                AutoEscape::Custom(SHELL.into())
-            } else {
-                AutoEscape::None
-            }
-        });
+        // Quoting depends only on the template being a command and the value
+        // coming from `| raw`: minijinja's "safe" strings (`| safe`,
+        // `| tojson`, `{% autoescape false %}`) are quoted like any other.
         env.set_formatter(|out, state, value| {
-            if matches!(state.auto_escape(), AutoEscape::Custom(name) if name == SHELL)
-                && !value.is_safe()
-            {
+            let text = if let Some(Raw(text)) = value.downcast_object_ref::<Raw>() {
+                text.clone()
+            } else if state.name() == SHELL {
                 let text = value.to_string().replace('\0', "");
-                let quoted = shlex::try_quote(&text).unwrap_or_else(|_| text.clone().into());
-                out.write_str(&quoted).map_err(minijinja::Error::from)
+                shlex::try_quote(&text).map_or_else(|_| text.clone(), std::borrow::Cow::into_owned)
             } else {
-                minijinja::escape_formatter(out, state, value)
-            }
+                value.to_string()
+            };
+            out.write_str(&text).map_err(minijinja::Error::from)
         });
-        env.add_filter("raw", |v: Value| Value::from_safe_string(v.to_string()));
+        env.add_filter("raw", |v: Value| Value::from_object(Raw(v.to_string())));
         Self {
             env,
             entries: Vec::new(),
             seen: HashMap::new(),
+            checked: HashMap::new(),
         }
     }
 
@@ -120,6 +125,14 @@ impl Templates {
         Ok(id)
     }
 
+    /// What [`check`] finds in `source`.
+    pub fn findings(&mut self, source: &str, flavor: Flavor) -> Vec<Located> {
+        self.checked
+            .entry((flavor, source.to_string()))
+            .or_insert_with(|| check(source, flavor))
+            .clone()
+    }
+
     #[must_use]
     pub fn source(&self, id: TemplateId) -> &str {
         &self.entries[id.0].source
@@ -151,6 +164,123 @@ impl Templates {
             .and_then(|t| t.render(context))
             .map_err(|e| describe(&e))
     }
+}
+
+/// A value marked `| raw`: written into a command as it is.
+#[derive(Debug)]
+struct Raw(String);
+
+impl Object for Raw {
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What a template's text shows to be wrong before any value is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finding {
+    /// A value in a command outside a plain word, where its quotes would
+    /// not hold.
+    Quoted(Context),
+    /// A `{% %}` inside quotes, a comment or a heredoc: where the values
+    /// after it land would depend on the branch taken.
+    BlockInQuotes(Context),
+    /// A secret in an expression or a filter, whose result masking cannot
+    /// recognise.
+    SecretExpression,
+    /// `raw` other than as the last filter of a `{{ }}`.
+    MisplacedRaw,
+}
+
+/// A finding at the `{{` or `{%` at byte `offset` of the template, whose
+/// tag reads `tag`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located {
+    pub offset: usize,
+    pub tag: String,
+    pub finding: Finding,
+}
+
+/// Checks what the template engine accepts but this tool refuses: values
+/// in a command anywhere but in a plain word, expressions on secrets, a
+/// misplaced `raw`. A template the engine cannot read yields nothing here;
+/// compiling it reports why.
+fn check(source: &str, flavor: Flavor) -> Vec<Located> {
+    let mut found = Vec::new();
+    if !(source.contains("{{") || source.contains("{%")) {
+        return found;
+    }
+    let mut scanner = shell::Scanner::default();
+    let mut tag: Option<(bool, usize, Vec<Token<'_>>)> = None;
+    for item in tokenize(source, false, SyntaxConfig::default()) {
+        let Ok((token, span)) = item else { break };
+        match token {
+            Token::TemplateData(text) if flavor == Flavor::Shell => scanner.feed(text),
+            Token::TemplateData(_) => {}
+            Token::VariableStart | Token::BlockStart => {
+                tag = Some((
+                    matches!(token, Token::VariableStart),
+                    span.start_offset as usize,
+                    Vec::new(),
+                ));
+            }
+            Token::VariableEnd | Token::BlockEnd => {
+                let Some((variable, start, inner)) = tag.take() else {
+                    continue;
+                };
+                let mut at = |finding| {
+                    found.push(Located {
+                        offset: start,
+                        tag: source
+                            .get(start..span.end_offset as usize)
+                            .unwrap_or_default()
+                            .to_string(),
+                        finding,
+                    });
+                };
+                let raw =
+                    variable && matches!(inner.as_slice(), [.., Token::Pipe, Token::Ident("raw")]);
+                let raws = inner
+                    .iter()
+                    .filter(|t| matches!(t, Token::Ident("raw")))
+                    .count();
+                if raws > usize::from(raw) {
+                    at(Finding::MisplacedRaw);
+                }
+                let expr = if raw {
+                    &inner[..inner.len() - 2]
+                } else {
+                    &inner
+                };
+                let reads_secret = inner.iter().any(|t| matches!(t, Token::Ident("secret")));
+                let plain_secret = variable
+                    && matches!(expr, [Token::Ident("secret"), Token::Dot, Token::Ident(_)]);
+                if reads_secret && !plain_secret {
+                    at(Finding::SecretExpression);
+                }
+                if flavor == Flavor::Shell {
+                    let context = scanner.context();
+                    if variable {
+                        if !raw && context != Context::Word {
+                            at(Finding::Quoted(context));
+                        }
+                        scanner.value(raw);
+                    } else {
+                        if !scanner.at_rest() {
+                            at(Finding::BlockInQuotes(context));
+                        }
+                        scanner.block();
+                    }
+                }
+            }
+            other => {
+                if let Some((_, _, inner)) = &mut tag {
+                    inner.push(other);
+                }
+            }
+        }
+    }
+    found
 }
 
 impl Flavor {

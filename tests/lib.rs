@@ -11,6 +11,7 @@ mod plan;
 mod report;
 mod run;
 mod schema;
+mod secrets;
 mod ssh;
 mod sshd;
 mod state;

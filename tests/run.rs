@@ -9,7 +9,7 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
 
-fn all_files_text(dir: &Path) -> String {
+pub fn all_files_text(dir: &Path) -> String {
     let mut text = String::new();
     if let Ok(entries) = std::fs::read_dir(dir) {
         for e in entries.flatten() {

@@ -351,11 +351,12 @@ async fn step_task(
                 .cloned()
                 .unwrap_or_else(|| Host::controller(BTreeMap::new()));
             let ctx = super::context::for_host(&controller, &shared.runbook.vars, &shared.secrets);
-            shared
+            let text = shared
                 .runbook
                 .templates
                 .render(m, &ctx)
-                .unwrap_or_else(|_| shared.runbook.templates.source(m).to_string())
+                .unwrap_or_else(|_| shared.runbook.templates.source(m).to_string());
+            shared.redactor.redact(&text)
         });
         match confirmer
             .ask(&s.id, s.title.as_deref(), instructions.as_deref())

@@ -48,6 +48,43 @@ impl<'a> Sink<'a> {
         self.diagnostics.iter().any(Diagnostic::is_error)
     }
 
+    /// Where the tag of `found` is in the file, for a template read at
+    /// `pos`: its occurrence after `pos` with as many copies of it before it
+    /// as in the template. Escapes in a double-quoted YAML scalar can hide
+    /// it; the scalar's own position is the answer then.
+    #[must_use]
+    pub fn find_tag(&self, pos: Pos, template: &str, found: &crate::template::Located) -> Pos {
+        let before = template
+            .get(..found.offset)
+            .map_or(0, |t| t.matches(found.tag.as_str()).count());
+        let line_start: usize = self
+            .text
+            .split_inclusive('\n')
+            .take(pos.line.saturating_sub(1) as usize)
+            .map(str::len)
+            .sum();
+        let start = self.text.get(line_start..).map_or(line_start, |line| {
+            line.char_indices()
+                .nth(pos.column.saturating_sub(1) as usize)
+                .map_or(line_start, |(i, _)| line_start + i)
+        });
+        let Some(at) = self
+            .text
+            .get(start..)
+            .and_then(|rest| rest.match_indices(found.tag.as_str()).nth(before))
+            .map(|(i, _)| start + i)
+        else {
+            return pos;
+        };
+        let line_start = self.text[..at].rfind('\n').map_or(0, |i| i + 1);
+        let line = self.text[..at].matches('\n').count() + 1;
+        let column = self.text[line_start..at].chars().count() + 1;
+        Pos::new(
+            u32::try_from(line).unwrap_or(pos.line),
+            u32::try_from(column).unwrap_or(pos.column),
+        )
+    }
+
     /// The position of `needle` on `pos`'s line at or after its column, for
     /// pointing inside a template string at the name that is wrong.
     #[must_use]

@@ -7,7 +7,7 @@ use crate::diagnostic::Problem;
 use crate::load::Sp;
 use crate::load::runbook::RawProbe;
 use crate::model::{Duration, Probe, ProbeKind, StdoutMatch};
-use crate::template::{Flavor, TemplateId, Templates};
+use crate::template::{Finding, Flavor, TemplateId, Templates};
 
 pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_PROBE_INTERVAL: Duration = Duration::from_secs(2);
@@ -115,7 +115,20 @@ pub fn compile(
     flavor: Flavor,
 ) -> Option<TemplateId> {
     match templates.add(text, flavor, text.pos) {
-        Ok(id) => Some(id),
+        Ok(id) => {
+            for found in templates.findings(text, flavor) {
+                let pos = sink.find_tag(text.pos, text, &found);
+                let tag = found.tag;
+                let problem = match found.finding {
+                    Finding::Quoted(context) => Problem::QuotedValue { tag, context },
+                    Finding::BlockInQuotes(context) => Problem::BlockInQuotes { tag, context },
+                    Finding::SecretExpression => Problem::SecretExpression { tag },
+                    Finding::MisplacedRaw => Problem::MisplacedRaw { tag },
+                };
+                sink.error(pos, problem);
+            }
+            Some(id)
+        }
         Err(reason) => {
             sink.error(text.pos, Problem::Template { reason });
             None

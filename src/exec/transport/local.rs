@@ -41,7 +41,15 @@ async fn read_all(mut pipe: impl tokio::io::AsyncRead + Unpin) -> Vec<u8> {
 
 async fn run(command: &str, timeout: Option<Duration>) -> Result<Output, TransportError> {
     let started = Instant::now();
-    let mut child = tokio::process::Command::new("sh")
+    let mut sh = tokio::process::Command::new("sh");
+    // Every secret the operator exported would reach the command, masked or
+    // not; a command gets a secret only by naming it in its template.
+    for (name, _) in std::env::vars_os() {
+        if name.as_encoded_bytes().starts_with(b"RUNBOOK_SECRET_") {
+            sh.env_remove(name);
+        }
+    }
+    let mut child = sh
         .arg("-c")
         .arg(command)
         .stdin(Stdio::null())

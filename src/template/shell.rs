@@ -1,0 +1,403 @@
+//! Where an interpolated value lands in a POSIX shell command.
+//!
+//! A shell-quoted value is one inert word only where the shell is reading
+//! plain words: inside `"…"` its single quotes are literal and `$(…)` in it
+//! runs; inside `'…'` it closes the quotes; in a heredoc or a comment a
+//! newline in it starts a new command. The scanner follows the literal text
+//! of a template, so that validation can refuse an interpolation anywhere
+//! but in a plain word.
+
+/// Where the next character of the command would be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Context {
+    /// A plain word, where a quoted value is one inert argument.
+    Word,
+    SingleQuotes,
+    DoubleQuotes,
+    Backticks,
+    Arithmetic,
+    Heredoc,
+    Comment,
+    /// Right after a `\`, which would escape the value's opening quote.
+    Backslash,
+    /// Right after a `$`, which would make `$'…'` of the value's quotes.
+    Dollar,
+    /// After a `#` that follows a `{% … %}`: whether it starts a comment
+    /// depends on what the branches wrote, so nothing after it is known.
+    Unknown,
+}
+
+impl Context {
+    #[must_use]
+    pub const fn describe(self) -> &'static str {
+        match self {
+            Self::Word => "a plain word",
+            Self::SingleQuotes => "single quotes",
+            Self::DoubleQuotes => "double quotes",
+            Self::Backticks => "backticks",
+            Self::Arithmetic => "an arithmetic expansion `$(( ))`",
+            Self::Heredoc => "a heredoc",
+            Self::Comment => "a comment",
+            Self::Backslash => "an escape: right after `\\`",
+            Self::Dollar => "an expansion: right after `$`",
+            Self::Unknown => "a line whose quoting depends on a `{% %}` branch",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Frame {
+    /// Commands: the top level or a `$( … )`, with its open parentheses.
+    Code(u32),
+    Single,
+    Double,
+    Backtick,
+    Arithmetic(u32),
+    Comment,
+    Unknown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WordStart {
+    Yes,
+    No,
+    /// Right after a `{% … %}`: the branches decide.
+    Unknown,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Heredoc {
+    delimiter: String,
+    strip_tabs: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Scanner {
+    stack: Vec<Frame>,
+    escaped: bool,
+    dollar: bool,
+    word_start: WordStart,
+    /// `<<WORD` seen: the delimiter being read, and whether it has started.
+    delimiter: Option<(Heredoc, bool)>,
+    /// Heredocs whose bodies start at the next newline.
+    pending: Vec<Heredoc>,
+    /// The heredoc whose body is being read, with the current line.
+    body: Option<(Heredoc, String)>,
+}
+
+impl Default for Scanner {
+    fn default() -> Self {
+        Self {
+            stack: vec![Frame::Code(0)],
+            escaped: false,
+            dollar: false,
+            word_start: WordStart::Yes,
+            delimiter: None,
+            pending: Vec::new(),
+            body: None,
+        }
+    }
+}
+
+fn ends_word(c: char) -> bool {
+    c.is_whitespace() || matches!(c, ';' | '&' | '|' | '(' | ')' | '<' | '>')
+}
+
+impl Scanner {
+    /// Where a value interpolated now would land.
+    #[must_use]
+    pub fn context(&self) -> Context {
+        if self.body.is_some() {
+            return Context::Heredoc;
+        }
+        match self.stack.last() {
+            _ if self.escaped => Context::Backslash,
+            Some(Frame::Single) => Context::SingleQuotes,
+            Some(Frame::Double) => Context::DoubleQuotes,
+            Some(Frame::Backtick) => Context::Backticks,
+            Some(Frame::Arithmetic(_)) => Context::Arithmetic,
+            Some(Frame::Comment) => Context::Comment,
+            Some(Frame::Unknown) => Context::Unknown,
+            Some(Frame::Code(_)) | None if self.dollar => Context::Dollar,
+            Some(Frame::Code(_)) | None => Context::Word,
+        }
+    }
+
+    /// Whether a `{% … %}` may stand here: only at the top level, outside
+    /// any quotes or heredoc, so that every branch starts and ends in the
+    /// same state and the linear scan holds for every path through them.
+    #[must_use]
+    pub fn at_rest(&self) -> bool {
+        self.stack == [Frame::Code(0)]
+            && !self.escaped
+            && !self.dollar
+            && self.delimiter.is_none()
+            && self.pending.is_empty()
+            && self.body.is_none()
+    }
+
+    /// A value was written: a word whose text the scanner does not know.
+    /// `raw` text may end in anything, so a `#` after it is not known to
+    /// start a word or not.
+    pub fn value(&mut self, raw: bool) {
+        self.escaped = false;
+        self.dollar = false;
+        self.word_start = if raw {
+            WordStart::Unknown
+        } else {
+            WordStart::No
+        };
+        if let Some((_, started)) = &mut self.delimiter {
+            *started = true;
+        }
+    }
+
+    /// A `{% … %}` was passed.
+    pub fn block(&mut self) {
+        self.word_start = WordStart::Unknown;
+    }
+
+    pub fn feed(&mut self, text: &str) {
+        let chars: Vec<char> = text.chars().collect();
+        let mut i = 0;
+        while i < chars.len() {
+            i += self.step(
+                chars[i],
+                chars.get(i + 1).copied(),
+                chars.get(i + 2).copied(),
+            );
+        }
+    }
+
+    /// Reads `c` (with two characters of lookahead); returns how many
+    /// characters were consumed.
+    fn step(&mut self, c: char, next: Option<char>, after: Option<char>) -> usize {
+        if let Some((heredoc, line)) = &mut self.body {
+            if c == '\n' {
+                let text = if heredoc.strip_tabs {
+                    line.trim_start_matches('\t')
+                } else {
+                    line.as_str()
+                };
+                if text == heredoc.delimiter {
+                    self.body = None;
+                    self.start_body();
+                } else {
+                    line.clear();
+                }
+            } else {
+                line.push(c);
+            }
+            return 1;
+        }
+        if self.escaped {
+            self.escaped = false;
+            self.word_start = WordStart::No;
+            return 1;
+        }
+        let dollar = std::mem::take(&mut self.dollar);
+        let top = *self.stack.last().unwrap_or(&Frame::Code(0));
+        match top {
+            Frame::Code(parens) => return self.code(c, next, after, parens, dollar),
+            Frame::Single => {
+                if c == '\'' {
+                    self.stack.pop();
+                }
+            }
+            Frame::Double | Frame::Backtick => match c {
+                '\\' => self.escaped = true,
+                '"' if top == Frame::Double => {
+                    self.stack.pop();
+                }
+                '`' if top == Frame::Backtick => {
+                    self.stack.pop();
+                }
+                '`' => self.stack.push(Frame::Backtick),
+                '$' if next == Some('(') && after == Some('(') => {
+                    self.stack.push(Frame::Arithmetic(0));
+                    return 3;
+                }
+                '$' if next == Some('(') => {
+                    self.stack.push(Frame::Code(0));
+                    self.word_start = WordStart::Yes;
+                    return 2;
+                }
+                _ => {}
+            },
+            Frame::Arithmetic(depth) => match c {
+                '(' => self.set_top(Frame::Arithmetic(depth + 1)),
+                ')' if depth == 0 && next == Some(')') => {
+                    self.stack.pop();
+                    return 2;
+                }
+                ')' => self.set_top(Frame::Arithmetic(depth.saturating_sub(1))),
+                _ => {}
+            },
+            Frame::Comment => {
+                if c == '\n' {
+                    self.stack.pop();
+                    self.word_start = WordStart::Yes;
+                    self.start_body();
+                }
+            }
+            Frame::Unknown => {}
+        }
+        1
+    }
+
+    fn code(
+        &mut self,
+        c: char,
+        next: Option<char>,
+        after: Option<char>,
+        parens: u32,
+        dollar: bool,
+    ) -> usize {
+        if let Some((heredoc, started)) = &mut self.delimiter {
+            if !*started && matches!(c, ' ' | '\t') {
+                return 1;
+            }
+            if !ends_word(c) {
+                *started = true;
+                if !matches!(c, '\'' | '"' | '\\') {
+                    heredoc.delimiter.push(c);
+                }
+                return 1;
+            }
+            if let Some((heredoc, _)) = self.delimiter.take() {
+                self.pending.push(heredoc);
+            }
+        }
+        let word_start = std::mem::replace(&mut self.word_start, WordStart::No);
+        match c {
+            '\\' => self.escaped = true,
+            '\'' => self.stack.push(Frame::Single),
+            '"' => self.stack.push(Frame::Double),
+            '`' => self.stack.push(Frame::Backtick),
+            '#' => match word_start {
+                WordStart::Yes => self.stack.push(Frame::Comment),
+                WordStart::Unknown => self.stack.push(Frame::Unknown),
+                WordStart::No => {}
+            },
+            '$' if next == Some('(') && after == Some('(') => {
+                self.stack.push(Frame::Arithmetic(0));
+                return 3;
+            }
+            '$' if next == Some('(') => {
+                self.stack.push(Frame::Code(0));
+                self.word_start = WordStart::Yes;
+                return 2;
+            }
+            '$' if !dollar => self.dollar = true,
+            '(' => {
+                self.set_top(Frame::Code(parens + 1));
+                self.word_start = WordStart::Yes;
+            }
+            ')' if parens == 0 && self.stack.len() > 1 => {
+                self.stack.pop();
+            }
+            ')' => {
+                self.set_top(Frame::Code(parens.saturating_sub(1)));
+                self.word_start = WordStart::Yes;
+            }
+            // `<<<` is a here-string: a word follows, not a heredoc.
+            '<' if next == Some('<') && after == Some('<') => {
+                self.word_start = WordStart::Yes;
+                return 3;
+            }
+            '<' if next == Some('<') => {
+                let strip_tabs = after == Some('-');
+                self.delimiter = Some((
+                    Heredoc {
+                        delimiter: String::new(),
+                        strip_tabs,
+                    },
+                    false,
+                ));
+                return if strip_tabs { 3 } else { 2 };
+            }
+            '\n' => {
+                self.word_start = WordStart::Yes;
+                self.start_body();
+            }
+            c if ends_word(c) => self.word_start = WordStart::Yes,
+            _ => {}
+        }
+        1
+    }
+
+    fn set_top(&mut self, frame: Frame) {
+        if let Some(top) = self.stack.last_mut() {
+            *top = frame;
+        }
+    }
+
+    /// At a newline: the next pending heredoc's body begins.
+    fn start_body(&mut self) {
+        if !self.pending.is_empty() {
+            self.body = Some((self.pending.remove(0), String::new()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Context, Scanner};
+
+    fn after(text: &str) -> Context {
+        let mut s = Scanner::default();
+        s.feed(text);
+        s.context()
+    }
+
+    #[test]
+    fn finds_where_a_value_would_land() {
+        for (text, expected) in [
+            ("echo ", Context::Word),
+            ("echo --opt=", Context::Word),
+            ("curl http://", Context::Word),
+            ("echo 'a' \"b\" `c` ", Context::Word),
+            ("echo \"x ", Context::DoubleQuotes),
+            ("echo 'x ", Context::SingleQuotes),
+            ("echo \"it's ", Context::DoubleQuotes),
+            ("echo 'say \"", Context::SingleQuotes),
+            ("echo `cat ", Context::Backticks),
+            ("echo \"$(cat ", Context::Word),
+            ("echo \"$(cat a)", Context::DoubleQuotes),
+            ("echo $(cat a) ", Context::Word),
+            ("echo $(( 1 + ", Context::Arithmetic),
+            ("echo $(( (1) + 2 )) ", Context::Word),
+            ("echo \\", Context::Backslash),
+            ("echo \\\\", Context::Word),
+            ("echo $", Context::Dollar),
+            ("echo ok # note ", Context::Comment),
+            ("echo a#b ", Context::Word),
+            ("echo ok # note\necho ", Context::Word),
+            ("cat <<EOF\nline ", Context::Heredoc),
+            ("cat <<'EOF' > f\n", Context::Heredoc),
+            ("cat <<-EOF\n\tx\n\tEOF\necho ", Context::Word),
+            ("cat <<EOF\nx\nEOF\necho ", Context::Word),
+            ("cat <<A <<B\nA\nb ", Context::Heredoc),
+            ("cat <<A <<B\nA\nB\necho ", Context::Word),
+            ("echo \"a\\\" ", Context::DoubleQuotes),
+            ("cat <<< ", Context::Word),
+        ] {
+            assert_eq!(after(text), expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn a_block_is_at_rest_only_outside_quotes() {
+        let mut s = Scanner::default();
+        s.feed("echo a ");
+        assert!(s.at_rest());
+        s.feed("\"");
+        assert!(!s.at_rest());
+        let mut s = Scanner::default();
+        s.block();
+        s.feed("#'");
+        assert_eq!(s.context(), Context::Unknown);
+        s.feed("\n");
+        assert_eq!(s.context(), Context::Unknown, "never known again");
+    }
+}
