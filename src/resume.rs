@@ -115,3 +115,38 @@ pub fn outstanding(events: &[RunEvent], runbook: &Runbook) -> Outstanding {
     out.removed = removed;
     out
 }
+
+/// A step's command on a host that had started and not finished when the
+/// journal ends: it may still be running if the controller was killed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unfinished {
+    pub step: String,
+    pub host: String,
+    /// The tag its commands carry (journals written before tags: none).
+    pub tag: String,
+}
+
+/// Every (step, host) whose last `host-started` has no `host-finished`.
+#[must_use]
+pub fn unfinished(events: &[RunEvent]) -> Vec<Unfinished> {
+    let mut open: Vec<Unfinished> = Vec::new();
+    for e in events {
+        match &e.kind {
+            EventKind::HostStarted { step, host, tag } => {
+                open.retain(|u| !(u.step == *step && u.host == *host));
+                if let Some(tag) = tag {
+                    open.push(Unfinished {
+                        step: step.clone(),
+                        host: host.clone(),
+                        tag: tag.clone(),
+                    });
+                }
+            }
+            EventKind::HostFinished { step, host, .. } => {
+                open.retain(|u| !(u.step == *step && u.host == *host));
+            }
+            _ => {}
+        }
+    }
+    open
+}

@@ -12,7 +12,7 @@ use crate::cli::{Global, StatusArgs};
 use crate::error::{Error, FAILED, SUCCESS};
 use crate::exec::context::{self, Secrets};
 use crate::exec::probe::probe;
-use crate::exec::transport::{Router, Transport, local::Local, ssh::SshPool};
+use crate::exec::transport::{Router, Transport, local::Local, new_tag, ssh::SshPool};
 use crate::model::{Host, Runbook};
 use crate::redact::Redactor;
 
@@ -88,9 +88,15 @@ async fn probe_all(
                         _ => {
                             let mut cell = Cell::Up;
                             for p in [&step.check, &step.verify].into_iter().flatten() {
-                                let r =
-                                    probe(p, &host, &ctx, &runbook.templates, transport.as_ref())
-                                        .await;
+                                let r = probe(
+                                    p,
+                                    &host,
+                                    &ctx,
+                                    &runbook.templates,
+                                    transport.as_ref(),
+                                    &new_tag(),
+                                )
+                                .await;
                                 if !r.passed {
                                     cell = Cell::Down(format!(
                                         "{}: {}",

@@ -280,7 +280,7 @@ pub fn build(run_id: &str, runbook: &Runbook, events: &[RunEvent]) -> RunReport 
                 }
                 note(format!("paused at `{step}`: {reason}"));
             }
-            EventKind::HostStarted { step, host } => {
+            EventKind::HostStarted { step, host, .. } => {
                 hosts
                     .entry((step.as_str(), host.as_str()))
                     .or_insert_with(|| empty_host(host));
