@@ -197,6 +197,11 @@ pub enum EventKind {
     HostStarted {
         step: String,
         host: String,
+        /// Carried (as `runbook-TAG`) by the command line of every command
+        /// run for this step on this host, so that `resume` can ask the
+        /// host whether one still runs after the controller died.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tag: Option<String>,
     },
     /// A command, or a probe attempt, finished on a host.
     Action {

@@ -8,6 +8,7 @@ mod fuzz;
 mod harness;
 mod journal;
 mod plan;
+mod processes;
 mod report;
 mod run;
 mod schema;

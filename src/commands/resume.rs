@@ -4,16 +4,25 @@
 //! picked up (the journal records the new hashes).
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
-use super::input::{load_with, overrides, var_text};
+use super::input::{Input, load_with, overrides, var_text};
 use super::run::{Launch, require_inventory, sha256};
 use crate::cli::{Global, ResumeArgs};
 use crate::error::Error;
 use crate::events::{EventKind, RunOutcome};
 use crate::exec::operator;
+use crate::exec::probe::describe_exit;
+use crate::exec::transport::{
+    Job, Router, Transport, groups_script, local::Local, new_tag, ssh::SshPool,
+};
 use crate::journal::{self, RunStatus, RunView, versions};
 use crate::resume::outstanding;
 use crate::state::{self, RunDir};
+
+/// How long a host may take to say whether a command still runs.
+const STILL_RUNNING_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub fn run(global: &Global, args: &ResumeArgs) -> Result<u8, Error> {
     let lock = state::lock(&global.state_dir)?;
@@ -66,6 +75,7 @@ pub fn run(global: &Global, args: &ResumeArgs) -> Result<u8, Error> {
     }
     let input = load_with(&global_for_load, &runbook_path, true, journaled)?;
     require_inventory(&input)?;
+    refuse_if_still_running(&run_id, &view, &input, global)?;
     let todo = outstanding(&view, &input.runbook);
     let runbook_sha256 = sha256(&input.runbook_source.text);
     warn_changed_since_done(&dir, &view, &input, &todo.done);
@@ -156,6 +166,91 @@ fn warn_changed_since_done(
             );
         }
     }
+}
+
+/// After the controller was killed (`kill -9`, a crash), a step's command
+/// may still run on its host: starting it again would run two copies at
+/// once. Each host is asked whether a process tagged with the step's tag
+/// still runs; if one does, resume stops and says what to do.
+fn refuse_if_still_running(
+    run_id: &str,
+    view: &RunView,
+    input: &Input,
+    global: &Global,
+) -> Result<(), Error> {
+    let open = view.unfinished();
+    if open.is_empty() {
+        return Ok(());
+    }
+    let inventory = Arc::new(input.inventory.clone().unwrap_or_default());
+    let hosts = super::run::hosts(Some(&inventory));
+    let transport = Router {
+        local: Local,
+        ssh: SshPool::new(Arc::clone(&inventory)),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
+    let mut running = Vec::new();
+    for u in &open {
+        let (Some(host), Some(script)) = (hosts.get(&u.host), groups_script(&u.tag)) else {
+            continue;
+        };
+        let job = Job {
+            command: &script,
+            timeout: Some(STILL_RUNNING_TIMEOUT),
+            tag: &new_tag(),
+        };
+        match runtime.block_on(transport.exec(host, job)) {
+            Ok(out) if out.exit.success() => {
+                let groups: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                    .split_whitespace()
+                    .map(str::to_string)
+                    .collect();
+                if !groups.is_empty() {
+                    running.push((u, groups));
+                }
+            }
+            Ok(out) => eprintln!(
+                "warning: cannot tell whether step `{}` still runs on `{}` ({}; `pgrep` is needed): its `check` runs first",
+                u.step,
+                u.host,
+                describe_exit(&out.exit)
+            ),
+            Err(e) => eprintln!(
+                "warning: cannot tell whether step `{}` still runs on `{}` ({e}): its `check` runs first",
+                u.step, u.host
+            ),
+        }
+    }
+    transport.shutdown();
+    if running.is_empty() {
+        return Ok(());
+    }
+    let state_dir = global.state_dir.display();
+    let lines: Vec<String> = running
+        .iter()
+        .map(|(u, groups)| {
+            format!(
+                "  step `{}` on `{}`: process group {} (tagged runbook-{}); to stop it, on `{}`: {}",
+                u.step,
+                u.host,
+                groups.join(", "),
+                u.tag,
+                u.host,
+                groups
+                    .iter()
+                    .map(|g| format!("kill -TERM -{g}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        })
+        .collect();
+    Err(Error::Usage(format!(
+        "run `{run_id}` still has commands running from before it stopped; resuming now would start them a second time:\n{}\nwait for them to end (or stop them), then run `runbook resume {run_id} --state-dir {state_dir}` again",
+        lines.join("\n")
+    )))
 }
 
 /// The latest run that has not succeeded, saying which one and why.

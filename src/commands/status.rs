@@ -12,7 +12,7 @@ use crate::cli::{Global, StatusArgs};
 use crate::error::{Error, FAILED, SUCCESS};
 use crate::exec::context::{self, Secrets};
 use crate::exec::probe::probe;
-use crate::exec::transport::{Router, Transport, local::Local, ssh::SshPool};
+use crate::exec::transport::{Router, Transport, local::Local, new_tag, ssh::SshPool};
 use crate::model::{Host, Runbook};
 use crate::redact::Redactor;
 
@@ -91,9 +91,15 @@ async fn probe_all(
                         _ => {
                             let mut cell = Cell::Up;
                             for p in [&step.check, &step.verify].into_iter().flatten() {
-                                let r =
-                                    probe(p, &host, &ctx, &runbook.templates, transport.as_ref())
-                                        .await;
+                                let r = probe(
+                                    p,
+                                    &host,
+                                    &ctx,
+                                    &runbook.templates,
+                                    transport.as_ref(),
+                                    &new_tag(),
+                                )
+                                .await;
                                 if !r.passed {
                                     cell = Cell::Down(format!(
                                         "{}: {}",
@@ -181,24 +187,21 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::exec::transport::{ExecFuture, Exit, Output};
+    use crate::exec::transport::{ExecFuture, Exit, Job, Output};
 
     /// Answers every probe, except that `boom` panics its task.
     struct PanicsOnBoom;
 
     impl Transport for PanicsOnBoom {
-        fn exec<'a>(
-            &'a self,
-            _: &'a Host,
-            command: &'a str,
-            _: Option<Duration>,
-        ) -> ExecFuture<'a> {
+        fn exec<'a>(&'a self, _: &'a Host, job: Job<'a>) -> ExecFuture<'a> {
             Box::pin(async move {
-                assert!(!command.contains("boom"), "injected probe bug");
+                assert!(!job.command.contains("boom"), "injected probe bug");
                 Ok(Output {
                     exit: Exit::Code(0),
                     stdout: Vec::new(),
                     stderr: Vec::new(),
+                    stdout_dropped: 0,
+                    stderr_dropped: 0,
                     duration: Duration::ZERO,
                 })
             })

@@ -459,7 +459,7 @@ pub(crate) mod tests {
     struct Panics;
 
     impl Transport for Panics {
-        fn exec<'a>(&'a self, _: &'a Host, _: &'a str, _: Option<Duration>) -> ExecFuture<'a> {
+        fn exec<'a>(&'a self, _: &'a Host, _: crate::exec::transport::Job<'a>) -> ExecFuture<'a> {
             Box::pin(async { panic!("injected transport bug") })
         }
     }

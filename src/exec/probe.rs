@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use minijinja::Value;
 
-use super::transport::{Exit, Output, Transport};
+use super::transport::{Exit, Job, Output, Transport};
 use crate::model::{Host, Probe, ProbeKind, StdoutMatch};
 use crate::template::Templates;
 
@@ -24,6 +24,7 @@ pub async fn probe(
     context: &Value,
     templates: &Templates,
     transport: &dyn Transport,
+    tag: &str,
 ) -> ProbeResult {
     let started = Instant::now();
     let failed = |what: String, detail: String| ProbeResult {
@@ -39,10 +40,12 @@ pub async fn probe(
                 Ok(r) => r,
                 Err(e) => return failed(templates.source(*command).into(), e),
             };
-            match transport
-                .exec(host, &rendered, Some(probe.timeout.std()))
-                .await
-            {
+            let job = Job {
+                command: &rendered,
+                timeout: Some(probe.timeout.std()),
+                tag,
+            };
+            match transport.exec(host, job).await {
                 Ok(output) => {
                     // Trailing newlines are not content: `^2$` matches `2\n`.
                     let text = String::from_utf8_lossy(&output.stdout);

@@ -12,7 +12,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::context::{self, Secrets};
 use super::probe::{ProbeResult, describe_exit, probe};
-use super::transport::{Exit, Output, Transport};
+use super::transport::{Exit, Job, MAX_CAPTURE, Output, Transport, new_tag};
 use crate::events::{Action, EventKind, HostOutcome};
 use crate::model::{Host, Probe, Runbook};
 use crate::redact::Redactor;
@@ -37,21 +37,27 @@ struct Worker<'a> {
     step: usize,
     host: &'a Host,
     context: Value,
+    /// Journaled in `host-started`; every command of this step on this
+    /// host carries it.
+    tag: String,
 }
 
 const TAIL_LINES: usize = 10;
 
 pub async fn run_host(shared: &Shared, step: usize, host: &Host) -> HostResult {
     let started = Instant::now();
+    let tag = new_tag();
     let _ = shared.events.send(EventKind::HostStarted {
         step: shared.runbook.steps[step].id.clone(),
         host: host.name.clone(),
+        tag: Some(tag.clone()),
     });
     let worker = Worker {
         shared,
         step,
         host,
         context: context::for_host(host, &shared.runbook.vars, &shared.secrets),
+        tag,
     };
     let (outcome, message, stderr) = worker.run().await;
     let s = &shared.runbook.steps[step];
@@ -144,11 +150,12 @@ impl Worker<'_> {
                 tokio::time::sleep(step.retry_delay.std()).await;
             }
             let timeout = step.timeout.map(crate::model::Duration::std);
-            let output = self
-                .shared
-                .transport
-                .exec(self.host, &command, timeout)
-                .await;
+            let job = Job {
+                command: &command,
+                timeout,
+                tag: &self.tag,
+            };
+            let output = self.shared.transport.exec(self.host, job).await;
             let output = match output {
                 Ok(o) => o,
                 Err(e) => {
@@ -232,6 +239,7 @@ impl Worker<'_> {
             &self.context,
             &shared.runbook.templates,
             shared.transport.as_ref(),
+            &self.tag,
         )
         .await;
         if !shared.transport.is_real() {
@@ -308,10 +316,21 @@ impl Worker<'_> {
             describe_exit(&output.exit),
             output.duration.as_millis()
         );
-        for (ext, bytes) in [("stdout", &output.stdout), ("stderr", &output.stderr)] {
+        let streams = [
+            ("stdout", &output.stdout, output.stdout_dropped),
+            ("stderr", &output.stderr, output.stderr_dropped),
+        ];
+        for (ext, bytes, dropped) in streams {
             let path = dir.join(format!("{}.{ext}", self.host.name));
             if let Ok(mut file) = crate::state::append_file(&path) {
                 let _ = file.write_all(header.as_bytes());
+                if dropped > 0 {
+                    let _ = writeln!(
+                        file,
+                        "[truncated: the first {dropped} bytes of {ext} were dropped; its last {} MiB follow]",
+                        MAX_CAPTURE / (1024 * 1024)
+                    );
+                }
                 let _ = file.write_all(r.redact_bytes(bytes).as_bytes());
                 if !bytes.ends_with(b"\n") && !bytes.is_empty() {
                     let _ = file.write_all(b"\n");

@@ -99,6 +99,17 @@ pub struct HostView {
     pub duration_ms: u64,
     pub message: Option<String>,
     pub stderr_tail: Vec<String>,
+    /// The tag its commands carry on the host (journals before tags: none).
+    pub tag: Option<String>,
+}
+
+/// A step's command on a host that had started and not finished when the
+/// journal ends: it may still be running if the controller was killed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unfinished {
+    pub step: String,
+    pub host: String,
+    pub tag: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,6 +161,7 @@ impl StepView {
                     duration_ms: 0,
                     message: None,
                     stderr_tail: Vec::new(),
+                    tag: None,
                 });
                 self.hosts.len() - 1
             }
@@ -234,6 +246,27 @@ pub struct RunView {
     /// The `--var` overrides of the start and every resumption, the latest
     /// winning: a resumption runs with them.
     pub vars: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+impl RunView {
+    /// Every (step, host) whose command had started and not finished when
+    /// the journal ends, with the tag to look for on the host.
+    #[must_use]
+    pub fn unfinished(&self) -> Vec<Unfinished> {
+        self.steps
+            .iter()
+            .flat_map(|s| {
+                s.hosts.iter().filter_map(|h| match (&h.tag, h.status) {
+                    (Some(tag), Status::Running | Status::Interrupted) => Some(Unfinished {
+                        step: s.id.clone(),
+                        host: h.host.clone(),
+                        tag: tag.clone(),
+                    }),
+                    _ => None,
+                })
+            })
+            .collect()
+    }
 }
 
 fn parse_at(at: &str) -> Option<SystemTime> {
@@ -390,8 +423,10 @@ impl RunView {
                     s.hosts.clear();
                     s.version = version;
                 }
-                EventKind::HostStarted { step, host } => {
-                    v.step_mut(step).host(host);
+                EventKind::HostStarted { step, host, tag } => {
+                    let h = v.step_mut(step).host(host);
+                    h.status = Status::Running;
+                    h.tag.clone_from(tag);
                 }
                 EventKind::Action {
                     step,
@@ -654,6 +689,7 @@ mod tests {
                 EventKind::HostStarted {
                     step: "a".into(),
                     host: "h1".into(),
+                    tag: None,
                 },
             )
             .at(2, 2000, run_action("a", "h1", 1, 1))
@@ -760,6 +796,7 @@ mod tests {
                 EventKind::HostStarted {
                     step: "slow".into(),
                     host: "h".into(),
+                    tag: Some("ab12".into()),
                 },
             )
             .at(2, 2000, finished(RunOutcome::Interrupted))
@@ -769,6 +806,15 @@ mod tests {
         assert_eq!(slow.status.label(), "interrupted");
         assert_eq!(slow.hosts[0].status, Status::Interrupted);
         assert_eq!(v.step("next").unwrap().status, Status::NotRun);
+        // Killed, but `resume` still asks the host before starting it again.
+        assert_eq!(
+            v.unfinished(),
+            [Unfinished {
+                step: "slow".into(),
+                host: "h".into(),
+                tag: "ab12".into()
+            }]
+        );
     }
 
     #[test]

@@ -3,23 +3,20 @@
 
 use std::time::Duration;
 
-use super::{ExecFuture, Exit, Output, Transport};
+use super::{ExecFuture, Exit, Job, Output, Transport};
 use crate::model::Host;
 
 pub struct DryRun;
 
 impl Transport for DryRun {
-    fn exec<'a>(
-        &'a self,
-        _host: &'a Host,
-        _command: &'a str,
-        _timeout: Option<Duration>,
-    ) -> ExecFuture<'a> {
+    fn exec<'a>(&'a self, _host: &'a Host, _job: Job<'a>) -> ExecFuture<'a> {
         Box::pin(async {
             Ok(Output {
                 exit: Exit::Code(0),
                 stdout: Vec::new(),
                 stderr: Vec::new(),
+                stdout_dropped: 0,
+                stderr_dropped: 0,
                 duration: Duration::ZERO,
             })
         })

@@ -1,46 +1,75 @@
-//! `sh -c` on the controller, in its own process group so that a timeout
-//! kills the command and everything it started.
+//! `sh` on the controller, in its own process group so that a timeout
+//! kills the command and everything it started. The script reaches `sh` on
+//! a pipe, not in its arguments: anything in an argv (a secret) is visible
+//! to every user in `ps`.
 
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::io::AsyncReadExt;
 
-use super::{ExecFuture, Exit, Output, Transport, TransportError, push_capped};
+use tokio::io::AsyncWriteExt;
+
+use super::{Capture, ExecFuture, Exit, Job, Output, Transport, TransportError, tag_word};
 use crate::model::Host;
 
 /// Between SIGTERM and SIGKILL on timeout.
 pub const KILL_GRACE: Duration = Duration::from_secs(3);
 
 /// How long to keep reading output after the command itself exited.
-const PIPE_GRACE: Duration = Duration::from_secs(2);
+pub const PIPE_GRACE: Duration = Duration::from_secs(2);
+
+/// Reads the whole script from standard input (the expansion happens before
+/// the redirection), then runs it with `/dev/null` as its standard input.
+/// `$0` is the job's tag word.
+pub const SCRIPT_FROM_STDIN: &str = r#"eval "$(cat)" </dev/null"#;
 
 pub struct Local;
 
 impl Transport for Local {
-    fn exec<'a>(
-        &'a self,
-        _host: &'a Host,
-        command: &'a str,
-        timeout: Option<Duration>,
-    ) -> ExecFuture<'a> {
-        Box::pin(run(command, timeout))
+    fn exec<'a>(&'a self, _host: &'a Host, job: Job<'a>) -> ExecFuture<'a> {
+        Box::pin(run(job))
     }
 }
 
-async fn read_all(mut pipe: impl tokio::io::AsyncRead + Unpin) -> Vec<u8> {
-    let mut buf = Vec::new();
+/// Reads a pipe into `sink` until it closes. The sink is shared so that
+/// what was read is kept when the reader is stopped early.
+async fn read_all(mut pipe: impl tokio::io::AsyncRead + Unpin, sink: Arc<Mutex<Capture>>) {
     let mut chunk = vec![0u8; 64 * 1024];
     loop {
         match pipe.read(&mut chunk).await {
-            Ok(0) | Err(_) => return buf,
-            Ok(n) => push_capped(&mut buf, &chunk[..n]),
+            Ok(0) | Err(_) => return,
+            Ok(n) => sink
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(&chunk[..n]),
         }
     }
 }
 
-async fn run(command: &str, timeout: Option<Duration>) -> Result<Output, TransportError> {
+/// Waits for a reader until `until`, then stops it (closing our end of its
+/// pipe) and returns what it read.
+async fn collect(
+    mut reader: tokio::task::JoinHandle<()>,
+    sink: &Mutex<Capture>,
+    until: tokio::time::Instant,
+) -> (Vec<u8>, u64) {
+    if tokio::time::timeout_at(until, &mut reader).await.is_err() {
+        reader.abort();
+        let _ = reader.await;
+    }
+    std::mem::take(
+        &mut *sink
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    )
+    .finish()
+}
+
+async fn run(job: Job<'_>) -> Result<Output, TransportError> {
     let started = Instant::now();
+    let timeout = job.timeout;
     let mut sh = tokio::process::Command::new("sh");
     // Every secret the operator exported would reach the command, masked or
     // not; a command gets a secret only by naming it in its template.
@@ -51,8 +80,9 @@ async fn run(command: &str, timeout: Option<Duration>) -> Result<Output, Transpo
     }
     let mut child = sh
         .arg("-c")
-        .arg(command)
-        .stdin(Stdio::null())
+        .arg(SCRIPT_FROM_STDIN)
+        .arg(tag_word(job.tag))
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
@@ -63,16 +93,27 @@ async fn run(command: &str, timeout: Option<Duration>) -> Result<Output, Transpo
         })?;
     let pid = child.id().and_then(|p| i32::try_from(p).ok());
     let mut guard = GroupGuard(pid);
-    let stdout = tokio::spawn(read_all(child.stdout.take().ok_or_else(|| {
-        TransportError::Spawn {
+    if let Some(mut stdin) = child.stdin.take() {
+        let script = job.command.to_string();
+        // A script that exits before reading all of it closes the pipe:
+        // that is its business, not an error.
+        tokio::spawn(async move {
+            let _ = stdin.write_all(script.as_bytes()).await;
+        });
+    }
+    let (stdout_sink, stderr_sink) = (Arc::default(), Arc::default());
+    let stdout = tokio::spawn(read_all(
+        child.stdout.take().ok_or_else(|| TransportError::Spawn {
             reason: "no stdout pipe".into(),
-        }
-    })?));
-    let stderr = tokio::spawn(read_all(child.stderr.take().ok_or_else(|| {
-        TransportError::Spawn {
+        })?,
+        Arc::clone(&stdout_sink),
+    ));
+    let stderr = tokio::spawn(read_all(
+        child.stderr.take().ok_or_else(|| TransportError::Spawn {
             reason: "no stderr pipe".into(),
-        }
-    })?));
+        })?,
+        Arc::clone(&stderr_sink),
+    ));
     let waited = match timeout {
         Some(limit) => tokio::time::timeout(limit, child.wait()).await.ok(),
         None => Some(child.wait().await),
@@ -97,21 +138,17 @@ async fn run(command: &str, timeout: Option<Duration>) -> Result<Output, Transpo
     };
     guard.0 = None;
     // A daemon the command started may keep the pipes open; it is left
-    // running (restarting services is the point) and its output abandoned.
-    let stdout = tokio::time::timeout(PIPE_GRACE, stdout)
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .unwrap_or_default();
-    let stderr = tokio::time::timeout(PIPE_GRACE, stderr)
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .unwrap_or_default();
+    // running (restarting services is the point), and what it writes once
+    // the command has ended is not read: our ends of the pipes are closed.
+    let until = tokio::time::Instant::now() + PIPE_GRACE;
+    let (stdout, stdout_dropped) = collect(stdout, &stdout_sink, until).await;
+    let (stderr, stderr_dropped) = collect(stderr, &stderr_sink, until).await;
     Ok(Output {
         exit,
         stdout,
         stderr,
+        stdout_dropped,
+        stderr_dropped,
         duration: started.elapsed(),
     })
 }

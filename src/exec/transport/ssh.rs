@@ -15,7 +15,11 @@ use std::time::{Duration, Instant};
 
 use ssh2::{BlockDirections, Channel, Session};
 
-use super::{ExecFuture, Exit, Output, Transport, TransportError, known_hosts, push_capped};
+use super::local::{PIPE_GRACE, SCRIPT_FROM_STDIN};
+use super::{
+    Capture, ExecFuture, Exit, Job, Output, Transport, TransportError, groups_script, known_hosts,
+    new_tag, tag_word,
+};
 use crate::model::inventory::MAX_JUMPS;
 use crate::model::{Host, Inventory};
 
@@ -28,22 +32,25 @@ const KEEPALIVE_SECS: u32 = 15;
 /// How long an unreachable host's error is reused before connecting again.
 const RECONNECT_AFTER: Duration = Duration::from_secs(3);
 
-struct Job {
+struct Request {
     command: String,
     timeout: Option<Duration>,
+    tag: String,
     /// Closed when the run abandons the command (interrupted): the remote
     /// process group is then killed.
     reply: tokio::sync::oneshot::Sender<Result<Output, TransportError>>,
 }
 
-/// First line the remote wrapper writes on stderr: the command's process
-/// group, for killing it from a second channel.
-const PGID_MARKER: &str = "runbook-pgid:";
+/// Starts the line the remote wrapper writes on stderr once the command has
+/// exited, with a nonce and the exit status. Background children may keep
+/// the channel open long after (sshd closes it only when every holder of
+/// the output has closed it): the line is how the command's end is seen.
+const END_MARKER: &str = "runbook-end-";
 
 /// A connection per host, opened on first use and kept for the run.
 pub struct SshPool {
     inventory: Arc<Inventory>,
-    hosts: Mutex<HashMap<String, mpsc::Sender<Job>>>,
+    hosts: Mutex<HashMap<String, mpsc::Sender<Request>>>,
     threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
 
@@ -81,7 +88,7 @@ impl SshPool {
         }
     }
 
-    fn sender(&self, host: &Host) -> mpsc::Sender<Job> {
+    fn sender(&self, host: &Host) -> mpsc::Sender<Request> {
         let mut hosts = self
             .hosts
             .lock()
@@ -108,12 +115,7 @@ impl SshPool {
 }
 
 impl Transport for SshPool {
-    fn exec<'a>(
-        &'a self,
-        host: &'a Host,
-        command: &'a str,
-        timeout: Option<Duration>,
-    ) -> ExecFuture<'a> {
+    fn exec<'a>(&'a self, host: &'a Host, job: Job<'a>) -> ExecFuture<'a> {
         let sender = self.sender(host);
         Box::pin(async move {
             let (reply, answer) = tokio::sync::oneshot::channel();
@@ -122,9 +124,10 @@ impl Transport for SshPool {
                 reason: "the connection thread stopped".into(),
             };
             sender
-                .send(Job {
-                    command: command.to_string(),
-                    timeout,
+                .send(Request {
+                    command: job.command.to_string(),
+                    timeout: job.timeout,
+                    tag: job.tag.to_string(),
                     reply,
                 })
                 .map_err(|_| lost())?;
@@ -135,7 +138,7 @@ impl Transport for SshPool {
 
 /// The connection thread: connect once, then run jobs in order. A failed
 /// connection answers every job with the same error.
-fn serve(host: &Host, inventory: &Inventory, jobs: &mpsc::Receiver<Job>) {
+fn serve(host: &Host, inventory: &Inventory, jobs: &mpsc::Receiver<Request>) {
     let mut connection: Option<Result<Connection, TransportError>> = None;
     let mut failed_at = Instant::now();
     while let Some(mut job) = next_job(jobs) {
@@ -161,7 +164,7 @@ fn serve(host: &Host, inventory: &Inventory, jobs: &mpsc::Receiver<Job>) {
         });
         let result = match conn {
             Ok(c) => {
-                let result = c.exec(host, &job.command, job.timeout, &mut job.reply);
+                let result = c.exec(host, &mut job);
                 if let Err(e) = &result {
                     tracing::warn!(host = %host.name, "ssh session failed: {e}");
                     connection = None;
@@ -176,7 +179,7 @@ fn serve(host: &Host, inventory: &Inventory, jobs: &mpsc::Receiver<Job>) {
 
 /// The next job the run still waits for: one it abandoned (interrupted
 /// while the job was queued behind another) is dropped unstarted.
-fn next_job(jobs: &mpsc::Receiver<Job>) -> Option<Job> {
+fn next_job(jobs: &mpsc::Receiver<Request>) -> Option<Request> {
     jobs.iter().find(|job| !job.reply.is_closed())
 }
 
@@ -292,19 +295,15 @@ impl Connection {
         channel
     }
 
-    fn exec(
-        &mut self,
-        host: &Host,
-        command: &str,
-        timeout: Option<Duration>,
-        reply: &mut tokio::sync::oneshot::Sender<Result<Output, TransportError>>,
-    ) -> Result<Output, TransportError> {
+    fn exec(&mut self, host: &Host, job: &mut Request) -> Result<Output, TransportError> {
         let started = Instant::now();
         let lost = |reason: String| TransportError::Session {
             host: host.name.clone(),
             reason,
         };
-        let wrapped = wrap(command, timeout);
+        let timeout = job.timeout;
+        let nonce = new_tag();
+        let wrapped = wrap(timeout, &job.tag, &nonce);
         let deadline = timeout
             .map(|t| started + t + Duration::from_secs(REMOTE_KILL_GRACE_SECS) + CLIENT_GRACE);
         self.session.set_blocking(false);
@@ -313,17 +312,44 @@ impl Connection {
             .map_err(|e| lost(e.to_string()))?;
         self.retry(deadline, |_| channel.exec(&wrapped))
             .map_err(|e| lost(e.to_string()))?;
-        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+        // The script goes on the channel's standard input, which the
+        // wrapper reads whole before running it.
+        let mut script = job.command.as_bytes();
+        let mut eof_sent = false;
+        let mut stdout = Capture::default();
+        let mut stderr = Capture::default();
+        let mut end = EndLine::new(&nonce);
         let mut buf = vec![0u8; 32 * 1024];
         let mut timed_out = false;
         loop {
             let mut progressed = false;
-            for (stream, sink) in [(0, &mut stdout), (1, &mut stderr)] {
+            if !script.is_empty() {
+                match std::io::Write::write(&mut channel, script) {
+                    Ok(n) => {
+                        script = &script[n..];
+                        progressed = true;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(lost(e.to_string())),
+                }
+            }
+            if script.is_empty() && !eof_sent {
+                match channel.send_eof() {
+                    Ok(()) => eof_sent = true,
+                    Err(e) if e.code() == ssh2::ErrorCode::Session(-37) => {}
+                    Err(e) => return Err(lost(e.to_string())),
+                }
+            }
+            for stream in [0, 1] {
                 loop {
                     match channel.stream(stream).read(&mut buf) {
                         Ok(0) => break,
+                        Ok(n) if stream == 0 => {
+                            stdout.push(&buf[..n]);
+                            progressed = true;
+                        }
                         Ok(n) => {
-                            push_capped(sink, &buf[..n]);
+                            end.feed(&buf[..n], &mut stderr);
                             progressed = true;
                         }
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
@@ -334,69 +360,78 @@ impl Connection {
             if channel.eof() {
                 break;
             }
+            // The command has exited; what still holds the output is a
+            // background child of it, which is left running, as locally.
+            if end.ended_at.is_some_and(|at| at.elapsed() >= PIPE_GRACE) {
+                break;
+            }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 timed_out = true;
                 break;
             }
-            if reply.is_closed() {
-                if let Some(pgid) = pgid_of(&stderr) {
-                    let _ = channel.close();
-                    self.session.set_blocking(true);
-                    self.kill_remote(pgid);
-                }
+            if job.reply.is_closed() {
+                let _ = channel.close();
+                self.session.set_blocking(true);
+                self.kill_remote(&job.tag);
                 return Err(lost("the run abandoned the command; it was killed".into()));
             }
             if !progressed {
                 let _ = self.session.keepalive_send();
-                self.wait_socket(deadline);
+                let wake = end.ended_at.map(|at| at + PIPE_GRACE);
+                self.wait_socket(match (deadline, wake) {
+                    (Some(d), Some(w)) => Some(d.min(w)),
+                    (d, w) => d.or(w),
+                });
             }
         }
-        let pgid = pgid_of(&stderr);
-        strip_marker(&mut stderr);
-        if timed_out {
-            let _ = channel.close();
-            self.session.set_blocking(true);
-            if let Some(pgid) = pgid {
-                self.kill_remote(pgid);
-            }
-            return Ok(Output {
-                exit: Exit::TimedOut,
-                stdout,
-                stderr,
-                duration: started.elapsed(),
-            });
-        }
-        self.retry(deadline, |_| channel.wait_close())
-            .map_err(|e| lost(e.to_string()))?;
-        self.session.set_blocking(true);
-        let code = channel.exit_status().map_err(|e| lost(e.to_string()))?;
-        let signal = channel.exit_signal().ok().and_then(|s| s.exit_signal);
-        let exit = match (signal, code) {
-            (Some(sig), _) => Exit::Signal(sig),
-            (None, 124) if timeout.is_some() => Exit::TimedOut,
-            (None, 137)
-                if timeout.is_some() && started.elapsed() >= timeout.unwrap_or_default() =>
-            {
-                Exit::TimedOut
-            }
-            (None, code) => Exit::Code(code),
-        };
-        Ok(Output {
+        end.finish(&mut stderr);
+        let (stdout, stdout_dropped) = stdout.finish();
+        let (stderr, stderr_dropped) = stderr.finish();
+        let output = |exit| Output {
             exit,
             stdout,
             stderr,
+            stdout_dropped,
+            stderr_dropped,
             duration: started.elapsed(),
-        })
+        };
+        if timed_out {
+            let _ = channel.close();
+            self.session.set_blocking(true);
+            self.kill_remote(&job.tag);
+            return Ok(output(Exit::TimedOut));
+        }
+        let exit = if channel.eof() {
+            self.retry(deadline, |_| channel.wait_close())
+                .map_err(|e| lost(e.to_string()))?;
+            let code = channel.exit_status().map_err(|e| lost(e.to_string()))?;
+            match channel.exit_signal().ok().and_then(|s| s.exit_signal) {
+                Some(sig) => Exit::Signal(sig),
+                None => exit_of(code, timeout, started),
+            }
+        } else {
+            let _ = channel.close();
+            exit_of(end.status.unwrap_or(-1), timeout, started)
+        };
+        self.session.set_blocking(true);
+        Ok(output(exit))
     }
 
-    /// Kills a remote process group through a second channel: closing a
-    /// channel without a pty does not stop the command.
-    fn kill_remote(&self, pgid: u32) {
+    /// Kills, through a second channel, every process group on the host
+    /// that holds a process tagged `tag`: closing a channel without a pty
+    /// does not stop the command.
+    fn kill_remote(&self, tag: &str) {
+        let Some(groups) = groups_script(tag) else {
+            return;
+        };
+        // `kill -SIG -PGID` (dash's `kill` knows no `--`); never `-1`,
+        // which would mean every process.
+        let script = format!(
+            "g=$({groups}); for i in $g; do [ \"$i\" -gt 1 ] && kill -TERM \"-$i\"; done 2>/dev/null; [ -n \"$g\" ] && sleep 1; for i in $g; do [ \"$i\" -gt 1 ] && kill -KILL \"-$i\"; done 2>/dev/null; true"
+        );
         self.session.set_timeout(5000);
         if let Ok(mut channel) = self.session.channel_session() {
-            let _ = channel.exec(&format!(
-                "kill -TERM -- -{pgid} 2>/dev/null; sleep 1; kill -KILL -- -{pgid} 2>/dev/null; true"
-            ));
+            let _ = channel.exec(&format!("exec sh -c {}", quote(&script)));
             let mut sink = Vec::new();
             let _ = channel.read_to_end(&mut sink);
             let _ = channel.wait_close();
@@ -455,29 +490,94 @@ impl Connection {
     }
 }
 
-/// Runs the command under POSIX sh inside `timeout`, which puts it in its
-/// own process group (whose id the wrapper prints first on stderr) and, on
-/// its deadline, kills the whole group: nothing is left running on the
-/// host. `timeout 0` means no deadline.
-fn wrap(command: &str, timeout: Option<Duration>) -> String {
-    let quoted = shlex::try_quote(command).map_or_else(|_| "''".into(), |q| q.into_owned());
+/// The remote `timeout`'s status: 124 when it killed the command on its
+/// deadline, 137 when the command needed SIGKILL after it.
+fn exit_of(code: i32, timeout: Option<Duration>, started: Instant) -> Exit {
+    match code {
+        124 if timeout.is_some() => Exit::TimedOut,
+        137 if timeout.is_some_and(|t| started.elapsed() >= t) => Exit::TimedOut,
+        code => Exit::Code(code),
+    }
+}
+
+/// The command line the login shell runs: POSIX sh runs `timeout`, which
+/// puts the command in its own process group and on its deadline kills
+/// the whole group (`timeout 0`: no deadline); the script itself comes on
+/// standard input, so no secret is in an argv. Both shells carry the tag
+/// word as `$0`, for `kill_remote` and `resume`. Once `timeout` returns,
+/// the end line reports its status. One line, single-quoted: any login
+/// shell (bash, csh, fish) passes it to `sh` as is.
+fn wrap(timeout: Option<Duration>, tag: &str, nonce: &str) -> String {
     let secs = timeout.map_or(0.0, |t| t.as_secs_f64().max(0.001));
-    format!(
-        "echo {PGID_MARKER}$$ >&2; exec timeout -k {REMOTE_KILL_GRACE_SECS} {secs:.3} sh -c {quoted}"
-    )
+    let inner = format!(
+        "timeout -k {REMOTE_KILL_GRACE_SECS} {secs:.3} sh -c {} \"$0\"; s=$?; echo {END_MARKER}{nonce}:$s >&2; exit $s",
+        quote(SCRIPT_FROM_STDIN)
+    );
+    format!("exec sh -c {} {}", quote(&inner), quote(&tag_word(tag)))
 }
 
-fn pgid_of(stderr: &[u8]) -> Option<u32> {
-    let rest = stderr.strip_prefix(PGID_MARKER.as_bytes())?;
-    let end = rest.iter().position(|&b| b == b'\n')?;
-    std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
+/// Single quotes only (`'\''` for a quote): the same word in every login
+/// shell, where double quotes and backslashes are not.
+fn quote(word: &str) -> String {
+    format!("'{}'", word.replace('\'', r"'\''"))
 }
 
-fn strip_marker(stderr: &mut Vec<u8>) {
-    if stderr.starts_with(PGID_MARKER.as_bytes())
-        && let Some(end) = stderr.iter().position(|&b| b == b'\n')
-    {
-        stderr.drain(..=end);
+/// Takes the end line (`runbook-end-NONCE:STATUS`) out of stderr wherever
+/// it appears (a login shell may print before it, a background child
+/// after), keeping every other byte.
+struct EndLine {
+    needle: Vec<u8>,
+    /// Bytes that may be the start of the end line.
+    held: Vec<u8>,
+    status: Option<i32>,
+    ended_at: Option<Instant>,
+}
+
+impl EndLine {
+    fn new(nonce: &str) -> Self {
+        Self {
+            needle: format!("{END_MARKER}{nonce}:").into_bytes(),
+            held: Vec::new(),
+            status: None,
+            ended_at: None,
+        }
+    }
+
+    fn feed(&mut self, chunk: &[u8], out: &mut Capture) {
+        if self.ended_at.is_some() {
+            out.push(chunk);
+            return;
+        }
+        self.held.extend_from_slice(chunk);
+        let found = self
+            .held
+            .windows(self.needle.len())
+            .position(|w| w == self.needle.as_slice());
+        let Some(start) = found else {
+            let keep = (self.needle.len() - 1).min(self.held.len());
+            let cut = self.held.len() - keep;
+            out.push(&self.held[..cut]);
+            self.held.drain(..cut);
+            return;
+        };
+        out.push(&self.held[..start]);
+        self.held.drain(..start);
+        let Some(newline) = self.held.iter().position(|&b| b == b'\n') else {
+            return;
+        };
+        let status = &self.held[self.needle.len()..newline];
+        self.status = std::str::from_utf8(status)
+            .ok()
+            .and_then(|s| s.parse().ok());
+        self.ended_at = Some(Instant::now());
+        let rest = self.held.split_off(newline + 1);
+        self.held.clear();
+        out.push(&rest);
+    }
+
+    fn finish(&mut self, out: &mut Capture) {
+        out.push(&self.held);
+        self.held.clear();
     }
 }
 
@@ -603,20 +703,42 @@ fn write_all_nb(stream: &mut UnixStream, mut data: &[u8]) -> std::io::Result<()>
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
+
+    fn filter(chunks: &[&[u8]]) -> (Vec<u8>, Option<i32>) {
+        let mut end = EndLine::new("n0");
+        let mut out = Capture::default();
+        for c in chunks {
+            end.feed(c, &mut out);
+        }
+        end.finish(&mut out);
+        (out.finish().0, end.status)
+    }
+
+    #[test]
+    fn the_end_line_is_found_anywhere_and_removed_exactly() {
+        let (out, status) = filter(&[b"banner\npart", b"ial runbook-end-n0:", b"3\nlate\n"]);
+        assert_eq!(out, b"banner\npartial late\n");
+        assert_eq!(status, Some(3));
+        let (out, status) = filter(&[b"runbook-end-", b"n", b"0:0\n"]);
+        assert_eq!(out, b"");
+        assert_eq!(status, Some(0));
+        let (out, status) = filter(&[b"runbook-end-other:1\nrunbook-end-n"]);
+        assert_eq!(out, b"runbook-end-other:1\nrunbook-end-n");
+        assert_eq!(status, None);
+    }
 
     fn job(
         command: &str,
     ) -> (
-        Job,
+        Request,
         tokio::sync::oneshot::Receiver<Result<Output, TransportError>>,
     ) {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let job = Job {
+        let job = Request {
             command: command.into(),
             timeout: None,
+            tag: "0".into(),
             reply,
         };
         (job, answer)
@@ -643,7 +765,7 @@ mod tests {
         let port = listener.local_addr().unwrap().port();
         let mut inventory = Inventory::default();
         for i in 0..=MAX_JUMPS + 1 {
-            let mut host = Host::controller(BTreeMap::new());
+            let mut host = Host::controller(std::collections::BTreeMap::new());
             host.name = format!("j{i}");
             host.port = port;
             host.jump = (i > 0).then(|| format!("j{}", i - 1));
