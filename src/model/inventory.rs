@@ -25,6 +25,24 @@ pub struct Host {
     pub jump: Option<String>,
     pub connect_timeout: Duration,
     pub vars: BTreeMap<String, serde_json::Value>,
+    /// Where each connection setting came from (by field name: `address`,
+    /// `port`, `user`, ...), for `runbook inventory`; a setting absent here
+    /// is runbook's built-in default.
+    pub origins: BTreeMap<&'static str, Origin>,
+}
+
+/// Where a host's setting came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// Written for the host itself in the inventory file.
+    Host,
+    /// The inventory's `defaults`.
+    Defaults,
+    /// A group's variables (Ansible inventories).
+    Group(String),
+    /// A line of another file: an OpenSSH client config, an Ansible
+    /// `host_vars/` or `group_vars/` file.
+    File { path: PathBuf, line: usize },
 }
 
 impl Host {
@@ -43,6 +61,7 @@ impl Host {
             jump: None,
             connect_timeout: Duration::from_secs(10),
             vars,
+            origins: BTreeMap::new(),
         }
     }
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use super::Sink;
 use crate::diagnostic::{Diagnostic, Problem, suggest};
 use crate::load::{RawInventory, Source};
-use crate::model::inventory::MAX_JUMPS;
+use crate::model::inventory::{MAX_JUMPS, Origin};
 use crate::model::{Dag, Duration, Host, Inventory, TransportKind};
 
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -101,6 +101,41 @@ pub fn inventory(source: &Source, raw: &RawInventory) -> CheckedInventory {
             TransportKind::Local => "127.0.0.1".to_string(),
             TransportKind::Ssh => name.clone(),
         };
+        let mut origins = BTreeMap::new();
+        // The host's own value wins over the defaults; each records where it
+        // came from.
+        let mut pick = |field: &'static str, own: bool, default: bool| {
+            if own {
+                origins.insert(field, Origin::Host);
+            } else if default {
+                origins.insert(field, Origin::Defaults);
+            }
+        };
+        pick("transport", h.transport.is_some(), d.transport.is_some());
+        pick("address", h.address.is_some(), d.address.is_some());
+        pick("port", h.port.is_some(), d.port.is_some());
+        pick("user", h.user.is_some(), d.user.is_some());
+        pick(
+            "identity_file",
+            h.identity_file.is_some(),
+            d.identity_file.is_some(),
+        );
+        pick(
+            "known_hosts",
+            h.known_hosts.is_some(),
+            d.known_hosts.is_some(),
+        );
+        pick(
+            "host_key_checking",
+            h.host_key_checking.is_some(),
+            d.host_key_checking.is_some(),
+        );
+        pick("jump", h.jump.is_some(), d.jump.is_some());
+        pick(
+            "connect_timeout",
+            h.connect_timeout.is_some(),
+            d.connect_timeout.is_some(),
+        );
         let host = Host {
             name: name.clone(),
             transport,
@@ -140,6 +175,7 @@ pub fn inventory(source: &Source, raw: &RawInventory) -> CheckedInventory {
                 .or(d.connect_timeout)
                 .unwrap_or(DEFAULT_CONNECT_TIMEOUT),
             vars,
+            origins,
         };
         hosts.insert(name.clone(), host);
     }
