@@ -197,6 +197,11 @@ fn refuse_if_still_running(
         let (Some(host), Some(script)) = (hosts.get(&u.host), groups_script(&u.tag)) else {
             continue;
         };
+        // A host without a shell cannot be asked; its commands end with
+        // their channel, which the crash closed.
+        if host.shell == crate::model::Shell::None {
+            continue;
+        }
         let job = Job {
             command: &script,
             timeout: Some(STILL_RUNNING_TIMEOUT),

@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::span::Sp;
-use crate::model::{Duration, HostKeyChecking, TransportKind};
+use crate::model::{Duration, HostKeyChecking, Shell, TransportKind};
 
 /// Hosts and groups a runbook runs against (format version 1).
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -34,6 +34,8 @@ pub struct RawHostSettings {
     pub host_key_checking: Option<HostKeyChecking>,
     pub jump: Option<Sp<String>>,
     pub connect_timeout: Option<Duration>,
+    /// `none` for an SSH server that runs its own CLI (no POSIX shell).
+    pub shell: Option<Shell>,
     #[serde(default)]
     pub vars: BTreeMap<String, serde_json::Value>,
 }
@@ -45,6 +47,8 @@ pub struct RawGroup {
     pub hosts: Vec<Sp<String>>,
     #[serde(default)]
     pub children: Vec<Sp<String>>,
+    /// The members' `shell`, unless a host sets its own.
+    pub shell: Option<Shell>,
     #[serde(default)]
     pub vars: BTreeMap<String, serde_json::Value>,
 }

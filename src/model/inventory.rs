@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use super::{Duration, HostKeyChecking, TransportKind};
+use super::{Duration, HostKeyChecking, Shell, TransportKind};
 
 /// The name of the implicit host that steps without `targets` run on.
 pub const CONTROLLER: &str = "controller";
@@ -24,6 +24,7 @@ pub struct Host {
     pub host_key_checking: HostKeyChecking,
     pub jump: Option<String>,
     pub connect_timeout: Duration,
+    pub shell: Shell,
     pub vars: BTreeMap<String, serde_json::Value>,
     /// Where each connection setting came from (by field name: `address`,
     /// `port`, `user`, ...), for `runbook inventory`; a setting absent here
@@ -60,6 +61,7 @@ impl Host {
             host_key_checking: HostKeyChecking::Strict,
             jump: None,
             connect_timeout: Duration::from_secs(10),
+            shell: Shell::Posix,
             vars,
             origins: BTreeMap::new(),
         }

@@ -33,6 +33,19 @@ pub enum TransportKind {
     Local,
 }
 
+/// What a host's SSH server runs a command with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Shell {
+    /// A POSIX shell: commands run under runbook's wrapper (deadline,
+    /// process group, script on standard input).
+    #[default]
+    Posix,
+    /// The server's own CLI (switches, firewalls, storage arrays): the
+    /// rendered command is the exec request, as it is.
+    None,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum HostKeyChecking {

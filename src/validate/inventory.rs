@@ -8,7 +8,7 @@ use super::Sink;
 use crate::diagnostic::{Diagnostic, Problem, suggest};
 use crate::load::{RawInventory, Source};
 use crate::model::inventory::{MAX_JUMPS, Origin};
-use crate::model::{Dag, Duration, Host, Inventory, TransportKind};
+use crate::model::{Dag, Duration, Host, Inventory, Shell, TransportKind};
 
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -90,8 +90,14 @@ pub fn inventory(source: &Source, raw: &RawInventory) -> CheckedInventory {
     for (name, h) in &raw.hosts {
         let d = &raw.defaults;
         let mut vars = d.vars.clone();
+        // Like vars: the most specific group (children after parents) wins.
+        let mut group_shell = None;
         for g in ancestry_order(name, raw, &group_names, &children) {
-            vars.extend(raw.groups[group_names[g]].vars.clone());
+            let group = &raw.groups[group_names[g]];
+            vars.extend(group.vars.clone());
+            if let Some(shell) = group.shell {
+                group_shell = Some((shell, group_names[g]));
+            }
         }
         vars.extend(h.vars.clone());
         let transport = h.transport.or(d.transport).unwrap_or_default();
@@ -136,6 +142,18 @@ pub fn inventory(source: &Source, raw: &RawInventory) -> CheckedInventory {
             h.connect_timeout.is_some(),
             d.connect_timeout.is_some(),
         );
+        let shell = if let Some(shell) = h.shell {
+            origins.insert("shell", Origin::Host);
+            shell
+        } else if let Some((shell, group)) = group_shell {
+            origins.insert("shell", Origin::Group(group.clone()));
+            shell
+        } else if let Some(shell) = d.shell {
+            origins.insert("shell", Origin::Defaults);
+            shell
+        } else {
+            Shell::Posix
+        };
         let host = Host {
             name: name.clone(),
             transport,
@@ -174,6 +192,7 @@ pub fn inventory(source: &Source, raw: &RawInventory) -> CheckedInventory {
                 .connect_timeout
                 .or(d.connect_timeout)
                 .unwrap_or(DEFAULT_CONNECT_TIMEOUT),
+            shell,
             vars,
             origins,
         };

@@ -1,11 +1,14 @@
 //! SSH through libssh2: one authenticated session per host for the whole
 //! run, owned by a dedicated thread (libssh2 is blocking; the async
-//! workers only exchange messages with it). Commands run in non-blocking
-//! mode in a poll loop that drains stdout and stderr together, keeps the
-//! connection alive, and enforces the deadline itself.
+//! workers only exchange messages with it). The session runs in
+//! non-blocking mode: one poll loop drives every command in flight on the
+//! host, each on its own channel, draining stdout and stderr together,
+//! keeping the connection alive and enforcing each deadline itself. A
+//! server that refuses another channel on a session (sshd's `MaxSessions`,
+//! network gear allowing one) gets a second session, and so on.
 
-use std::collections::HashMap;
-use std::io::Read;
+use std::collections::{HashMap, VecDeque};
+use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
@@ -21,7 +24,7 @@ use super::{
     new_tag, tag_word,
 };
 use crate::model::inventory::MAX_JUMPS;
-use crate::model::{Host, Inventory};
+use crate::model::{Host, Inventory, Shell};
 
 /// Extra time after the remote `timeout` wrapper's own deadline and kill
 /// grace before the client gives up on the channel.
@@ -31,6 +34,25 @@ const REMOTE_KILL_GRACE_SECS: u64 = 3;
 const KEEPALIVE_SECS: u32 = 15;
 /// How long an unreachable host's error is reused before connecting again.
 const RECONNECT_AFTER: Duration = Duration::from_secs(3);
+/// How long a channel may take to close, and a kill command to run, before
+/// it is given up.
+const CLOSE_WITHIN: Duration = Duration::from_secs(5);
+const KILL_WITHIN: Duration = Duration::from_secs(10);
+/// Sessions to one host at most, when its server allows few channels on
+/// each: beyond that, commands wait for a free channel.
+const MAX_SESSIONS: usize = 8;
+/// The longest the loop sleeps: short enough to notice promptly that a run
+/// abandoned a command.
+const TICK: Duration = Duration::from_millis(250);
+
+/// libssh2's `LIBSSH2_ERROR_EAGAIN`: the call would block.
+const EAGAIN: ssh2::ErrorCode = ssh2::ErrorCode::Session(-37);
+/// `LIBSSH2_ERROR_CHANNEL_FAILURE`: the server refused to open a channel.
+const CHANNEL_FAILURE: ssh2::ErrorCode = ssh2::ErrorCode::Session(-21);
+/// `LIBSSH2_ERROR_CHANNEL_REQUEST_DENIED`: the server refused the exec.
+const REQUEST_DENIED: ssh2::ErrorCode = ssh2::ErrorCode::Session(-22);
+
+type Reply = tokio::sync::oneshot::Sender<Result<Output, TransportError>>;
 
 struct Request {
     command: String,
@@ -38,7 +60,7 @@ struct Request {
     tag: String,
     /// Closed when the run abandons the command (interrupted): the remote
     /// process group is then killed.
-    reply: tokio::sync::oneshot::Sender<Result<Output, TransportError>>,
+    reply: Reply,
 }
 
 /// Starts the line the remote wrapper writes on stderr once the command has
@@ -47,10 +69,24 @@ struct Request {
 /// the output has closed it): the line is how the command's end is seen.
 const END_MARKER: &str = "runbook-end-";
 
+/// The way to a host's connection thread: its queue, and a socket that
+/// wakes it from `poll` when a job is queued.
+struct Link {
+    jobs: mpsc::Sender<Request>,
+    wake: UnixStream,
+}
+
+impl Link {
+    fn wake(&self) {
+        // Non-blocking: a full buffer already holds a wake-up.
+        let _ = (&self.wake).write(&[1]);
+    }
+}
+
 /// A connection per host, opened on first use and kept for the run.
 pub struct SshPool {
     inventory: Arc<Inventory>,
-    hosts: Mutex<HashMap<String, mpsc::Sender<Request>>>,
+    hosts: Mutex<HashMap<String, Arc<Link>>>,
     threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
 
@@ -67,10 +103,21 @@ impl SshPool {
     /// Closes every connection, waiting (up to `within`) for abandoned
     /// commands to be killed on their hosts.
     pub fn shutdown(&self, within: Duration) {
-        self.hosts
+        let links: Vec<Arc<Link>> = self
+            .hosts
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clear();
+            .drain()
+            .map(|(_, link)| link)
+            .collect();
+        // Each thread sees its queue closed once woken.
+        for link in links {
+            let Ok(Link { jobs, wake }) = Arc::try_unwrap(link) else {
+                continue;
+            };
+            drop(jobs);
+            let _ = (&wake).write(&[1]);
+        }
         let threads = std::mem::take(
             &mut *self
                 .threads
@@ -88,99 +135,196 @@ impl SshPool {
         }
     }
 
-    fn sender(&self, host: &Host) -> mpsc::Sender<Request> {
+    fn link(&self, host: &Host) -> Result<Arc<Link>, std::io::Error> {
         let mut hosts = self
             .hosts
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        hosts
-            .entry(host.name.clone())
-            .or_insert_with(|| {
-                let (tx, rx) = mpsc::channel();
-                let host = host.clone();
-                let inventory = Arc::clone(&self.inventory);
-                if let Ok(handle) = std::thread::Builder::new()
-                    .name(format!("ssh-{}", host.name))
-                    .spawn(move || serve(&host, &inventory, &rx))
-                {
-                    self.threads
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .push(handle);
-                }
-                tx
-            })
-            .clone()
+        if let Some(link) = hosts.get(&host.name) {
+            return Ok(Arc::clone(link));
+        }
+        let (tx, rx) = mpsc::channel();
+        let (wake, woken) = UnixStream::pair()?;
+        wake.set_nonblocking(true)?;
+        woken.set_nonblocking(true)?;
+        let thread_host = host.clone();
+        let inventory = Arc::clone(&self.inventory);
+        let handle = std::thread::Builder::new()
+            .name(format!("ssh-{}", host.name))
+            .spawn(move || serve(&thread_host, &inventory, &rx, &woken))?;
+        self.threads
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(handle);
+        let link = Arc::new(Link { jobs: tx, wake });
+        hosts.insert(host.name.clone(), Arc::clone(&link));
+        Ok(link)
     }
 }
 
 impl Transport for SshPool {
     fn exec<'a>(&'a self, host: &'a Host, job: Job<'a>) -> ExecFuture<'a> {
-        let sender = self.sender(host);
+        let link = self.link(host);
         Box::pin(async move {
             let (reply, answer) = tokio::sync::oneshot::channel();
-            let lost = || TransportError::Session {
+            let lost = |reason: String| TransportError::Session {
                 host: host.name.clone(),
-                reason: "the connection thread stopped".into(),
+                reason,
             };
-            sender
+            let link = link.map_err(|e| lost(format!("cannot start its thread: {e}")))?;
+            link.jobs
                 .send(Request {
                     command: job.command.to_string(),
                     timeout: job.timeout,
                     tag: job.tag.to_string(),
                     reply,
                 })
-                .map_err(|_| lost())?;
-            answer.await.map_err(|_| lost())?
+                .map_err(|_| lost("the connection thread stopped".into()))?;
+            link.wake();
+            drop(link);
+            answer
+                .await
+                .map_err(|_| lost("the connection thread stopped".into()))?
         })
     }
 }
 
-/// The connection thread: connect once, then run jobs in order. A failed
-/// connection answers every job with the same error.
-fn serve(host: &Host, inventory: &Inventory, jobs: &mpsc::Receiver<Request>) {
-    let mut connection: Option<Result<Connection, TransportError>> = None;
-    let mut failed_at = Instant::now();
-    while let Some(mut job) = next_job(jobs) {
-        // During a recovery hosts come back one after another: a host that
-        // could not be reached is tried again once the last attempt is a
-        // few seconds old (a retry, a later step). Refused credentials or
-        // host keys are not retried: they will not fix themselves.
-        let retry = matches!(
-            &connection,
-            Some(Err(
-                TransportError::Connect { .. } | TransportError::Session { .. }
-            ))
-        ) && failed_at.elapsed() >= RECONNECT_AFTER;
-        if retry {
-            connection = None;
-        }
-        let conn = connection.get_or_insert_with(|| {
-            let opened = Connection::open(host, inventory, 0);
-            if opened.is_err() {
-                failed_at = Instant::now();
-            }
-            opened
-        });
-        let result = match conn {
-            Ok(c) => {
-                let result = c.exec(host, &mut job);
-                if let Err(e) = &result {
-                    tracing::warn!(host = %host.name, "ssh session failed: {e}");
-                    connection = None;
+/// The connection thread: starts each job on a channel as soon as it is
+/// queued and drives all of them at once. A failed connection answers
+/// every job with the same error.
+fn serve(host: &Host, inventory: &Inventory, jobs: &mpsc::Receiver<Request>, woken: &UnixStream) {
+    let mut connections: Vec<Connection> = Vec::new();
+    let mut queue: VecDeque<Request> = VecDeque::new();
+    let mut failure: Option<(TransportError, Instant)> = None;
+    let mut max_sessions = MAX_SESSIONS;
+    let mut closed = false;
+    loop {
+        let mut sink = [0u8; 64];
+        while matches!((&*woken).read(&mut sink), Ok(n) if n > 0) {}
+        closed |= receive(jobs, &mut queue);
+        while !queue.is_empty() {
+            if let Some(c) = connections.iter_mut().find(|c| c.has_room()) {
+                if let Some(job) = queue.pop_front() {
+                    c.tasks.push(Task::command(job, host.shell));
                 }
-                result
+                continue;
             }
-            Err(e) => Err(e.clone()),
-        };
-        let _ = job.reply.send(result);
+            if connections.len() >= max_sessions {
+                break;
+            }
+            // During a recovery hosts come back one after another: a host
+            // that could not be reached is tried again once the last
+            // attempt is a few seconds old (a retry, a later step). Refused
+            // credentials or host keys are not retried: they will not fix
+            // themselves.
+            if let Some((e, at)) = &failure {
+                let retry = matches!(
+                    e,
+                    TransportError::Connect { .. } | TransportError::Session { .. }
+                ) && at.elapsed() >= RECONNECT_AFTER;
+                if !retry {
+                    for job in queue.drain(..) {
+                        let _ = job.reply.send(Err(e.clone()));
+                    }
+                    break;
+                }
+            }
+            match Connection::open(host, inventory, 0) {
+                Ok(c) => {
+                    c.session.set_blocking(false);
+                    failure = None;
+                    connections.push(c);
+                }
+                // The host is up: the commands wait for a channel on the
+                // sessions it already allowed.
+                Err(e) if !connections.is_empty() => {
+                    tracing::warn!(host = %host.name, "cannot open another session: {e}");
+                    max_sessions = connections.len();
+                }
+                Err(e) => failure = Some((e, Instant::now())),
+            }
+        }
+        let now = Instant::now();
+        let mut progressed = false;
+        for c in &mut connections {
+            let drive = c.drive(host, now);
+            progressed |= drive.progressed;
+            queue.extend(drive.handed_back);
+        }
+        let before = connections.len();
+        connections.retain(|c| !c.broken);
+        if connections.len() < before {
+            max_sessions = MAX_SESSIONS;
+            progressed = true;
+        }
+        if closed && queue.is_empty() && connections.iter().all(|c| c.tasks.is_empty()) {
+            return;
+        }
+        if !progressed {
+            wait(&connections, woken, now);
+        }
     }
 }
 
-/// The next job the run still waits for: one it abandoned (interrupted
-/// while the job was queued behind another) is dropped unstarted.
-fn next_job(jobs: &mpsc::Receiver<Request>) -> Option<Request> {
-    jobs.iter().find(|job| !job.reply.is_closed())
+/// Moves the queued jobs into `queue`, dropping those the run abandoned
+/// (interrupted while queued) unstarted. True once the pool closed the
+/// queue.
+fn receive(jobs: &mpsc::Receiver<Request>, queue: &mut VecDeque<Request>) -> bool {
+    let closed = loop {
+        match jobs.try_recv() {
+            Ok(job) => queue.push_back(job),
+            Err(mpsc::TryRecvError::Empty) => break false,
+            Err(mpsc::TryRecvError::Disconnected) => break true,
+        }
+    };
+    queue.retain(|job| !job.reply.is_closed());
+    closed
+}
+
+/// Sleeps until a socket is ready in the direction its session is blocked
+/// on, a job is queued, the next deadline, or the next tick.
+fn wait(connections: &[Connection], woken: &UnixStream, now: Instant) {
+    let mut fds = vec![libc::pollfd {
+        fd: woken.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    }];
+    let mut until = now + TICK;
+    for c in connections {
+        let dirs = c.session.block_directions();
+        // Sending a keepalive while a packet is half sent would stall the
+        // session (libssh2 resumes only the packet it started).
+        if !matches!(dirs, BlockDirections::Outbound | BlockDirections::Both) {
+            let _ = c.session.keepalive_send();
+        }
+        let mut events = 0;
+        if !matches!(dirs, BlockDirections::Outbound) {
+            events |= libc::POLLIN;
+        }
+        if matches!(dirs, BlockDirections::Outbound | BlockDirections::Both) {
+            events |= libc::POLLOUT;
+        }
+        fds.push(libc::pollfd {
+            fd: c.fd,
+            events,
+            revents: 0,
+        });
+        for t in &c.tasks {
+            if let Some(at) = t.wake_at() {
+                until = until.min(at);
+            }
+        }
+    }
+    let wait = until.saturating_duration_since(Instant::now());
+    let ms = i32::try_from(wait.as_millis()).unwrap_or(i32::MAX).max(1);
+    // SAFETY: valid pollfds on sockets this thread owns, and their count.
+    unsafe {
+        libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms);
+    }
+}
+
+fn again(e: &ssh2::Error) -> bool {
+    e.code() == EAGAIN
 }
 
 /// Something libssh2 can use as its socket: a TCP stream, or one end of a
@@ -204,6 +348,22 @@ struct Connection {
     fd: RawFd,
     /// Keeps the jump host's session alive while this one uses it.
     _jump: Option<std::thread::JoinHandle<()>>,
+    /// The commands on this session, with a channel or waiting for one.
+    tasks: Vec<Task>,
+    /// How many channels the server allows on this session, once it
+    /// refused one.
+    limit: Option<usize>,
+    /// A channel is being opened: libssh2 opens one at a time per session
+    /// and must be called again until it is done.
+    opening: bool,
+    broken: bool,
+}
+
+/// What driving a connection's channels did.
+struct Drive {
+    progressed: bool,
+    /// Jobs to start elsewhere: the server refused them a channel here.
+    handed_back: Vec<Request>,
 }
 
 impl Connection {
@@ -279,6 +439,10 @@ impl Connection {
             session,
             fd,
             _jump: jump,
+            tasks: Vec::new(),
+            limit: None,
+            opening: false,
+            broken: false,
         })
     }
 
@@ -295,201 +459,441 @@ impl Connection {
         channel
     }
 
-    fn exec(&mut self, host: &Host, job: &mut Request) -> Result<Output, TransportError> {
-        let started = Instant::now();
+    fn has_room(&self) -> bool {
+        !self.broken && self.limit.is_none_or(|l| self.tasks.len() < l)
+    }
+
+    /// Moves every command on this session as far as it goes without
+    /// blocking, and answers those that are done.
+    fn drive(&mut self, host: &Host, now: Instant) -> Drive {
+        let mut drive = Drive {
+            progressed: false,
+            handed_back: Vec::new(),
+        };
         let lost = |reason: String| TransportError::Session {
             host: host.name.clone(),
             reason,
         };
-        let timeout = job.timeout;
-        let nonce = new_tag();
-        let wrapped = wrap(timeout, &job.tag, &nonce);
-        let deadline = timeout
-            .map(|t| started + t + Duration::from_secs(REMOTE_KILL_GRACE_SECS) + CLIENT_GRACE);
-        self.session.set_blocking(false);
-        let mut channel = self
-            .retry(deadline, |s| s.channel_session())
-            .map_err(|e| lost(e.to_string()))?;
-        self.retry(deadline, |_| channel.exec(&wrapped))
-            .map_err(|e| lost(e.to_string()))?;
-        // The script goes on the channel's standard input, which the
-        // wrapper reads whole before running it.
-        let mut script = job.command.as_bytes();
-        let mut eof_sent = false;
-        let mut stdout = Capture::default();
-        let mut stderr = Capture::default();
-        let mut end = EndLine::new(&nonce);
-        let mut buf = vec![0u8; 32 * 1024];
-        let mut timed_out = false;
-        loop {
-            let mut progressed = false;
-            if !script.is_empty() {
-                match std::io::Write::write(&mut channel, script) {
+        self.tasks.retain(|t| t.channel.is_some() || !t.abandoned());
+        let wanting = self.tasks.iter().position(|t| t.channel.is_none());
+        let open = self.tasks.iter().filter(|t| t.channel.is_some()).count();
+        if self.opening || (wanting.is_some() && self.limit.is_none_or(|l| open < l)) {
+            match self.session.channel_session() {
+                Ok(channel) => {
+                    self.opening = false;
+                    drive.progressed = true;
+                    // A channel opened for a job abandoned meanwhile is
+                    // dropped (closed).
+                    if let Some(i) = wanting {
+                        self.tasks[i].channel = Some(channel);
+                    }
+                }
+                Err(e) if again(&e) => self.opening = true,
+                Err(e) if e.code() == CHANNEL_FAILURE && open > 0 => {
+                    self.opening = false;
+                    drive.progressed = true;
+                    self.limit = Some(open);
+                    for t in &mut self.tasks {
+                        if t.channel.is_none() && matches!(t.kind, Kind::Command) {
+                            drive.handed_back.extend(t.job.take());
+                        }
+                    }
+                    self.tasks
+                        .retain(|t| matches!(t.kind, Kind::Kill) || t.job.is_some());
+                }
+                Err(e) if e.code() == CHANNEL_FAILURE => {
+                    self.opening = false;
+                    drive.progressed = true;
+                    if let Some(i) = wanting {
+                        self.tasks[i].result =
+                            Some(Err(lost(format!("the server refused a channel: {e}"))));
+                    }
+                }
+                Err(e) => return self.fail(drive, &lost(e.to_string())),
+            }
+        }
+        for t in &mut self.tasks {
+            if t.channel.is_none() || t.result.is_some() {
+                continue;
+            }
+            match t.drive(now, &lost) {
+                Ok(p) => drive.progressed |= p,
+                Err(e) => return self.fail(drive, &e),
+            }
+        }
+        let (done, running): (Vec<Task>, Vec<Task>) =
+            self.tasks.drain(..).partition(|t| t.result.is_some());
+        self.tasks = running;
+        for t in done {
+            drive.progressed = true;
+            if let Some(kill) = t.complete() {
+                self.tasks.push(kill);
+            }
+        }
+        drive
+    }
+
+    /// The session is lost: every command on it fails with `error` (a
+    /// command already timed out keeps that answer).
+    fn fail(&mut self, drive: Drive, error: &TransportError) -> Drive {
+        tracing::warn!("ssh session failed: {error}");
+        self.broken = true;
+        for mut t in self.tasks.drain(..) {
+            if t.answer.is_none() {
+                t.answer = Some(Err(error.clone()));
+            }
+            t.result = Some(Err(error.clone()));
+            let _ = t.complete();
+        }
+        Drive {
+            progressed: true,
+            ..drive
+        }
+    }
+}
+
+enum Kind {
+    Command,
+    /// Kills, through its own channel, every process group on the host
+    /// that holds a process tagged with a command's tag: closing a channel
+    /// without a pty does not stop the command.
+    Kill,
+}
+
+enum Phase {
+    /// The exec request is being sent.
+    Starting,
+    Running,
+    /// The channel is being closed, for this reason, until `by`.
+    Closing {
+        why: Ending,
+        by: Instant,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// The server closed the output: the command (and every holder of its
+    /// output) exited.
+    Exited,
+    /// The end line came; background children still hold the output.
+    Ended,
+    TimedOut,
+    /// The run no longer waits for the command.
+    Abandoned,
+}
+
+/// One command on its own channel.
+struct Task {
+    kind: Kind,
+    job: Option<Request>,
+    reply: Option<Reply>,
+    /// The answer to give once this task is done, instead of its own
+    /// result (a kill task answers for the command it killed).
+    answer: Option<Result<Output, TransportError>>,
+    result: Option<Result<Output, TransportError>>,
+    tag: String,
+    /// `shell: none`: the command is the exec request, as it is.
+    raw: bool,
+    line: String,
+    stdin: Vec<u8>,
+    sent: usize,
+    eof_sent: bool,
+    channel: Option<Channel>,
+    phase: Phase,
+    started: Instant,
+    timeout: Option<Duration>,
+    deadline: Option<Instant>,
+    stdout: Capture,
+    stderr: Capture,
+    /// Watches stderr for the wrapper's end line (not for `shell: none`).
+    end: Option<EndLine>,
+}
+
+impl Task {
+    fn command(job: Request, shell: Shell) -> Self {
+        let started = Instant::now();
+        let raw = shell == Shell::None;
+        let (line, stdin, end, deadline) = if raw {
+            // Nothing on the host can enforce a deadline: the client does.
+            let deadline = job.timeout.map(|t| started + t);
+            (job.command.clone(), Vec::new(), None, deadline)
+        } else {
+            let nonce = new_tag();
+            let deadline = job
+                .timeout
+                .map(|t| started + t + Duration::from_secs(REMOTE_KILL_GRACE_SECS) + CLIENT_GRACE);
+            // The script goes on the channel's standard input, which the
+            // wrapper reads whole before running it.
+            (
+                wrap(job.timeout, &job.tag, &nonce),
+                job.command.clone().into_bytes(),
+                Some(EndLine::new(&nonce)),
+                deadline,
+            )
+        };
+        Self {
+            kind: Kind::Command,
+            tag: job.tag.clone(),
+            timeout: job.timeout,
+            job: Some(job),
+            reply: None,
+            answer: None,
+            result: None,
+            raw,
+            line,
+            stdin,
+            sent: 0,
+            eof_sent: false,
+            channel: None,
+            phase: Phase::Starting,
+            started,
+            deadline,
+            stdout: Capture::default(),
+            stderr: Capture::default(),
+            end,
+        }
+    }
+
+    /// A task killing what `tag` started, then giving `answer` to `reply`.
+    fn kill(tag: &str, reply: Option<Reply>, answer: Result<Output, TransportError>) -> Self {
+        // `kill -SIG -PGID` (dash's `kill` knows no `--`); never `-1`,
+        // which would mean every process.
+        let script = groups_script(tag).map(|groups| format!(
+            "g=$({groups}); for i in $g; do [ \"$i\" -gt 1 ] && kill -TERM \"-$i\"; done 2>/dev/null; [ -n \"$g\" ] && sleep 1; for i in $g; do [ \"$i\" -gt 1 ] && kill -KILL \"-$i\"; done 2>/dev/null; true"
+        )).unwrap_or_else(|| "true".into());
+        let started = Instant::now();
+        Self {
+            kind: Kind::Kill,
+            job: None,
+            reply,
+            answer: Some(answer),
+            result: None,
+            tag: String::new(),
+            raw: false,
+            line: format!("exec sh -c {}", quote(&script)),
+            stdin: Vec::new(),
+            sent: 0,
+            eof_sent: false,
+            channel: None,
+            phase: Phase::Starting,
+            started,
+            timeout: None,
+            deadline: Some(started + KILL_WITHIN),
+            stdout: Capture::default(),
+            stderr: Capture::default(),
+            end: None,
+        }
+    }
+
+    fn reply(&self) -> Option<&Reply> {
+        self.job.as_ref().map(|j| &j.reply).or(self.reply.as_ref())
+    }
+
+    /// The run no longer waits for this command (a kill always finishes).
+    fn abandoned(&self) -> bool {
+        matches!(self.kind, Kind::Command) && self.reply().is_none_or(Reply::is_closed)
+    }
+
+    /// When the loop must look at this task again without socket activity.
+    fn wake_at(&self) -> Option<Instant> {
+        if let Phase::Closing { by, .. } = self.phase {
+            return Some(by);
+        }
+        let grace = self
+            .end
+            .as_ref()
+            .and_then(|e| e.ended_at)
+            .map(|at| at + PIPE_GRACE);
+        match (self.deadline, grace) {
+            (Some(d), Some(g)) => Some(d.min(g)),
+            (d, g) => d.or(g),
+        }
+    }
+
+    /// Moves this command on as far as it goes without blocking; true if
+    /// anything happened. An error means the session is lost.
+    fn drive(
+        &mut self,
+        now: Instant,
+        lost: &dyn Fn(String) -> TransportError,
+    ) -> Result<bool, TransportError> {
+        let abandoned = self.abandoned();
+        let Some(channel) = self.channel.as_mut() else {
+            return Ok(false);
+        };
+        let mut progressed = false;
+        if matches!(self.phase, Phase::Starting) {
+            match channel.exec(&self.line) {
+                Ok(()) => {
+                    self.phase = Phase::Running;
+                    progressed = true;
+                }
+                Err(e) if again(&e) => {
+                    if self.deadline.is_some_and(|d| now >= d) {
+                        self.result = Some(Err(lost(format!(
+                            "the server did not start the command: {e}"
+                        ))));
+                    }
+                    return Ok(false);
+                }
+                // The server refused this command; the session is fine.
+                Err(e) if e.code() == REQUEST_DENIED || e.code() == CHANNEL_FAILURE => {
+                    self.result = Some(Err(lost(format!("the server refused the command: {e}"))));
+                    return Ok(true);
+                }
+                Err(e) => return Err(lost(e.to_string())),
+            }
+        }
+        if matches!(self.phase, Phase::Running) {
+            if self.sent < self.stdin.len() {
+                match channel.write(&self.stdin[self.sent..]) {
                     Ok(n) => {
-                        script = &script[n..];
+                        self.sent += n;
                         progressed = true;
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                     Err(e) => return Err(lost(e.to_string())),
                 }
             }
-            if script.is_empty() && !eof_sent {
+            if self.sent == self.stdin.len() && !self.eof_sent {
                 match channel.send_eof() {
-                    Ok(()) => eof_sent = true,
-                    Err(e) if e.code() == ssh2::ErrorCode::Session(-37) => {}
+                    Ok(()) => self.eof_sent = true,
+                    Err(e) if again(&e) => {}
                     Err(e) => return Err(lost(e.to_string())),
                 }
             }
+            let mut buf = [0u8; 32 * 1024];
             for stream in [0, 1] {
                 loop {
                     match channel.stream(stream).read(&mut buf) {
                         Ok(0) => break,
-                        Ok(n) if stream == 0 => {
-                            stdout.push(&buf[..n]);
-                            progressed = true;
-                        }
                         Ok(n) => {
-                            end.feed(&buf[..n], &mut stderr);
                             progressed = true;
+                            match (stream, self.end.as_mut()) {
+                                (0, _) => self.stdout.push(&buf[..n]),
+                                (_, Some(end)) => end.feed(&buf[..n], &mut self.stderr),
+                                (_, None) => self.stderr.push(&buf[..n]),
+                            }
                         }
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                         Err(e) => return Err(lost(e.to_string())),
                     }
                 }
             }
-            if channel.eof() {
-                break;
-            }
-            // The command has exited; what still holds the output is a
-            // background child of it, which is left running, as locally.
-            if end.ended_at.is_some_and(|at| at.elapsed() >= PIPE_GRACE) {
-                break;
-            }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                timed_out = true;
-                break;
-            }
-            if job.reply.is_closed() {
-                let _ = channel.close();
-                self.session.set_blocking(true);
-                self.kill_remote(&job.tag);
-                return Err(lost("the run abandoned the command; it was killed".into()));
-            }
-            if !progressed {
-                let _ = self.session.keepalive_send();
-                let wake = end.ended_at.map(|at| at + PIPE_GRACE);
-                self.wait_socket(match (deadline, wake) {
-                    (Some(d), Some(w)) => Some(d.min(w)),
-                    (d, w) => d.or(w),
-                });
+            // Once the command has exited, what still holds the output is
+            // a background child of it, which is left running, as locally.
+            let ended = self
+                .end
+                .as_ref()
+                .and_then(|e| e.ended_at)
+                .is_some_and(|at| now.duration_since(at) >= PIPE_GRACE);
+            let why = if channel.eof() {
+                Some(Ending::Exited)
+            } else if ended {
+                Some(Ending::Ended)
+            } else if self.deadline.is_some_and(|d| now >= d) {
+                Some(Ending::TimedOut)
+            } else if abandoned {
+                Some(Ending::Abandoned)
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                self.phase = Phase::Closing {
+                    why,
+                    by: now + CLOSE_WITHIN,
+                };
+                progressed = true;
             }
         }
-        end.finish(&mut stderr);
-        let (stdout, stdout_dropped) = stdout.finish();
-        let (stderr, stderr_dropped) = stderr.finish();
-        let output = |exit| Output {
+        if let Phase::Closing { why, by } = self.phase {
+            let closed = if why == Ending::Exited {
+                match channel.wait_close() {
+                    Err(e) if again(&e) => false,
+                    _ => !matches!(channel.close(), Err(e) if again(&e)),
+                }
+            } else {
+                match channel.close() {
+                    Err(e) if again(&e) => {
+                        // libssh2 finishes a half-sent packet only when the
+                        // call that started it is repeated.
+                        if self.sent < self.stdin.len()
+                            && let Ok(n) = channel.write(&self.stdin[self.sent..])
+                        {
+                            self.sent += n;
+                        }
+                        false
+                    }
+                    _ => true,
+                }
+            };
+            if closed || now >= by {
+                self.result = Some(Ok(self.output(why)));
+                progressed = true;
+            }
+        }
+        Ok(progressed)
+    }
+
+    /// What the command gave, once its channel is closed.
+    fn output(&mut self, why: Ending) -> Output {
+        if let Some(end) = self.end.as_mut() {
+            end.finish(&mut self.stderr);
+        }
+        let exit = match (why, self.channel.as_ref()) {
+            (Ending::TimedOut | Ending::Abandoned, _) => Exit::TimedOut,
+            (Ending::Exited, Some(channel)) => {
+                match channel.exit_signal().ok().and_then(|s| s.exit_signal) {
+                    Some(sig) => Exit::Signal(sig),
+                    None => {
+                        let code = channel.exit_status().unwrap_or(-1);
+                        if self.raw {
+                            Exit::Code(code)
+                        } else {
+                            exit_of(code, self.timeout, self.started)
+                        }
+                    }
+                }
+            }
+            _ => exit_of(
+                self.end.as_ref().and_then(|e| e.status).unwrap_or(-1),
+                self.timeout,
+                self.started,
+            ),
+        };
+        let (stdout, stdout_dropped) = std::mem::take(&mut self.stdout).finish();
+        let (stderr, stderr_dropped) = std::mem::take(&mut self.stderr).finish();
+        Output {
             exit,
             stdout,
             stderr,
             stdout_dropped,
             stderr_dropped,
-            duration: started.elapsed(),
-        };
-        if timed_out {
-            let _ = channel.close();
-            self.session.set_blocking(true);
-            self.kill_remote(&job.tag);
-            return Ok(output(Exit::TimedOut));
-        }
-        let exit = if channel.eof() {
-            self.retry(deadline, |_| channel.wait_close())
-                .map_err(|e| lost(e.to_string()))?;
-            let code = channel.exit_status().map_err(|e| lost(e.to_string()))?;
-            match channel.exit_signal().ok().and_then(|s| s.exit_signal) {
-                Some(sig) => Exit::Signal(sig),
-                None => exit_of(code, timeout, started),
-            }
-        } else {
-            let _ = channel.close();
-            exit_of(end.status.unwrap_or(-1), timeout, started)
-        };
-        self.session.set_blocking(true);
-        Ok(output(exit))
-    }
-
-    /// Kills, through a second channel, every process group on the host
-    /// that holds a process tagged `tag`: closing a channel without a pty
-    /// does not stop the command.
-    fn kill_remote(&self, tag: &str) {
-        let Some(groups) = groups_script(tag) else {
-            return;
-        };
-        // `kill -SIG -PGID` (dash's `kill` knows no `--`); never `-1`,
-        // which would mean every process.
-        let script = format!(
-            "g=$({groups}); for i in $g; do [ \"$i\" -gt 1 ] && kill -TERM \"-$i\"; done 2>/dev/null; [ -n \"$g\" ] && sleep 1; for i in $g; do [ \"$i\" -gt 1 ] && kill -KILL \"-$i\"; done 2>/dev/null; true"
-        );
-        self.session.set_timeout(5000);
-        if let Ok(mut channel) = self.session.channel_session() {
-            let _ = channel.exec(&format!("exec sh -c {}", quote(&script)));
-            let mut sink = Vec::new();
-            let _ = channel.read_to_end(&mut sink);
-            let _ = channel.wait_close();
-        }
-        self.session.set_timeout(0);
-    }
-
-    /// Repeats a libssh2 call that would block, waiting on the socket.
-    fn retry<T>(
-        &self,
-        deadline: Option<Instant>,
-        mut f: impl FnMut(&Session) -> Result<T, ssh2::Error>,
-    ) -> Result<T, ssh2::Error> {
-        loop {
-            match f(&self.session) {
-                Err(e) if e.code() == ssh2::ErrorCode::Session(-37) => {
-                    if deadline.is_some_and(|d| Instant::now() >= d) {
-                        return Err(e);
-                    }
-                    self.wait_socket(deadline);
-                }
-                other => return other,
-            }
+            duration: self.started.elapsed(),
         }
     }
 
-    /// Sleeps until the socket is ready in the direction libssh2 is
-    /// blocked on, the deadline, or the keepalive interval.
-    fn wait_socket(&self, deadline: Option<Instant>) {
-        let dirs = self.session.block_directions();
-        let mut events = 0;
-        if matches!(
-            dirs,
-            BlockDirections::Inbound | BlockDirections::Both | BlockDirections::None
-        ) {
-            events |= libc::POLLIN;
+    /// Answers the run; a command stopped on the client's side is first
+    /// killed on its host (the returned task), unless the host has no
+    /// shell to kill it with: then closing its channel is all there is.
+    fn complete(mut self) -> Option<Task> {
+        let result = self.result.take()?;
+        let ending = matches!(&result, Ok(o) if o.exit == Exit::TimedOut);
+        let reply = self.job.take().map(|j| j.reply).or(self.reply.take());
+        if matches!(self.kind, Kind::Command) && ending && !self.raw {
+            return Some(Task::kill(
+                &self.tag,
+                reply.filter(|r| !r.is_closed()),
+                result,
+            ));
         }
-        if matches!(dirs, BlockDirections::Outbound | BlockDirections::Both) {
-            events |= libc::POLLOUT;
+        if let Some(reply) = reply {
+            let _ = reply.send(self.answer.take().unwrap_or(result));
         }
-        // Short enough to notice promptly that a run abandoned the command.
-        let mut wait = Duration::from_millis(250);
-        if let Some(d) = deadline {
-            wait = wait.min(d.saturating_duration_since(Instant::now()));
-        }
-        let mut pfd = libc::pollfd {
-            fd: self.fd,
-            events,
-            revents: 0,
-        };
-        let ms = i32::try_from(wait.as_millis()).unwrap_or(i32::MAX).max(1);
-        // SAFETY: one valid pollfd on a socket this connection owns.
-        unsafe {
-            libc::poll(&raw mut pfd, 1, ms);
-        }
+        None
     }
 }
-
 /// The remote `timeout`'s status: 124 when it killed the command on its
 /// deadline, 137 when the command needed SIGKILL after it.
 fn exit_of(code: i32, timeout: Option<Duration>, started: Instant) -> Exit {
@@ -752,9 +1156,12 @@ mod tests {
         let (wanted, _answer) = job("wanted");
         tx.send(abandoned).unwrap();
         tx.send(wanted).unwrap();
+        let mut queue = VecDeque::new();
+        assert!(!receive(&rx, &mut queue), "the queue is still open");
+        let commands: Vec<&str> = queue.iter().map(|j| j.command.as_str()).collect();
+        assert_eq!(commands, ["wanted"]);
         drop(tx);
-        assert_eq!(next_job(&rx).map(|j| j.command).as_deref(), Some("wanted"));
-        assert!(next_job(&rx).is_none());
+        assert!(receive(&rx, &mut queue), "the queue is closed");
     }
 
     #[test]
