@@ -127,7 +127,7 @@ impl SshPool {
         let deadline = Instant::now() + within;
         for t in threads {
             while !t.is_finished() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
+                std::thread::sleep(Duration::from_millis(2));
             }
             if t.is_finished() {
                 let _ = t.join();
