@@ -56,6 +56,11 @@ impl Default for Templates {
 
 const SHELL: &str = "shell";
 
+/// A value with a NUL fails the host: dropping the byte would run another
+/// command than the one written, and over SSH the command would be cut.
+const NUL_IN_VALUE: &str =
+    "a value rendered into it holds a NUL byte, which a command cannot carry";
+
 impl Templates {
     #[must_use]
     pub fn new() -> Self {
@@ -72,7 +77,13 @@ impl Templates {
             if matches!(state.auto_escape(), AutoEscape::Custom(name) if name == SHELL)
                 && !value.is_safe()
             {
-                let text = value.to_string().replace('\0', "");
+                let text = value.to_string();
+                if text.contains('\0') {
+                    return Err(minijinja::Error::new(
+                        minijinja::ErrorKind::InvalidOperation,
+                        NUL_IN_VALUE,
+                    ));
+                }
                 let quoted = shlex::try_quote(&text).unwrap_or_else(|_| text.clone().into());
                 out.write_str(&quoted).map_err(minijinja::Error::from)
             } else {
@@ -146,10 +157,17 @@ impl Templates {
         if entry.names.is_none() {
             return Ok(entry.source.clone());
         }
-        self.env
+        let rendered = self
+            .env
             .template_from_named_str(entry.flavor.name(), &entry.source)
             .and_then(|t| t.render(context))
-            .map_err(|e| describe(&e))
+            .map_err(|e| describe(&e))?;
+        // A C string ends at a NUL: over SSH the command would be cut short
+        // (even to nothing, reported ok) instead of failing.
+        if rendered.contains('\0') {
+            return Err(NUL_IN_VALUE.into());
+        }
+        Ok(rendered)
     }
 }
 

@@ -5,6 +5,7 @@ mod error_messages;
 mod examples;
 mod fuzz;
 mod harness;
+mod inputs;
 mod journal;
 mod plan;
 mod report;

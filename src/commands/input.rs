@@ -40,8 +40,10 @@ pub fn overrides(vars: &[String]) -> Result<BTreeMap<String, serde_json::Value>,
 }
 
 pub fn print(diagnostics: &[Diagnostic], source: Option<&str>) {
+    let lines: Vec<&str> = source.map(|s| s.lines().collect()).unwrap_or_default();
     for d in diagnostics {
-        eprint!("{}", d.render(source));
+        let line = lines.get(d.pos.line.saturating_sub(1) as usize).copied();
+        eprint!("{}", d.render_line(line));
     }
 }
 
