@@ -23,6 +23,8 @@ pub enum Problem {
     TooLarge { bytes: u64, limit: u64 },
     #[error("the file is not valid UTF-8")]
     NotUtf8,
+    #[error("the file holds a NUL byte, so it is not a text file")]
+    NotText,
     #[error("the file is empty")]
     Empty,
     #[error("{message}")]
@@ -36,6 +38,12 @@ pub enum Problem {
         "invalid {what} `{name}`: use lowercase letters, digits, `-` and `_`, starting with a letter or digit"
     )]
     InvalidName { what: &'static str, name: String },
+    #[error(
+        "invalid {what} name `{name}`: use letters, digits, `.`, `-`, `_` and `:` (a short name, a domain name or an IP address), not starting with `-` or `.`"
+    )]
+    InvalidHostName { what: &'static str, name: String },
+    #[error("{what} holds a NUL byte (`\\0`), which a command cannot carry")]
+    NulByte { what: String },
     #[error("duplicate {what} `{name}`, first defined on line {first_line}")]
     Duplicate {
         what: &'static str,
@@ -129,10 +137,12 @@ impl Problem {
             Self::Unreadable { .. } => "unreadable",
             Self::TooLarge { .. } => "too-large",
             Self::NotUtf8 => "not-utf8",
+            Self::NotText => "not-text",
+            Self::NulByte { .. } => "nul-byte",
             Self::Empty => "empty",
             Self::Syntax { .. } => "syntax",
             Self::UnsupportedVersion { .. } => "version",
-            Self::InvalidName { .. } => "invalid-name",
+            Self::InvalidName { .. } | Self::InvalidHostName { .. } => "invalid-name",
             Self::Duplicate { .. } => "duplicate",
             Self::Unknown { .. } => "unknown-reference",
             Self::Cycle { .. } => "cycle",
@@ -276,18 +286,27 @@ impl Diagnostic {
     /// `error: message` / `  --> file:line:col` / caret snippet / hint.
     #[must_use]
     pub fn render(&self, source: Option<&str>) -> String {
+        self.render_line(
+            source.and_then(|s| s.lines().nth(self.pos.line.saturating_sub(1) as usize)),
+        )
+    }
+
+    /// [`Diagnostic::render`] given only the diagnostic's own source line:
+    /// callers rendering many diagnostics split the file once, not once
+    /// per diagnostic.
+    #[must_use]
+    pub fn render_line(&self, source_line: Option<&str>) -> String {
         let mut out = String::new();
         let label = match self.severity {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        let _ = writeln!(out, "{label}: {}", self.problem);
+        let _ = writeln!(out, "{label}: {}", printable(&self.problem.to_string()));
         let Pos { line, column } = self.pos;
         let _ = writeln!(out, "  --> {}:{line}:{column}", self.file.display());
-        if let Some(text) = source.and_then(|s| s.lines().nth(line.saturating_sub(1) as usize)) {
+        if let Some(text) = source_line {
             let gutter = " ".repeat(line.to_string().len());
-            let text = text.replace('\t', " ");
-            let col = (column.max(1) - 1) as usize;
+            let (text, col) = excerpt(text, (column.max(1) - 1) as usize);
             let width = token_width(&text, col);
             let pad: String = text.chars().take(col).map(|_| ' ').collect();
             let _ = writeln!(out, "{gutter} |");
@@ -307,7 +326,7 @@ impl Diagnostic {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        let mut message = self.problem.to_string();
+        let mut message = printable(&self.problem.to_string());
         if let Some(hint) = self.problem.hint() {
             let _ = write!(message, " (hint: {hint})");
         }
@@ -335,6 +354,58 @@ impl Diagnostic {
         })
     }
 }
+
+/// `text` with control characters (a name may hold ESC or a newline)
+/// written as escapes, so that no message can drive the terminal.
+#[must_use]
+pub fn printable(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_string();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// At most [`EXCERPT_CHARS`] of a source line around column `col` (0-based),
+/// tabs and control characters shown as one space or `?` each so that the
+/// carets stay aligned; returns the excerpt and `col` within it.
+fn excerpt(line: &str, col: usize) -> (String, usize) {
+    let chars: Vec<char> = line
+        .chars()
+        .map(|c| match c {
+            '\t' => ' ',
+            c if c.is_control() => '?',
+            c => c,
+        })
+        .collect();
+    if chars.len() <= EXCERPT_CHARS {
+        return (chars.into_iter().collect(), col);
+    }
+    let start = col
+        .saturating_sub(EXCERPT_CHARS / 2)
+        .min(chars.len() - EXCERPT_CHARS);
+    let end = start + EXCERPT_CHARS;
+    let mut text = String::new();
+    if start > 0 {
+        text.push_str("...");
+    }
+    text.extend(&chars[start..end]);
+    if end < chars.len() {
+        text.push_str("...");
+    }
+    let shift = if start > 0 { 3 } else { 0 };
+    (text, col.saturating_sub(start) + shift)
+}
+
+/// The longest excerpt of a source line an error shows.
+const EXCERPT_CHARS: usize = 160;
 
 /// The width of the YAML token starting at `col`, so carets underline a
 /// whole name rather than its first letter.

@@ -64,6 +64,11 @@ impl Default for Templates {
 
 const SHELL: &str = "shell";
 
+/// A value with a NUL fails the host: dropping the byte would run another
+/// command than the one written, and over SSH the command would be cut.
+const NUL_IN_VALUE: &str =
+    "a value rendered into it holds a NUL byte, which a command cannot carry";
+
 impl Templates {
     #[must_use]
     pub fn new() -> Self {
@@ -76,11 +81,19 @@ impl Templates {
             let text = if let Some(Raw(text)) = value.downcast_object_ref::<Raw>() {
                 text.clone()
             } else if state.name() == SHELL {
-                let text = value.to_string().replace('\0', "");
+                let text = value.to_string();
                 shlex::try_quote(&text).map_or_else(|_| text.clone(), std::borrow::Cow::into_owned)
             } else {
                 value.to_string()
             };
+            // A NUL cannot pass through `sh` or an SSH exec request: it would
+            // silently cut the command short.
+            if state.name() == SHELL && text.contains('\0') {
+                return Err(minijinja::Error::new(
+                    minijinja::ErrorKind::InvalidOperation,
+                    NUL_IN_VALUE,
+                ));
+            }
             out.write_str(&text).map_err(minijinja::Error::from)
         });
         env.add_filter("raw", |v: Value| Value::from_object(Raw(v.to_string())));
@@ -159,10 +172,17 @@ impl Templates {
         if entry.names.is_none() {
             return Ok(entry.source.clone());
         }
-        self.env
+        let rendered = self
+            .env
             .template_from_named_str(entry.flavor.name(), &entry.source)
             .and_then(|t| t.render(context))
-            .map_err(|e| describe(&e))
+            .map_err(|e| describe(&e))?;
+        // A C string ends at a NUL: over SSH the command would be cut short
+        // (even to nothing, reported ok) instead of failing.
+        if rendered.contains('\0') {
+            return Err(NUL_IN_VALUE.into());
+        }
+        Ok(rendered)
     }
 }
 

@@ -6,6 +6,7 @@ mod examples;
 mod fold;
 mod fuzz;
 mod harness;
+mod inputs;
 mod journal;
 mod plan;
 mod processes;

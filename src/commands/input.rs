@@ -47,8 +47,10 @@ pub fn var_text(value: &serde_json::Value) -> String {
 }
 
 pub fn print(diagnostics: &[Diagnostic], source: Option<&str>) {
+    let lines: Vec<&str> = source.map(|s| s.lines().collect()).unwrap_or_default();
     for d in diagnostics {
-        eprint!("{}", d.render(source));
+        let line = lines.get(d.pos.line.saturating_sub(1) as usize).copied();
+        eprint!("{}", d.render_line(line));
     }
 }
 

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use crate::diagnostic::Problem;
 use crate::error::Error;
 use crate::exec::context::Secrets;
 use crate::model::Runbook;
@@ -37,12 +38,18 @@ pub fn load(names: &BTreeSet<String>, file: Option<&Path>, masked: bool) -> Resu
     }
     let from_file: BTreeMap<String, String> = match file {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                Error::Usage(format!(
-                    "cannot read the secrets file {}: {e}",
-                    path.display()
-                ))
-            })?;
+            let text = crate::load::source::read_limited(path)
+                .and_then(|b| match String::from_utf8(b) {
+                    Ok(t) if t.contains('\0') => Err(Problem::NotText),
+                    Ok(t) => Ok(t),
+                    Err(_) => Err(Problem::NotUtf8),
+                })
+                .map_err(|e| {
+                    Error::Usage(format!(
+                        "cannot read the secrets file {}: {e}",
+                        path.display()
+                    ))
+                })?;
             serde_saphyr::from_str(&text).map_err(|e| {
                 Error::Usage(format!(
                     "the secrets file {} is not a map of names to strings: {}",

@@ -155,7 +155,8 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
         if name.to_string_lossy().starts_with('.') {
             continue;
         }
-        if path.is_dir() {
+        // Symlinked folders are not followed: a link back up would loop.
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
             walk(&path, out);
         } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
             out.push(path);
@@ -204,11 +205,19 @@ fn finish(report: &mut Report, args: &ValidateArgs) -> u8 {
     let warnings = report.diagnostics.len() - errors;
     match args.format {
         ValidateFormat::Human => {
+            // Each file split into lines once: thousands of warnings must
+            // not each scan the file up to their line.
+            let lines: BTreeMap<&PathBuf, Vec<&str>> = report
+                .sources
+                .iter()
+                .map(|(path, text)| (path, text.lines().collect()))
+                .collect();
             for d in &report.diagnostics {
-                eprint!(
-                    "{}",
-                    d.render(report.sources.get(&d.file).map(String::as_str))
-                );
+                let line = lines
+                    .get(&d.file)
+                    .and_then(|l| l.get(d.pos.line.saturating_sub(1) as usize))
+                    .copied();
+                eprint!("{}", d.render_line(line));
             }
             let verdict = if errors > 0 { "invalid" } else { "valid" };
             println!(

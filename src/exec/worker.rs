@@ -75,6 +75,22 @@ pub async fn run_host(shared: &Shared, step: usize, host: &Host) -> HostResult {
     HostResult { outcome }
 }
 
+/// `name` as one file name inside the logs folder. Validation already
+/// refuses names that could leave it; this holds even if one got through:
+/// anything outside `[A-Za-z0-9_:-]`, and `.` at the start, becomes `%XX`
+/// (so `%` too, keeping distinct names distinct).
+fn file_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for (i, b) in name.bytes().enumerate() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'_' | b':' | b'-') || (b == b'.' && i > 0) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 fn tail(text: &str) -> Vec<String> {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     lines[lines.len().saturating_sub(TAIL_LINES)..]
@@ -304,7 +320,7 @@ impl Worker<'_> {
         let Some(dir) = &self.shared.logs else {
             return;
         };
-        let dir = dir.join(&self.step().id);
+        let dir = dir.join(file_name(&self.step().id));
         if crate::state::create_dirs(&dir).is_err() {
             return;
         }
@@ -321,7 +337,7 @@ impl Worker<'_> {
             ("stderr", &output.stderr, output.stderr_dropped),
         ];
         for (ext, bytes, dropped) in streams {
-            let path = dir.join(format!("{}.{ext}", self.host.name));
+            let path = dir.join(format!("{}.{ext}", file_name(&self.host.name)));
             if let Ok(mut file) = crate::state::append_file(&path) {
                 let _ = file.write_all(header.as_bytes());
                 if dropped > 0 {
@@ -337,5 +353,33 @@ impl Worker<'_> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::file_name;
+
+    #[test]
+    fn no_name_leaves_the_logs_folder() {
+        for name in [
+            "../../tmp/x",
+            "..",
+            ".",
+            "a/b",
+            "",
+            "x\0y",
+            "\u{1b}[31m",
+            "%2F",
+        ] {
+            let f = file_name(name);
+            assert!(
+                !f.contains('/') && !f.starts_with('.') && !f.chars().any(char::is_control),
+                "{name:?} -> {f:?}"
+            );
+        }
+        assert_eq!(file_name("web-1.example.com"), "web-1.example.com");
+        assert_eq!(file_name("2001:db8::1"), "2001:db8::1");
+        assert_ne!(file_name("a/b"), file_name("a%2Fb"));
     }
 }

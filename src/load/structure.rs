@@ -12,9 +12,15 @@ use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle};
 use super::{Pos, Source};
 use crate::diagnostic::{Diagnostic, Problem, suggest};
 
-/// Beyond this many nodes (aliases expanded) the second look is skipped:
-/// it must never be the way around the loader's alias-bomb budget.
+/// Beyond this many nodes, every alias counted at its expanded size, the
+/// second look is skipped: a few hundred bytes of anchors can stand for
+/// billions of nodes, and this pass must not be the way around the
+/// loader's alias budget.
 const MAX_NODES: usize = 200_000;
+
+/// Deeper than this the second look is skipped too, so that its recursion
+/// stays far from the end of the stack.
+const MAX_DEPTH: usize = 128;
 
 #[derive(Default)]
 struct Tree {
@@ -23,6 +29,8 @@ struct Tree {
     /// JSON pointer of each mapping entry -> where its key starts.
     keys: HashMap<String, Pos>,
     nodes: usize,
+    /// Each anchor's value and its size in nodes, what an alias costs.
+    anchors: HashMap<usize, (Value, usize)>,
 }
 
 fn pos(m: &serde_saphyr::granit_parser::Marker) -> Pos {
@@ -32,7 +40,8 @@ fn pos(m: &serde_saphyr::granit_parser::Marker) -> Pos {
     )
 }
 
-fn escape(key: &str) -> String {
+/// `key` as one segment of a JSON pointer.
+pub(crate) fn escape(key: &str) -> String {
     key.replace('~', "~0").replace('/', "~1")
 }
 
@@ -55,15 +64,15 @@ fn scalar(text: &str, style: ScalarStyle) -> Value {
 type Events<'a> = std::iter::Peekable<Parser<'a, serde_saphyr::granit_parser::StrInput<'a>>>;
 
 impl Tree {
-    /// Reads one node at `path`; `None` on a parse error or too many nodes.
-    fn node(
-        &mut self,
-        events: &mut Events<'_>,
-        path: &str,
-        anchors: &mut HashMap<usize, Value>,
-    ) -> Option<Value> {
+    /// Reads one node at `path`; `None` on a parse error, too many nodes or
+    /// too deep a nesting.
+    fn node(&mut self, events: &mut Events<'_>, path: &str, depth: usize) -> Option<Value> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
         loop {
             let (event, span) = events.next()?.ok()?;
+            let before = self.nodes;
             self.nodes += 1;
             if self.nodes > MAX_NODES {
                 return None;
@@ -71,7 +80,15 @@ impl Tree {
             let at = pos(&span.start);
             let (value, anchor) = match event {
                 Event::Scalar(text, style, anchor, _) => (scalar(&text, style), anchor),
-                Event::Alias(id) => (anchors.get(&id).cloned().unwrap_or(Value::Null), 0),
+                Event::Alias(id) => {
+                    let (value, size) = self.anchors.get(&id)?;
+                    // Charged before the copy, so the copy is always small.
+                    self.nodes = before.checked_add(*size)?;
+                    if self.nodes > MAX_NODES {
+                        return None;
+                    }
+                    (value.clone(), 0)
+                }
                 Event::SequenceStart(_, anchor, _) => {
                     let mut items = Vec::new();
                     loop {
@@ -80,7 +97,7 @@ impl Tree {
                             break;
                         }
                         let child = format!("{path}/{}", items.len());
-                        items.push(self.node(events, &child, anchors)?);
+                        items.push(self.node(events, &child, depth + 1)?);
                     }
                     (Value::Array(items), anchor)
                 }
@@ -95,23 +112,32 @@ impl Tree {
                             Some(Ok((_, span))) => pos(&span.start),
                             _ => return None,
                         };
-                        let key = match self.node(events, &format!("{path}/?"), anchors)? {
+                        let key = match self.node(events, &format!("{path}/?"), depth + 1)? {
                             Value::String(s) => s,
                             other => other.to_string(),
                         };
                         let child = format!("{path}/{}", escape(&key));
                         self.keys.insert(child.clone(), key_at);
-                        let value = self.node(events, &child, anchors)?;
+                        let value = self.node(events, &child, depth + 1)?;
                         map.insert(key, value);
                     }
                     (Value::Object(map), anchor)
                 }
-                Event::StreamStart | Event::DocumentStart(..) | Event::Anchor(..) => continue,
-                _ => continue,
+                _ => {
+                    self.nodes = before;
+                    continue;
+                }
             };
             self.values.insert(path.to_string(), at);
             if anchor != 0 {
-                anchors.insert(anchor, value.clone());
+                // The kept copy is charged too: nested anchors would
+                // otherwise keep one copy of the same nodes per level.
+                let size = self.nodes - before;
+                self.nodes += size;
+                if self.nodes > MAX_NODES {
+                    return None;
+                }
+                self.anchors.insert(anchor, (value.clone(), size));
             }
             return Some(value);
         }
@@ -122,7 +148,8 @@ impl Tree {
 /// `source`, each at its own position.
 #[must_use]
 pub fn explain(source: &Source, kind: super::FileKind, first: Diagnostic) -> Vec<Diagnostic> {
-    let budget = matches!(&first.problem, Problem::Syntax { message, .. } if message.contains("aliases expand too far"));
+    let budget =
+        matches!(&first.problem, Problem::Syntax { message, .. } if super::is_refusal(message));
     let schema = match kind {
         super::FileKind::Runbook => crate::schema::runbook(),
         super::FileKind::Inventory => crate::schema::inventory(),
@@ -141,13 +168,25 @@ pub fn explain(source: &Source, kind: super::FileKind, first: Diagnostic) -> Vec
     all
 }
 
+/// Where each mapping key starts, by the JSON pointer of its value (`/hosts/web-1`);
+/// empty when the file does not read or is too large for this pass.
+#[must_use]
+pub fn key_positions(source: &Source) -> HashMap<String, Pos> {
+    let mut tree = Tree::default();
+    let mut events = Parser::new_from_str(&source.text).peekable();
+    match tree.node(&mut events, "", 0) {
+        Some(_) => tree.keys,
+        None => HashMap::new(),
+    }
+}
+
 /// Every structural error of `source` against `schema`, located.
 #[must_use]
 pub fn check(source: &Source, schema: &Value) -> Vec<Diagnostic> {
     use super::schema_check::Issue;
     let mut tree = Tree::default();
     let mut events = Parser::new_from_str(&source.text).peekable();
-    let Some(doc) = tree.node(&mut events, "", &mut HashMap::new()) else {
+    let Some(doc) = tree.node(&mut events, "", 0) else {
         return Vec::new();
     };
     let mut issues = Vec::new();

@@ -28,6 +28,7 @@ pub fn inventory(source: &Source, raw: &RawInventory) -> CheckedInventory {
             },
         );
     }
+    names(&mut sink, source, raw);
     for (name, group) in &raw.groups {
         if raw.hosts.contains_key(name) {
             sink.error(group.pos, Problem::HostGroupClash { name: name.clone() });
@@ -77,6 +78,7 @@ pub fn inventory(source: &Source, raw: &RawInventory) -> CheckedInventory {
             },
         );
     }
+    nul_vars(&mut sink, source, raw);
     check_jumps(&mut sink, raw);
     if sink.has_errors() {
         return CheckedInventory {
@@ -186,6 +188,77 @@ pub fn inventory(source: &Source, raw: &RawInventory) -> CheckedInventory {
             default_vars: raw.defaults.vars.clone(),
         }),
         diagnostics: sink.diagnostics,
+    }
+}
+
+/// Host and group names, each refused at its key.
+fn names(sink: &mut Sink<'_>, source: &Source, raw: &RawInventory) {
+    let hosts = raw.hosts.iter().map(|(n, h)| ("host", "hosts", n, h.pos));
+    let groups = raw
+        .groups
+        .iter()
+        .map(|(n, g)| ("group", "groups", n, g.pos));
+    let bad: Vec<_> = hosts
+        .chain(groups)
+        .filter(|(_, _, name, _)| !super::names::is_valid_host_name(name))
+        .collect();
+    if bad.is_empty() {
+        return;
+    }
+    // Keys carry no position in the typed tree; read them again, only when
+    // a name is wrong.
+    let keys = crate::load::structure::key_positions(source);
+    for (what, section, name, value_pos) in bad {
+        let pointer = format!("/{section}/{}", crate::load::structure::escape(name));
+        sink.error(
+            keys.get(&pointer).copied().unwrap_or(value_pos),
+            Problem::InvalidHostName {
+                what,
+                name: name.clone(),
+            },
+        );
+    }
+}
+
+/// Variables are rendered into commands: a NUL would cut them short.
+fn nul_vars(sink: &mut Sink<'_>, source: &Source, raw: &RawInventory) {
+    use crate::load::structure::{escape, key_positions};
+    let holds = |vars: &BTreeMap<String, serde_json::Value>| {
+        vars.iter()
+            .find(|(k, v)| k.contains('\0') || super::lints::holds_nul(v))
+            .map(|(k, _)| k.clone())
+    };
+    let hosts = raw.hosts.iter().map(|(n, h)| {
+        let at = format!("/hosts/{}", escape(n));
+        (format!(" of host `{n}`"), at, h.pos, &h.vars)
+    });
+    let groups = raw.groups.iter().map(|(n, g)| {
+        let at = format!("/groups/{}", escape(n));
+        (format!(" of group `{n}`"), at, g.pos, &g.vars)
+    });
+    let defaults = std::iter::once((
+        " under `defaults`".to_string(),
+        "/defaults".to_string(),
+        crate::load::Pos::new(1, 1),
+        &raw.defaults.vars,
+    ));
+    let bad: Vec<_> = hosts
+        .chain(groups)
+        .chain(defaults)
+        .filter_map(|(owner, at, pos, vars)| holds(vars).map(|name| (owner, at, pos, name)))
+        .collect();
+    if bad.is_empty() {
+        return;
+    }
+    let keys = key_positions(source);
+    for (owner, at, pos, name) in bad {
+        let pointer = format!("{at}/vars/{}", escape(&name));
+        sink.error(
+            keys.get(&pointer).copied().unwrap_or(pos),
+            Problem::NulByte {
+                what: format!("variable `{name}`{owner}"),
+            },
+        );
     }
 }
 

@@ -26,8 +26,27 @@ pub fn literal_secret(text: &str) -> Option<&'static str> {
         .then_some("password or token")
 }
 
+/// Whether a value, or any key or value inside it, holds a NUL byte.
+#[must_use]
+pub fn holds_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(holds_nul),
+        serde_json::Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        _ => false,
+    }
+}
+
 pub fn literal_vars(sink: &mut Sink<'_>, vars: &BTreeMap<String, Sp<serde_json::Value>>) {
     for (name, value) in vars {
+        if holds_nul(value) {
+            sink.error(
+                value.pos,
+                Problem::NulByte {
+                    what: format!("variable `{name}`"),
+                },
+            );
+        }
         let lower = name.to_lowercase();
         let secret_name = ["password", "passwd", "secret", "token", "api_key", "apikey"]
             .iter()

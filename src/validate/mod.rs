@@ -21,6 +21,8 @@ pub struct Sink<'a> {
     pub file: &'a Path,
     pub text: &'a str,
     pub diagnostics: Vec<Diagnostic>,
+    /// `text` split into lines on first use, for [`Sink::find_on_line`].
+    lines: std::cell::OnceCell<Vec<&'a str>>,
 }
 
 impl<'a> Sink<'a> {
@@ -30,6 +32,7 @@ impl<'a> Sink<'a> {
             file: source.path.as_path(),
             text: source.text.as_str(),
             diagnostics: Vec::new(),
+            lines: std::cell::OnceCell::new(),
         }
     }
 
@@ -89,7 +92,8 @@ impl<'a> Sink<'a> {
     /// pointing inside a template string at the name that is wrong.
     #[must_use]
     pub fn find_on_line(&self, pos: Pos, needle: &str) -> Pos {
-        let Some(line) = self.text.lines().nth(pos.line.saturating_sub(1) as usize) else {
+        let lines = self.lines.get_or_init(|| self.text.lines().collect());
+        let Some(line) = lines.get(pos.line.saturating_sub(1) as usize).copied() else {
             return pos;
         };
         let start: usize = line
