@@ -111,6 +111,28 @@ pub enum Problem {
         chain: Vec<String>,
         limit: usize,
     },
+    #[error("unbalanced quotes")]
+    SshConfigQuotes,
+    #[error("`{keyword}` needs a value")]
+    SshConfigMissingValue { keyword: String },
+    #[error("invalid `{keyword}` value `{found}`: expected {expected}")]
+    SshConfigValue {
+        keyword: String,
+        found: String,
+        expected: &'static str,
+    },
+    #[error("`Include` nested more than {limit} deep")]
+    SshConfigIncludeDepth { limit: usize },
+    #[error(
+        "`Match` blocks are not supported: the lines up to the next `Host` or `Match` are ignored"
+    )]
+    SshConfigMatch,
+    #[error("`ProxyCommand` (for host `{host}`) is not supported")]
+    SshConfigProxyCommand { host: String },
+    #[error(
+        "`StrictHostKeyChecking no` (for host `{host}`) is treated as `accept-new`: a changed host key is still refused"
+    )]
+    SshConfigStrictNo { host: String },
     #[error("`{name}` is both a host and a group")]
     HostGroupClash { name: String },
     #[error("step `{step}` runs a command with neither `check` nor `verify`")]
@@ -162,6 +184,13 @@ impl Problem {
             Self::UnknownVarOverride { .. } => "unknown-var",
             Self::JumpChainTooLong { .. } => "jump-chain-too-long",
             Self::HostGroupClash { .. } => "host-group-clash",
+            Self::SshConfigQuotes
+            | Self::SshConfigMissingValue { .. }
+            | Self::SshConfigValue { .. }
+            | Self::SshConfigIncludeDepth { .. } => "ssh-config",
+            Self::SshConfigMatch => "ssh-config-match",
+            Self::SshConfigProxyCommand { .. } => "ssh-config-proxy-command",
+            Self::SshConfigStrictNo { .. } => "ssh-config-strict-no",
             Self::RunWithoutProbe { .. } => "run-without-probe",
             Self::RunWithoutTimeout { .. } => "run-without-timeout",
             Self::LiteralSecret { .. } => "literal-secret",
@@ -216,6 +245,16 @@ impl Problem {
                 "its dependents will be blocked when it fails; consider `abort` or `pause`".into(),
             ),
             Self::Cycle { .. } => Some("remove one of these dependencies".into()),
+            Self::SshConfigIncludeDepth { .. } => Some("does a file include itself?".into()),
+            Self::SshConfigMatch => Some(
+                "write the settings under `Host` patterns, or set them in the inventory".into(),
+            ),
+            Self::SshConfigProxyCommand { .. } => {
+                Some("use `ProxyJump`, or `jump` in the inventory".into())
+            }
+            Self::SshConfigStrictNo { .. } => {
+                Some("write `accept-new`, or remove the stale key from the known hosts file".into())
+            }
             Self::QuotedValue { context, .. } => Some(quoting_hint(*context).into()),
             Self::BlockInQuotes { .. } => Some(
                 "close quotes, comments and heredocs before a `{% %}` and open them after it"

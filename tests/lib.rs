@@ -15,6 +15,7 @@ mod run;
 mod schema;
 mod secrets;
 mod ssh;
+mod ssh_config;
 mod sshd;
 mod state;
 mod terminal;

@@ -75,7 +75,13 @@ pub fn load_inventory(path: &Path) -> Result<(Source, Inventory), Error> {
         }
     };
     let checked = validate::inventory::inventory(&source, &raw);
-    print(&checked.diagnostics, Some(&source.text));
+    // Some findings are in an OpenSSH config file: no inventory snippet.
+    for d in &checked.diagnostics {
+        eprint!(
+            "{}",
+            d.render((d.file == source.path).then_some(&*source.text))
+        );
+    }
     match checked.inventory {
         Some(inv) => Ok((source, inv)),
         None => Err(invalid(path)),

@@ -34,6 +34,9 @@ pub struct RawHostSettings {
     pub host_key_checking: Option<HostKeyChecking>,
     pub jump: Option<Sp<String>>,
     pub connect_timeout: Option<Duration>,
+    /// An OpenSSH client configuration to read, or `none`; without it,
+    /// `~/.ssh/config` when it exists.
+    pub ssh_config: Option<Sp<String>>,
     #[serde(default)]
     pub vars: BTreeMap<String, serde_json::Value>,
 }

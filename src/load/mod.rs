@@ -6,6 +6,7 @@ pub mod runbook;
 pub mod schema_check;
 pub mod source;
 pub mod span;
+pub mod ssh_config;
 pub mod structure;
 
 use std::path::Path;

@@ -23,6 +23,10 @@ pub struct Host {
     pub known_hosts: Option<PathBuf>,
     pub host_key_checking: HostKeyChecking,
     pub jump: Option<String>,
+    /// The jump host `jump` names, when it is not the inventory host of
+    /// that name: one reached through an OpenSSH `ProxyJump` (its own
+    /// settings, and its own `jump` before it).
+    pub jump_via: Option<Box<Host>>,
     pub connect_timeout: Duration,
     pub vars: BTreeMap<String, serde_json::Value>,
     /// Where each connection setting came from (by field name: `address`,
@@ -59,6 +63,7 @@ impl Host {
             known_hosts: None,
             host_key_checking: HostKeyChecking::Strict,
             jump: None,
+            jump_via: None,
             connect_timeout: Duration::from_secs(10),
             vars,
             origins: BTreeMap::new(),

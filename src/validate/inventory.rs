@@ -5,8 +5,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use super::Sink;
+use super::ssh_config::apply_ssh_config;
 use crate::diagnostic::{Diagnostic, Problem, suggest};
-use crate::load::{RawInventory, Source};
+use crate::load::inventory::RawHostSettings;
+use crate::load::{RawInventory, Source, ssh_config};
 use crate::model::inventory::{MAX_JUMPS, Origin};
 use crate::model::{Dag, Duration, Host, Inventory, TransportKind};
 
@@ -89,97 +91,48 @@ pub fn inventory(source: &Source, raw: &RawInventory) -> CheckedInventory {
     let base = source.path.parent().unwrap_or(Path::new("."));
     let members = expand_groups(raw, &group_names, &children);
     let mut hosts = BTreeMap::new();
+    let mut ssh_configs = BTreeMap::new();
+    let d = &raw.defaults;
     for (name, h) in &raw.hosts {
-        let d = &raw.defaults;
         let mut vars = d.vars.clone();
         for g in ancestry_order(name, raw, &group_names, &children) {
             vars.extend(raw.groups[group_names[g]].vars.clone());
         }
         vars.extend(h.vars.clone());
-        let transport = h.transport.or(d.transport).unwrap_or_default();
-        // Without an address, a local host is the controller itself and an
-        // SSH host is reached by its name (as Ansible does).
-        let unnamed = match transport {
-            TransportKind::Local => "127.0.0.1".to_string(),
-            TransportKind::Ssh => name.clone(),
-        };
-        let mut origins = BTreeMap::new();
-        // The host's own value wins over the defaults; each records where it
-        // came from.
-        let mut pick = |field: &'static str, own: bool, default: bool| {
-            if own {
-                origins.insert(field, Origin::Host);
-            } else if default {
-                origins.insert(field, Origin::Defaults);
+        let host = settle(name, h, d, vars, base);
+        if host.transport == TransportKind::Ssh {
+            match h.ssh_config.as_ref().or(d.ssh_config.as_ref()) {
+                Some(v) if v.value == "none" => {}
+                Some(v) => {
+                    let path = expand_path(base, v);
+                    if path.is_file() {
+                        ssh_configs.insert(name.clone(), path);
+                    } else {
+                        sink.error(
+                            v.pos,
+                            Problem::Unreadable {
+                                reason: format!("`{}` is not a file", path.display()),
+                            },
+                        );
+                    }
+                }
+                None => {
+                    if let Some(path) = ssh_config::default_path() {
+                        ssh_configs.insert(name.clone(), path);
+                    }
+                }
             }
-        };
-        pick("transport", h.transport.is_some(), d.transport.is_some());
-        pick("address", h.address.is_some(), d.address.is_some());
-        pick("port", h.port.is_some(), d.port.is_some());
-        pick("user", h.user.is_some(), d.user.is_some());
-        pick(
-            "identity_file",
-            h.identity_file.is_some(),
-            d.identity_file.is_some(),
-        );
-        pick(
-            "known_hosts",
-            h.known_hosts.is_some(),
-            d.known_hosts.is_some(),
-        );
-        pick(
-            "host_key_checking",
-            h.host_key_checking.is_some(),
-            d.host_key_checking.is_some(),
-        );
-        pick("jump", h.jump.is_some(), d.jump.is_some());
-        pick(
-            "connect_timeout",
-            h.connect_timeout.is_some(),
-            d.connect_timeout.is_some(),
-        );
-        let host = Host {
-            name: name.clone(),
-            transport,
-            address: h
-                .address
-                .clone()
-                .or_else(|| d.address.clone())
-                .unwrap_or(unnamed),
-            port: h.port.or(d.port).unwrap_or(22),
-            user: h
-                .user
-                .clone()
-                .or_else(|| d.user.clone())
-                .unwrap_or_else(|| std::env::var("USER").unwrap_or_else(|_| "root".into())),
-            identity_file: h
-                .identity_file
-                .as_ref()
-                .or(d.identity_file.as_ref())
-                .map(|p| expand_path(base, p)),
-            known_hosts: h
-                .known_hosts
-                .as_ref()
-                .or(d.known_hosts.as_ref())
-                .map(|p| expand_path(base, p)),
-            host_key_checking: h
-                .host_key_checking
-                .or(d.host_key_checking)
-                .unwrap_or_default(),
-            jump: h
-                .jump
-                .as_ref()
-                .or(d.jump.as_ref())
-                .map(|j| j.value.clone())
-                .filter(|j| j != name),
-            connect_timeout: h
-                .connect_timeout
-                .or(d.connect_timeout)
-                .unwrap_or(DEFAULT_CONNECT_TIMEOUT),
-            vars,
-            origins,
-        };
+        }
         hosts.insert(name.clone(), host);
+    }
+    let fresh = |name: &str| settle(name, &RawHostSettings::default(), d, d.vars.clone(), base);
+    let found = apply_ssh_config(&mut hosts, &ssh_configs, &fresh);
+    sink.diagnostics.extend(found);
+    if sink.has_errors() {
+        return CheckedInventory {
+            inventory: None,
+            diagnostics: sink.diagnostics,
+        };
     }
     CheckedInventory {
         inventory: Some(Inventory {
@@ -259,6 +212,101 @@ fn nul_vars(sink: &mut Sink<'_>, source: &Source, raw: &RawInventory) {
                 what: format!("variable `{name}`{owner}"),
             },
         );
+    }
+}
+
+/// A host as the inventory describes it: its own settings, else the
+/// defaults, else runbook's; `origins` says which.
+fn settle(
+    name: &str,
+    h: &RawHostSettings,
+    d: &RawHostSettings,
+    vars: BTreeMap<String, serde_json::Value>,
+    base: &Path,
+) -> Host {
+    let transport = h.transport.or(d.transport).unwrap_or_default();
+    // Without an address, a local host is the controller itself and an
+    // SSH host is reached by its name (as Ansible does).
+    let unnamed = match transport {
+        TransportKind::Local => "127.0.0.1".to_string(),
+        TransportKind::Ssh => name.to_string(),
+    };
+    let mut origins = BTreeMap::new();
+    // The host's own value wins over the defaults; each records where it
+    // came from.
+    let mut pick = |field: &'static str, own: bool, default: bool| {
+        if own {
+            origins.insert(field, Origin::Host);
+        } else if default {
+            origins.insert(field, Origin::Defaults);
+        }
+    };
+    pick("transport", h.transport.is_some(), d.transport.is_some());
+    pick("address", h.address.is_some(), d.address.is_some());
+    pick("port", h.port.is_some(), d.port.is_some());
+    pick("user", h.user.is_some(), d.user.is_some());
+    pick(
+        "identity_file",
+        h.identity_file.is_some(),
+        d.identity_file.is_some(),
+    );
+    pick(
+        "known_hosts",
+        h.known_hosts.is_some(),
+        d.known_hosts.is_some(),
+    );
+    pick(
+        "host_key_checking",
+        h.host_key_checking.is_some(),
+        d.host_key_checking.is_some(),
+    );
+    pick("jump", h.jump.is_some(), d.jump.is_some());
+    pick(
+        "connect_timeout",
+        h.connect_timeout.is_some(),
+        d.connect_timeout.is_some(),
+    );
+    Host {
+        name: name.to_string(),
+        transport,
+        address: h
+            .address
+            .clone()
+            .or_else(|| d.address.clone())
+            .unwrap_or(unnamed),
+        port: h.port.or(d.port).unwrap_or(22),
+        user: h
+            .user
+            .clone()
+            .or_else(|| d.user.clone())
+            .unwrap_or_else(|| std::env::var("USER").unwrap_or_else(|_| "root".into())),
+        identity_file: h
+            .identity_file
+            .as_ref()
+            .or(d.identity_file.as_ref())
+            .map(|p| expand_path(base, p)),
+        known_hosts: h
+            .known_hosts
+            .as_ref()
+            .or(d.known_hosts.as_ref())
+            .map(|p| expand_path(base, p)),
+        host_key_checking: h
+            .host_key_checking
+            .or(d.host_key_checking)
+            .unwrap_or_default(),
+        jump: h
+            .jump
+            .as_ref()
+            .or(d.jump.as_ref())
+            .map(|j| j.value.clone())
+            .filter(|j| j != name),
+        jump_via: None,
+        connect_timeout: h
+            .connect_timeout
+            .or(d.connect_timeout)
+            .unwrap_or(DEFAULT_CONNECT_TIMEOUT),
+        vars,
+        origins,
     }
 }
 

@@ -5,6 +5,7 @@ pub mod inventory;
 mod lints;
 mod names;
 mod probes;
+pub mod ssh_config;
 mod steps;
 pub use steps::step_templates;
 mod templates;

@@ -222,12 +222,13 @@ impl Connection {
                     "more than {MAX_JUMPS} jump hosts in a row (next: `{name}`); refusing to connect"
                 )));
             }
-            Some(name) => Some(
-                inventory
+            Some(name) => Some(match host.jump_via.as_deref() {
+                Some(via) => via,
+                None => inventory
                     .hosts
                     .get(name)
                     .ok_or_else(|| connect_err(format!("unknown jump host `{name}`")))?,
-            ),
+            }),
             None => None,
         };
         let (socket, jump) = match jump_host {
