@@ -1,6 +1,7 @@
 //! YAML text -> raw types that keep positions. Nothing here knows what a
 //! valid runbook is; it only knows what a well-formed one looks like.
 
+pub mod ansible;
 pub mod inventory;
 pub mod runbook;
 pub mod schema_check;
@@ -43,9 +44,18 @@ impl FileKind {
 }
 
 pub fn parse<T: DeserializeOwned>(source: &Source) -> Result<T, Box<Diagnostic>> {
-    let options = serde_saphyr::options! {
-        with_snippet: false,
-    };
+    parse_with(
+        source,
+        serde_saphyr::options! {
+            with_snippet: false,
+        },
+    )
+}
+
+pub fn parse_with<T: DeserializeOwned>(
+    source: &Source,
+    options: serde_saphyr::Options,
+) -> Result<T, Box<Diagnostic>> {
     serde_saphyr::from_str_with_options(&source.text, options).map_err(|e| {
         let pos = e.location().map_or(Pos::new(1, 1), |l| {
             Pos::new(
