@@ -19,4 +19,19 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+# ansible-core, for the tests that compare `runbook inventory --format json`
+# with `ansible-inventory --list`: in a virtualenv under target/, made once.
+venv="$PWD/target/ansible-venv"
+if ! "$venv/bin/ansible-inventory" --version >/dev/null 2>&1; then
+  if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2>/dev/null; then
+    echo "installing python3-venv for the Ansible tests" >&2
+    if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv >/dev/null
+  fi
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check 'ansible-core>=2.16,<2.20'
+fi
+export RUNBOOK_ANSIBLE_INVENTORY="$venv/bin/ansible-inventory"
 cargo test --locked "$@"

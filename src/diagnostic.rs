@@ -141,6 +141,10 @@ pub enum Problem {
     RunWithoutTimeout { step: String },
     #[error("this looks like a literal {what}")]
     LiteralSecret { what: &'static str },
+    #[error("vault-encrypted values are not supported")]
+    VaultValue,
+    #[error("{message}")]
+    AnsibleVariable { message: String },
     #[error("{what} `{name}` is never used")]
     Unused { what: &'static str, name: String },
     #[error("step `{step}` has `on_failure: continue` but {dependents} {} on it", if *count == 1 { "depends" } else { "depend" })]
@@ -195,6 +199,8 @@ impl Problem {
             Self::RunWithoutTimeout { .. } => "run-without-timeout",
             Self::LiteralSecret { .. } => "literal-secret",
             Self::Unused { .. } => "unused",
+            Self::VaultValue => "vault-value",
+            Self::AnsibleVariable { .. } => "ansible-variable",
             Self::ContinueWithDependents { .. } => "continue-with-dependents",
         }
     }
@@ -241,6 +247,10 @@ impl Problem {
             Self::LiteralSecret { .. } => {
                 Some("use `{{ secret.NAME }}` and RUNBOOK_SECRET_NAME instead".into())
             }
+            Self::VaultValue => Some(
+                "decrypt it (`ansible-vault decrypt`) and give the value as `{{ secret.NAME }}`"
+                    .into(),
+            ),
             Self::ContinueWithDependents { .. } => Some(
                 "its dependents will be blocked when it fails; consider `abort` or `pause`".into(),
             ),

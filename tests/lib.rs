@@ -1,5 +1,6 @@
 //! One integration test binary; every test drives the real `runbook` binary.
 
+mod ansible;
 mod corpus;
 mod error_messages;
 mod examples;

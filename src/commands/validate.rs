@@ -30,9 +30,12 @@ pub fn run(global: &Global, args: &ValidateArgs) -> Result<u8, Error> {
     let overrides = super::input::overrides(&global.vars)?;
     let mut report = Report::default();
     let mut inventory: Option<(Source, RawInventory, Inventory)> = None;
+    let mut ansible: Option<Inventory> = None;
     if let Some(path) = &global.inventory {
         report.files += 1;
-        if let Some((source, raw, diags, inv)) = check_inventory(path, &mut report) {
+        if let Some(checked) = super::input::ansible(path) {
+            ansible = check_ansible(checked, &mut report);
+        } else if let Some((source, raw, diags, inv)) = check_inventory(path, &mut report) {
             report.add(Some(&source), diags);
             if let Some(inv) = inv {
                 inventory = Some((source, raw, inv));
@@ -57,6 +60,22 @@ pub fn run(global: &Global, args: &ValidateArgs) -> Result<u8, Error> {
                 continue;
             }
         };
+        let ini_named = file.extension().is_none_or(|e| e != "yaml" && e != "yml");
+        match load::ansible::sniff(&source.text) {
+            Some(load::ansible::Format::Yaml) => {
+                if let Some(checked) = super::input::ansible(&file) {
+                    check_ansible(checked, &mut report);
+                }
+                continue;
+            }
+            Some(load::ansible::Format::Ini) if ini_named => {
+                if let Some(checked) = super::input::ansible(&file) {
+                    check_ansible(checked, &mut report);
+                }
+                continue;
+            }
+            _ => {}
+        }
         match FileKind::sniff(&source.text) {
             FileKind::Inventory => {
                 if let Some((source, _, diags, _)) = check_inventory(&file, &mut report) {
@@ -79,7 +98,7 @@ pub fn run(global: &Global, args: &ValidateArgs) -> Result<u8, Error> {
                 let checked = validate::runbook(
                     &source,
                     raw,
-                    inventory.as_ref().map(|(_, _, i)| i),
+                    inventory.as_ref().map(|(_, _, i)| i).or(ansible.as_ref()),
                     &overrides,
                 );
                 report.add(Some(&source), checked.diagnostics);
@@ -93,6 +112,34 @@ pub fn run(global: &Global, args: &ValidateArgs) -> Result<u8, Error> {
         report.add(None, unused_groups(source, raw, &used_targets));
     }
     Ok(finish(&mut report, args))
+}
+
+/// Adds an Ansible inventory's diagnostics (in the inventory file and its
+/// `group_vars/`/`host_vars/` files) to the report.
+fn check_ansible(
+    checked: Result<
+        (load::ansible::Loaded, validate::inventory::CheckedInventory),
+        Vec<Diagnostic>,
+    >,
+    report: &mut Report,
+) -> Option<Inventory> {
+    let diagnostics = match checked {
+        Ok((_, checked)) => {
+            if checked.inventory.is_some() {
+                report.add(None, checked.diagnostics);
+                return checked.inventory;
+            }
+            checked.diagnostics
+        }
+        Err(diagnostics) => diagnostics,
+    };
+    for d in &diagnostics {
+        if let Ok(text) = std::fs::read_to_string(&d.file) {
+            report.sources.insert(d.file.clone(), text);
+        }
+    }
+    report.add(None, diagnostics);
+    None
 }
 
 type CheckedFile = (Source, RawInventory, Vec<Diagnostic>, Option<Inventory>);

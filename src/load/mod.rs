@@ -1,6 +1,7 @@
 //! YAML text -> raw types that keep positions. Nothing here knows what a
 //! valid runbook is; it only knows what a well-formed one looks like.
 
+pub mod ansible;
 pub mod inventory;
 pub mod runbook;
 pub mod schema_check;
@@ -76,9 +77,20 @@ pub fn is_refusal(message: &str) -> bool {
 }
 
 pub fn parse<T: DeserializeOwned>(source: &Source) -> Result<T, Box<Diagnostic>> {
+    parse_with(source, false)
+}
+
+/// `legacy_octal_numbers`: YAML 1.1's `0750` is octal, as Ansible reads it.
+/// The budgets against oversized documents and alias bombs hold for every
+/// file, runbook or inventory.
+pub fn parse_with<T: DeserializeOwned>(
+    source: &Source,
+    legacy_octal_numbers: bool,
+) -> Result<T, Box<Diagnostic>> {
     let nodes = max_nodes();
     let options = serde_saphyr::options! {
         with_snippet: false,
+        legacy_octal_numbers: legacy_octal_numbers,
         budget: serde_saphyr::budget! {
             max_nodes: nodes,
             // Every node is at most two events (start and end).

@@ -1,5 +1,6 @@
 //! Raw types -> model, collecting every diagnostic of a file in one pass.
 
+pub mod ansible;
 mod graph;
 pub mod inventory;
 mod lints;
