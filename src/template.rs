@@ -18,6 +18,23 @@ use shell::Context;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TemplateId(usize);
 
+/// The NAME of a value that is exactly `{{ secret.NAME }}`: the only form a
+/// password field accepts, so that no password is ever written in a file.
+#[must_use]
+pub fn secret_reference(text: &str) -> Option<&str> {
+    let inner = text
+        .trim()
+        .strip_prefix("{{")?
+        .strip_suffix("}}")?
+        .trim()
+        .strip_prefix("secret.")?;
+    let mut chars = inner.chars();
+    let first = chars.next()?;
+    ((first.is_ascii_alphabetic() || first == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_'))
+    .then_some(inner)
+}
+
 /// Whether a template's output is a shell command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Flavor {

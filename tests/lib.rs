@@ -16,4 +16,5 @@ mod secrets;
 mod ssh;
 mod sshd;
 mod state;
+mod sudo;
 mod terminal;
