@@ -359,8 +359,18 @@ fn describe(e: &minijinja::Error) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{Flavor, Templates, simple_names};
+    use super::{Flavor, Templates, secret_reference, simple_names};
     use crate::load::Pos;
+
+    #[test]
+    fn only_a_whole_secret_reference_names_a_secret() {
+        assert_eq!(secret_reference("{{ secret.SUDO_OPS }}"), Some("SUDO_OPS"));
+        assert_eq!(secret_reference(" {{secret.x_1}} "), Some("x_1"));
+        assert_eq!(secret_reference("hunter2"), None);
+        assert_eq!(secret_reference("pw-{{ secret.X }}"), None);
+        assert_eq!(secret_reference("{{ secret.X | upper }}"), None);
+        assert_eq!(secret_reference("{{ vars.X }}"), None);
+    }
 
     #[test]
     fn simple_templates_are_read_without_compiling_and_agree_with_the_engine() {

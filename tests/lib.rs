@@ -7,6 +7,7 @@ mod fold;
 mod fuzz;
 mod harness;
 mod journal;
+mod login;
 mod plan;
 mod processes;
 mod report;

@@ -650,7 +650,7 @@ fn authenticate(session: &Session, host: &Host, secrets: &Secrets) -> Result<(),
             }
         };
     let publickey = offered.contains("publickey");
-    if std::env::var_os("SSH_AUTH_SOCK").is_some() {
+    if std::env::var_os("SSH_AUTH_SOCK").is_some_and(|s| !s.is_empty()) {
         attempt("ssh-agent".into(), publickey, &mut || {
             session
                 .userauth_agent(user)
@@ -847,6 +847,7 @@ mod tests {
             command: command.into(),
             timeout: None,
             tag: "0".into(),
+            r#become: None,
             reply,
         };
         (job, answer)
