@@ -145,6 +145,8 @@ pub enum Problem {
     VaultValue,
     #[error("{message}")]
     AnsibleVariable { message: String },
+    #[error("`{field}` must be a secret reference such as `{{{{ secret.NAME }}}}`, not a value")]
+    NotSecretReference { field: &'static str },
     #[error("{what} `{name}` is never used")]
     Unused { what: &'static str, name: String },
     #[error("step `{step}` has `on_failure: continue` but {dependents} {} on it", if *count == 1 { "depends" } else { "depend" })]
@@ -198,6 +200,7 @@ impl Problem {
             Self::RunWithoutProbe { .. } => "run-without-probe",
             Self::RunWithoutTimeout { .. } => "run-without-timeout",
             Self::LiteralSecret { .. } => "literal-secret",
+            Self::NotSecretReference { .. } => "not-secret-reference",
             Self::Unused { .. } => "unused",
             Self::VaultValue => "vault-value",
             Self::AnsibleVariable { .. } => "ansible-variable",
@@ -244,7 +247,7 @@ impl Problem {
             Self::RunWithoutTimeout { .. } => {
                 Some("set `timeout` on the step or under `defaults`".into())
             }
-            Self::LiteralSecret { .. } => {
+            Self::LiteralSecret { .. } | Self::NotSecretReference { .. } => {
                 Some("use `{{ secret.NAME }}` and RUNBOOK_SECRET_NAME instead".into())
             }
             Self::VaultValue => Some(

@@ -18,6 +18,23 @@ use shell::Context;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TemplateId(usize);
 
+/// The NAME of a value that is exactly `{{ secret.NAME }}`: the only form a
+/// password field accepts, so that no password is ever written in a file.
+#[must_use]
+pub fn secret_reference(text: &str) -> Option<&str> {
+    let inner = text
+        .trim()
+        .strip_prefix("{{")?
+        .strip_suffix("}}")?
+        .trim()
+        .strip_prefix("secret.")?;
+    let mut chars = inner.chars();
+    let first = chars.next()?;
+    ((first.is_ascii_alphabetic() || first == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_'))
+    .then_some(inner)
+}
+
 /// Whether a template's output is a shell command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Flavor {
@@ -362,8 +379,18 @@ fn describe(e: &minijinja::Error) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{Flavor, Templates, simple_names};
+    use super::{Flavor, Templates, secret_reference, simple_names};
     use crate::load::Pos;
+
+    #[test]
+    fn only_a_whole_secret_reference_names_a_secret() {
+        assert_eq!(secret_reference("{{ secret.SUDO_OPS }}"), Some("SUDO_OPS"));
+        assert_eq!(secret_reference(" {{secret.x_1}} "), Some("x_1"));
+        assert_eq!(secret_reference("hunter2"), None);
+        assert_eq!(secret_reference("pw-{{ secret.X }}"), None);
+        assert_eq!(secret_reference("{{ secret.X | upper }}"), None);
+        assert_eq!(secret_reference("{{ vars.X }}"), None);
+    }
 
     #[test]
     fn simple_templates_are_read_without_compiling_and_agree_with_the_engine() {

@@ -290,3 +290,29 @@ fn a_native_inventory_is_listed_in_the_same_shape() {
         })
     );
 }
+
+#[test]
+fn ansible_become_variables_set_the_hosts_become() {
+    let t = Test::new().file(
+        "hosts.ini",
+        "[db]\npg1 ansible_host=127.0.0.1 ansible_become=yes ansible_become_user=postgres ansible_become_password='{{ secret.SUDO_PG }}'\npg2 ansible_host=127.0.0.1\n",
+    );
+    let (out, _) = t
+        .args(["inventory", "-i", "hosts.ini", "--host", "pg1"])
+        .run();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let sudo = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("become"))
+        .unwrap_or_else(|| panic!("no become line in\n{text}"));
+    assert!(
+        sudo.contains("sudo as postgres, password {{ secret.SUDO_PG }}"),
+        "{sudo}"
+    );
+    let (out, _) = Test::new()
+        .file("hosts.ini", "[db]\npg2 ansible_host=127.0.0.1\n")
+        .args(["inventory", "-i", "hosts.ini", "--host", "pg2"])
+        .run();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("become"), "{text}");
+}

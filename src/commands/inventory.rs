@@ -216,6 +216,14 @@ fn describe(
         );
     }
     // The chain in the order connections are made: outermost jump first.
+    if host.r#become {
+        let who = host.become_user.as_deref().unwrap_or("root");
+        let password = host
+            .become_password
+            .as_ref()
+            .map_or_else(String::new, |s| format!(", password {{{{ secret.{s} }}}}"));
+        line("become", format!("sudo as {who}{password}"), from("become"));
+    }
     let mut chain = Vec::new();
     let mut at = host.jump.clone();
     while let Some(j) = at {

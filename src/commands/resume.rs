@@ -75,7 +75,7 @@ pub fn run(global: &Global, args: &ResumeArgs) -> Result<u8, Error> {
     }
     let input = load_with(&global_for_load, &runbook_path, true, journaled)?;
     require_inventory(&input)?;
-    refuse_if_still_running(&run_id, &view, &input, global)?;
+    refuse_if_still_running(&run_id, &view, &input, global, args.exec.secrets.as_deref())?;
     let todo = outstanding(&view, &input.runbook);
     let runbook_sha256 = sha256(&input.runbook_source.text);
     warn_changed_since_done(&dir, &view, &input, &todo.done);
@@ -177,6 +177,7 @@ fn refuse_if_still_running(
     view: &RunView,
     input: &Input,
     global: &Global,
+    secrets_file: Option<&std::path::Path>,
 ) -> Result<(), Error> {
     let open = view.unfinished();
     if open.is_empty() {
@@ -186,7 +187,10 @@ fn refuse_if_still_running(
     let hosts = super::run::hosts(Some(&inventory));
     let transport = Router {
         local: Local,
-        ssh: SshPool::new(Arc::clone(&inventory)),
+        ssh: SshPool::new(
+            Arc::clone(&inventory),
+            login_secrets(&inventory, secrets_file),
+        ),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -201,6 +205,7 @@ fn refuse_if_still_running(
             command: &script,
             timeout: Some(STILL_RUNNING_TIMEOUT),
             tag: &new_tag(),
+            r#become: None,
         };
         match runtime.block_on(transport.exec(host, job)) {
             Ok(out) if out.exit.success() => {
@@ -251,6 +256,21 @@ fn refuse_if_still_running(
         "run `{run_id}` still has commands running from before it stopped; resuming now would start them a second time:\n{}\nwait for them to end (or stop them), then run `runbook resume {run_id} --state-dir {state_dir}` again",
         lines.join("\n")
     )))
+}
+
+/// The secrets the hosts log in with, to ask them what still runs; one that
+/// is missing makes that host's question fail (with a warning), and the run
+/// itself then says which secret is missing.
+fn login_secrets(
+    inventory: &crate::model::Inventory,
+    file: Option<&std::path::Path>,
+) -> crate::exec::context::Secrets {
+    let names = inventory
+        .hosts
+        .values()
+        .flat_map(|h| super::secrets::login_secrets(inventory, h))
+        .collect();
+    super::secrets::load(&names, file, false).unwrap_or_default()
 }
 
 /// The latest run that has not succeeded, saying which one and why.

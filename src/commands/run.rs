@@ -100,7 +100,7 @@ impl Launch {
             .zip(&self.done)
             .map(|(s, d)| *s && d.is_none())
             .collect();
-        let names = super::secrets::referenced(&input.runbook, &pending);
+        let names = super::secrets::referenced(&input.runbook, input.inventory.as_ref(), &pending);
         let secrets = super::secrets::load(&names, self.secrets_file.as_deref(), self.dry_run)?;
         no_secret_in_vars(global, &secrets)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -160,7 +160,7 @@ impl Launch {
         } else {
             Arc::new(Router {
                 local: Local,
-                ssh: SshPool::new(Arc::clone(&inventory)),
+                ssh: SshPool::new(Arc::clone(&inventory), secrets.clone()),
             })
         };
         let redactor = Redactor::new(if secrets.masked {

@@ -12,7 +12,7 @@ use crate::cli::{Global, StatusArgs};
 use crate::error::{Error, FAILED, SUCCESS};
 use crate::exec::context::{self, Secrets};
 use crate::exec::probe::probe;
-use crate::exec::transport::{Router, Transport, local::Local, new_tag, ssh::SshPool};
+use crate::exec::transport::{Become, Router, Transport, local::Local, new_tag, ssh::SshPool};
 use crate::model::{Host, Runbook};
 use crate::redact::Redactor;
 
@@ -26,7 +26,7 @@ enum Cell {
 pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
     let input = load(global, &args.runbook, true)?;
     let selected = vec![true; input.runbook.steps.len()];
-    let names = super::secrets::referenced(&input.runbook, &selected);
+    let names = super::secrets::referenced(&input.runbook, input.inventory.as_ref(), &selected);
     let secrets = super::secrets::load(&names, args.secrets.as_deref(), false)?;
     let runbook = Arc::new(input.runbook);
     let inventory = Arc::new(input.inventory.unwrap_or_default());
@@ -37,7 +37,7 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
         .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
     let transport: Arc<dyn Transport> = Arc::new(Router {
         local: Local,
-        ssh: SshPool::new(Arc::clone(&inventory)),
+        ssh: SshPool::new(Arc::clone(&inventory), secrets.clone()),
     });
     let redactor = Redactor::new(secrets.values.values().cloned());
     let board = runtime.block_on(probe_all(&runbook, &hosts, transport, &secrets, args.forks));
@@ -70,6 +70,7 @@ async fn probe_all(
                 Arc::clone(&forks),
             );
             let ctx = context::for_host(&host, &runbook.vars, secrets);
+            let r#become = Become::of(&host, &runbook.steps[i], secrets);
             let key = (i, host.name.clone());
             let task = tasks.spawn(async move {
                 let _permit = forks.acquire_owned().await;
@@ -98,6 +99,7 @@ async fn probe_all(
                                     &runbook.templates,
                                     transport.as_ref(),
                                     &new_tag(),
+                                    r#become.as_ref(),
                                 )
                                 .await;
                                 if !r.passed {

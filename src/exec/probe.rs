@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use minijinja::Value;
 
-use super::transport::{Exit, Job, Output, Transport};
+use super::transport::{Become, Exit, Job, Output, Transport};
 use crate::model::{Host, Probe, ProbeKind, StdoutMatch};
 use crate::template::Templates;
 
@@ -25,6 +25,7 @@ pub async fn probe(
     templates: &Templates,
     transport: &dyn Transport,
     tag: &str,
+    r#become: Option<&Become>,
 ) -> ProbeResult {
     let started = Instant::now();
     let failed = |what: String, detail: String| ProbeResult {
@@ -44,6 +45,7 @@ pub async fn probe(
                 command: &rendered,
                 timeout: Some(probe.timeout.std()),
                 tag,
+                r#become,
             };
             match transport.exec(host, job).await {
                 Ok(output) => {

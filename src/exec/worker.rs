@@ -12,7 +12,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::context::{self, Secrets};
 use super::probe::{ProbeResult, describe_exit, probe};
-use super::transport::{Exit, Job, MAX_CAPTURE, Output, Transport, new_tag};
+use super::transport::{Become, Exit, Job, MAX_CAPTURE, Output, Transport, new_tag};
 use crate::events::{Action, EventKind, HostOutcome};
 use crate::model::{Host, Probe, Runbook};
 use crate::redact::Redactor;
@@ -40,6 +40,7 @@ struct Worker<'a> {
     /// Journaled in `host-started`; every command of this step on this
     /// host carries it.
     tag: String,
+    r#become: Option<Become>,
 }
 
 const TAIL_LINES: usize = 10;
@@ -58,6 +59,7 @@ pub async fn run_host(shared: &Shared, step: usize, host: &Host) -> HostResult {
         host,
         context: context::for_host(host, &shared.runbook.vars, &shared.secrets),
         tag,
+        r#become: Become::of(host, &shared.runbook.steps[step], &shared.secrets),
     };
     let (outcome, message, stderr) = worker.run().await;
     let s = &shared.runbook.steps[step];
@@ -170,6 +172,7 @@ impl Worker<'_> {
                 command: &command,
                 timeout,
                 tag: &self.tag,
+                r#become: self.r#become.as_ref(),
             };
             let output = self.shared.transport.exec(self.host, job).await;
             let output = match output {
@@ -256,6 +259,7 @@ impl Worker<'_> {
             &shared.runbook.templates,
             shared.transport.as_ref(),
             &self.tag,
+            self.r#become.as_ref(),
         )
         .await;
         if !shared.transport.is_real() {

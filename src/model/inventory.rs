@@ -28,6 +28,15 @@ pub struct Host {
     /// settings, and its own `jump` before it).
     pub jump_via: Option<Box<Host>>,
     pub connect_timeout: Duration,
+    /// Secret names (never values): the identity file's passphrase, and
+    /// the password for password or keyboard-interactive authentication.
+    pub passphrase: Option<String>,
+    pub password: Option<String>,
+    /// Commands go through `sudo` as `become_user` (root when `None`);
+    /// `become_password` is the name of the secret sudo is given.
+    pub r#become: bool,
+    pub become_user: Option<String>,
+    pub become_password: Option<String>,
     pub vars: BTreeMap<String, serde_json::Value>,
     /// Where each connection setting came from (by field name: `address`,
     /// `port`, `user`, ...), for `runbook inventory`; a setting absent here
@@ -65,6 +74,11 @@ impl Host {
             jump: None,
             jump_via: None,
             connect_timeout: Duration::from_secs(10),
+            passphrase: None,
+            password: None,
+            r#become: false,
+            become_user: None,
+            become_password: None,
             vars,
             origins: BTreeMap::new(),
         }

@@ -13,6 +13,7 @@ use crate::load::Pos;
 use crate::load::ansible::{Loaded, Resolved};
 use crate::model::inventory::{MAX_JUMPS, Origin};
 use crate::model::{Host, HostKeyChecking, Inventory, TransportKind};
+use crate::template::secret_reference;
 
 /// Variables that set a connection setting, by setting; when several are
 /// given the later name wins, as in Ansible.
@@ -28,9 +29,9 @@ const CONNECTION: &[(&str, &[&str])] = &[
     ("jump", &["ansible_ssh_common_args"]),
 ];
 
-/// Privilege escalation variables: they stay host variables until hosts
-/// carry `become` settings of their own; the password must still be a
-/// secret reference.
+/// Privilege escalation variables: mapped to the host's `become`
+/// settings (and kept as host variables, as `ansible-inventory` lists
+/// them); the password must be a secret reference.
 const BECOME_PASSWORD: &[&str] = &["ansible_become_password", "ansible_become_pass"];
 
 #[must_use]
@@ -134,6 +135,19 @@ pub fn inventory(loaded: &Loaded) -> CheckedInventory {
                 host_vars.remove(*key);
             }
         }
+        let mut become_setting = |field: &'static str, keys: &[&str]| {
+            keys.iter()
+                .rev()
+                .find_map(|k| vars.get(*k))
+                .map(|(v, origin)| {
+                    origins.insert(field, origin.clone());
+                    v.clone()
+                })
+        };
+        let r#become = become_setting("become", &["ansible_become"]).is_some_and(|v| truthy(&v));
+        let become_user = become_setting("become_user", &["ansible_become_user"]).map(|v| text(&v));
+        let become_password = become_setting("become_password", BECOME_PASSWORD)
+            .and_then(|v| v.as_str().and_then(secret_reference).map(str::to_string));
         let host = Host {
             name: name.clone(),
             transport,
@@ -149,6 +163,11 @@ pub fn inventory(loaded: &Loaded) -> CheckedInventory {
             jump: None,
             jump_via: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            passphrase: None,
+            password: None,
+            r#become,
+            become_user,
+            become_password,
             vars: host_vars,
             origins,
         };
@@ -305,6 +324,19 @@ fn ssh_args(args: &str) -> Result<SshArgs, String> {
     Ok(found)
 }
 
+/// Ansible's booleans as an inventory writes them: `true`, `yes`, `1`, ...
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_i64().is_some_and(|n| n != 0),
+        Value::String(s) => matches!(
+            s.trim().to_ascii_lowercase().as_str(),
+            "true" | "yes" | "on" | "1" | "y" | "t"
+        ),
+        _ => false,
+    }
+}
+
 fn is_secret_reference(v: &Value) -> bool {
     let Some(s) = v.as_str() else {
         return false;
@@ -362,27 +394,6 @@ fn locate(loaded: &Loaded, host: &str, origin: &Origin) -> (PathBuf, Pos) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ssh_options_are_read_from_ssh_args() {
-        let j = |a: &str| ssh_args(a).unwrap().jump;
-        assert_eq!(j("-J bastion"), Some("bastion".into()));
-        assert_eq!(j("-o ProxyJump=ops@bastion:2222"), Some("bastion".into()));
-        assert_eq!(
-            j("-o ServerAliveInterval=5 -o ProxyJump=a,b"),
-            Some("b".into())
-        );
-        assert_eq!(j("-o ServerAliveInterval=5"), None);
-        let args = ssh_args("-o UserKnownHostsFile=/k -o StrictHostKeyChecking=no").unwrap();
-        assert_eq!(args.known_hosts.as_deref(), Some("/k"));
-        assert_eq!(args.host_key_checking, Some(HostKeyChecking::AcceptNew));
-        assert!(ssh_args("-o ProxyCommand='ssh -W %h:%p gw'").is_err());
-    }
-}
-
 /// Ansible's `ssh` reads the user's OpenSSH client config too: so do we,
 /// the inventory's own values winning as there.
 fn user_ssh_config(hosts: &mut BTreeMap<String, Host>) -> Vec<Diagnostic> {
@@ -402,4 +413,25 @@ fn user_ssh_config(hosts: &mut BTreeMap<String, Host>) -> Vec<Diagnostic> {
         host
     };
     super::ssh_config::apply_ssh_config(hosts, &config_of, &fresh)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ssh_options_are_read_from_ssh_args() {
+        let j = |a: &str| ssh_args(a).unwrap().jump;
+        assert_eq!(j("-J bastion"), Some("bastion".into()));
+        assert_eq!(j("-o ProxyJump=ops@bastion:2222"), Some("bastion".into()));
+        assert_eq!(
+            j("-o ServerAliveInterval=5 -o ProxyJump=a,b"),
+            Some("b".into())
+        );
+        assert_eq!(j("-o ServerAliveInterval=5"), None);
+        let args = ssh_args("-o UserKnownHostsFile=/k -o StrictHostKeyChecking=no").unwrap();
+        assert_eq!(args.known_hosts.as_deref(), Some("/k"));
+        assert_eq!(args.host_key_checking, Some(HostKeyChecking::AcceptNew));
+        assert!(ssh_args("-o ProxyCommand='ssh -W %h:%p gw'").is_err());
+    }
 }

@@ -8,9 +8,10 @@ use super::Sink;
 use super::ssh_config::apply_ssh_config;
 use crate::diagnostic::{Diagnostic, Problem, suggest};
 use crate::load::inventory::RawHostSettings;
-use crate::load::{RawInventory, Source, ssh_config};
+use crate::load::{RawInventory, Source, Sp, ssh_config};
 use crate::model::inventory::{MAX_JUMPS, Origin};
 use crate::model::{Dag, Duration, Host, Inventory, TransportKind};
+use crate::template::secret_reference;
 
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -82,6 +83,15 @@ pub fn inventory(source: &Source, raw: &RawInventory) -> CheckedInventory {
     }
     nul_vars(&mut sink, source, raw);
     check_jumps(&mut sink, raw);
+    for settings in std::iter::once(&raw.defaults).chain(raw.hosts.values().map(|h| &h.value)) {
+        for (field, value) in [
+            ("passphrase", &settings.passphrase),
+            ("password", &settings.password),
+            ("become_password", &settings.become_password),
+        ] {
+            secret_name(&mut sink, field, value.as_ref());
+        }
+    }
     if sink.has_errors() {
         return CheckedInventory {
             inventory: None,
@@ -266,6 +276,26 @@ fn settle(
         h.connect_timeout.is_some(),
         d.connect_timeout.is_some(),
     );
+    pick("passphrase", h.passphrase.is_some(), d.passphrase.is_some());
+    pick("password", h.password.is_some(), d.password.is_some());
+    pick("become", h.r#become.is_some(), d.r#become.is_some());
+    pick(
+        "become_user",
+        h.become_user.is_some(),
+        d.become_user.is_some(),
+    );
+    pick(
+        "become_password",
+        h.become_password.is_some(),
+        d.become_password.is_some(),
+    );
+    // Checked before: every one of these is a secret reference.
+    let secret = |own: &Option<Sp<String>>, default: &Option<Sp<String>>| {
+        own.as_ref()
+            .or(default.as_ref())
+            .and_then(|s| secret_reference(s))
+            .map(str::to_string)
+    };
     Host {
         name: name.to_string(),
         transport,
@@ -305,8 +335,23 @@ fn settle(
             .connect_timeout
             .or(d.connect_timeout)
             .unwrap_or(DEFAULT_CONNECT_TIMEOUT),
+        passphrase: secret(&h.passphrase, &d.passphrase),
+        password: secret(&h.password, &d.password),
+        r#become: h.r#become.or(d.r#become).unwrap_or(false),
+        become_user: h.become_user.clone().or_else(|| d.become_user.clone()),
+        become_password: secret(&h.become_password, &d.become_password),
         vars,
         origins,
+    }
+}
+
+/// The secret a password field names; anything else is an error (a
+/// password written in the inventory would be in every copy of it).
+pub fn secret_name(sink: &mut Sink<'_>, field: &'static str, value: Option<&Sp<String>>) {
+    if let Some(v) = value
+        && secret_reference(v).is_none()
+    {
+        sink.error(v.pos, Problem::NotSecretReference { field });
     }
 }
 

@@ -8,7 +8,7 @@ use crate::diagnostic::{Problem, suggest};
 use crate::load::runbook::{RawPhase, RawRunbook, RawStep};
 use crate::load::{Pos, Sp};
 use crate::model::{Duration, Inventory, Phase, Probe, ProbeKind, Step};
-use crate::template::{Flavor, TemplateId, Templates};
+use crate::template::{Flavor, TemplateId, Templates, secret_reference};
 
 pub const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(10);
 
@@ -169,6 +169,7 @@ fn step(
     };
     let check = probe_of(&s.check);
     let verify = probe_of(&s.verify);
+    super::inventory::secret_name(sink, "become_password", s.become_password.as_ref());
     let d = &raw.defaults;
     Step {
         id: s.id.value.clone(),
@@ -195,6 +196,13 @@ fn step(
         confirm: s.confirm,
         estimate: s.estimate,
         tags: s.tags.clone(),
+        r#become: s.r#become,
+        become_user: s.become_user.clone(),
+        become_password: s
+            .become_password
+            .as_ref()
+            .and_then(|p| secret_reference(p))
+            .map(str::to_string),
         pos: s.id.pos,
     }
 }

@@ -17,9 +17,10 @@ use ssh2::{BlockDirections, Channel, Session};
 
 use super::local::{PIPE_GRACE, SCRIPT_FROM_STDIN};
 use super::{
-    Capture, ExecFuture, Exit, Job, Output, Transport, TransportError, groups_script, known_hosts,
-    new_tag, tag_word,
+    Become, Capture, ExecFuture, Exit, Job, Output, Transport, TransportError, kill_script,
+    known_hosts, new_tag, tag_word,
 };
+use crate::exec::context::Secrets;
 use crate::model::inventory::MAX_JUMPS;
 use crate::model::{Host, Inventory};
 
@@ -33,9 +34,12 @@ const KEEPALIVE_SECS: u32 = 15;
 const RECONNECT_AFTER: Duration = Duration::from_secs(3);
 
 struct Request {
+    /// What the command reads on its standard input: the script, after
+    /// sudo's password line when there is one.
     command: String,
     timeout: Option<Duration>,
     tag: String,
+    r#become: Option<Become>,
     /// Closed when the run abandons the command (interrupted): the remote
     /// process group is then killed.
     reply: tokio::sync::oneshot::Sender<Result<Output, TransportError>>,
@@ -50,15 +54,18 @@ const END_MARKER: &str = "runbook-end-";
 /// A connection per host, opened on first use and kept for the run.
 pub struct SshPool {
     inventory: Arc<Inventory>,
+    /// Passphrases and passwords the hosts log in with.
+    secrets: Arc<Secrets>,
     hosts: Mutex<HashMap<String, mpsc::Sender<Request>>>,
     threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
 
 impl SshPool {
     #[must_use]
-    pub fn new(inventory: Arc<Inventory>) -> Self {
+    pub fn new(inventory: Arc<Inventory>, secrets: Secrets) -> Self {
         Self {
             inventory,
+            secrets: Arc::new(secrets),
             hosts: Mutex::new(HashMap::new()),
             threads: Mutex::new(Vec::new()),
         }
@@ -99,9 +106,10 @@ impl SshPool {
                 let (tx, rx) = mpsc::channel();
                 let host = host.clone();
                 let inventory = Arc::clone(&self.inventory);
+                let secrets = Arc::clone(&self.secrets);
                 if let Ok(handle) = std::thread::Builder::new()
                     .name(format!("ssh-{}", host.name))
-                    .spawn(move || serve(&host, &inventory, &rx))
+                    .spawn(move || serve(&host, &inventory, &secrets, &rx))
                 {
                     self.threads
                         .lock()
@@ -123,22 +131,30 @@ impl Transport for SshPool {
                 host: host.name.clone(),
                 reason: "the connection thread stopped".into(),
             };
+            if let Some(b) = job.r#become {
+                b.check(host)?;
+            }
             sender
                 .send(Request {
-                    command: job.command.to_string(),
+                    command: Become::stdin(job.r#become, job.command),
                     timeout: job.timeout,
                     tag: job.tag.to_string(),
+                    r#become: job.r#become.cloned(),
                     reply,
                 })
                 .map_err(|_| lost())?;
-            answer.await.map_err(|_| lost())?
+            let output = answer.await.map_err(|_| lost())??;
+            match job.r#become.and_then(|b| b.failure(host, job.tag, &output)) {
+                Some(refused) => Err(refused),
+                None => Ok(output),
+            }
         })
     }
 }
 
 /// The connection thread: connect once, then run jobs in order. A failed
 /// connection answers every job with the same error.
-fn serve(host: &Host, inventory: &Inventory, jobs: &mpsc::Receiver<Request>) {
+fn serve(host: &Host, inventory: &Inventory, secrets: &Secrets, jobs: &mpsc::Receiver<Request>) {
     let mut connection: Option<Result<Connection, TransportError>> = None;
     let mut failed_at = Instant::now();
     while let Some(mut job) = next_job(jobs) {
@@ -156,7 +172,7 @@ fn serve(host: &Host, inventory: &Inventory, jobs: &mpsc::Receiver<Request>) {
             connection = None;
         }
         let conn = connection.get_or_insert_with(|| {
-            let opened = Connection::open(host, inventory, 0);
+            let opened = Connection::open(host, inventory, secrets, 0);
             if opened.is_err() {
                 failed_at = Instant::now();
             }
@@ -207,7 +223,12 @@ struct Connection {
 }
 
 impl Connection {
-    fn open(host: &Host, inventory: &Inventory, depth: usize) -> Result<Self, TransportError> {
+    fn open(
+        host: &Host,
+        inventory: &Inventory,
+        secrets: &Secrets,
+        depth: usize,
+    ) -> Result<Self, TransportError> {
         let connect_err = |reason: String| TransportError::Connect {
             host: host.name.clone(),
             address: format!("{}:{}", host.address, host.port),
@@ -233,7 +254,7 @@ impl Connection {
         };
         let (socket, jump) = match jump_host {
             Some(jump_host) => {
-                let via = Self::open(jump_host, inventory, depth + 1).map_err(|e| {
+                let via = Self::open(jump_host, inventory, secrets, depth + 1).map_err(|e| {
                     connect_err(format!("through jump host `{}`: {e}", jump_host.name))
                 })?;
                 let (ours, theirs) = UnixStream::pair().map_err(|e| connect_err(e.to_string()))?;
@@ -273,7 +294,7 @@ impl Connection {
             .handshake()
             .map_err(|e| connect_err(format!("SSH handshake failed: {e}")))?;
         known_hosts::verify(&session, host, &known_hosts)?;
-        authenticate(&session, host)?;
+        authenticate(&session, host, secrets)?;
         session.set_keepalive(true, KEEPALIVE_SECS);
         session.set_timeout(0);
         Ok(Self {
@@ -304,7 +325,7 @@ impl Connection {
         };
         let timeout = job.timeout;
         let nonce = new_tag();
-        let wrapped = wrap(timeout, &job.tag, &nonce);
+        let wrapped = wrap(timeout, &job.tag, &nonce, job.r#become.as_ref());
         let deadline = timeout
             .map(|t| started + t + Duration::from_secs(REMOTE_KILL_GRACE_SECS) + CLIENT_GRACE);
         self.session.set_blocking(false);
@@ -373,7 +394,7 @@ impl Connection {
             if job.reply.is_closed() {
                 let _ = channel.close();
                 self.session.set_blocking(true);
-                self.kill_remote(&job.tag);
+                self.kill_remote(&job.tag, job.r#become.as_ref());
                 return Err(lost("the run abandoned the command; it was killed".into()));
             }
             if !progressed {
@@ -399,7 +420,7 @@ impl Connection {
         if timed_out {
             let _ = channel.close();
             self.session.set_blocking(true);
-            self.kill_remote(&job.tag);
+            self.kill_remote(&job.tag, job.r#become.as_ref());
             return Ok(output(Exit::TimedOut));
         }
         let exit = if channel.eof() {
@@ -420,19 +441,24 @@ impl Connection {
 
     /// Kills, through a second channel, every process group on the host
     /// that holds a process tagged `tag`: closing a channel without a pty
-    /// does not stop the command.
-    fn kill_remote(&self, tag: &str) {
-        let Some(groups) = groups_script(tag) else {
+    /// does not stop the command. What runs through sudo is killed through
+    /// sudo too: the login user may not signal the become user's processes.
+    fn kill_remote(&self, tag: &str, r#become: Option<&Become>) {
+        let Some(kill) = kill_script(tag) else {
             return;
         };
-        // `kill -SIG -PGID` (dash's `kill` knows no `--`); never `-1`,
-        // which would mean every process.
-        let script = format!(
-            "g=$({groups}); for i in $g; do [ \"$i\" -gt 1 ] && kill -TERM \"-$i\"; done 2>/dev/null; [ -n \"$g\" ] && sleep 1; for i in $g; do [ \"$i\" -gt 1 ] && kill -KILL \"-$i\"; done 2>/dev/null; true"
-        );
+        let script = match r#become {
+            Some(b) => format!(
+                "{}; {kill}",
+                b.line(&new_tag(), &format!("sh -c {}", quote(&kill)))
+            ),
+            None => kill,
+        };
         self.session.set_timeout(5000);
         if let Ok(mut channel) = self.session.channel_session() {
             let _ = channel.exec(&format!("exec sh -c {}", quote(&script)));
+            let _ = std::io::Write::write_all(&mut channel, Become::stdin(r#become, "").as_bytes());
+            let _ = channel.send_eof();
             let mut sink = Vec::new();
             let _ = channel.read_to_end(&mut sink);
             let _ = channel.wait_close();
@@ -508,12 +534,19 @@ fn exit_of(code: i32, timeout: Option<Duration>, started: Instant) -> Exit {
 /// word as `$0`, for `kill_remote` and `resume`. Once `timeout` returns,
 /// the end line reports its status. One line, single-quoted: any login
 /// shell (bash, csh, fish) passes it to `sh` as is.
-fn wrap(timeout: Option<Duration>, tag: &str, nonce: &str) -> String {
+fn wrap(timeout: Option<Duration>, tag: &str, nonce: &str, r#become: Option<&Become>) -> String {
     let secs = timeout.map_or(0.0, |t| t.as_secs_f64().max(0.001));
-    let inner = format!(
-        "timeout -k {REMOTE_KILL_GRACE_SECS} {secs:.3} sh -c {} \"$0\"; s=$?; echo {END_MARKER}{nonce}:$s >&2; exit $s",
+    // Through sudo, `timeout` runs as the become user, whose whole process
+    // group it can then kill.
+    let run = format!(
+        "timeout -k {REMOTE_KILL_GRACE_SECS} {secs:.3} sh -c {} \"$0\"",
         quote(SCRIPT_FROM_STDIN)
     );
+    let run = match r#become {
+        Some(b) => b.line(tag, &run),
+        None => run,
+    };
+    let inner = format!("{run}; s=$?; echo {END_MARKER}{nonce}:$s >&2; exit $s");
     format!("exec sh -c {} {}", quote(&inner), quote(&tag_word(tag)))
 }
 
@@ -587,33 +620,108 @@ fn default_known_hosts() -> PathBuf {
     PathBuf::from(home).join(".ssh/known_hosts")
 }
 
-fn authenticate(session: &Session, host: &Host) -> Result<(), TransportError> {
-    let fail = |method: String, reason: String| TransportError::Auth {
-        host: host.name.clone(),
-        user: host.user.clone(),
-        method,
-        reason,
-    };
+/// Tries, in order, the ssh-agent, the identity file, then the password
+/// (as password, then keyboard-interactive authentication); the error
+/// lists every method tried and why it failed.
+fn authenticate(session: &Session, host: &Host, secrets: &Secrets) -> Result<(), TransportError> {
+    let user = host.user.as_str();
+    // Asking which methods the server offers is also the `none` attempt.
+    let offered = session
+        .auth_methods(user)
+        .map_err(|e| TransportError::Session {
+            host: host.name.clone(),
+            reason: format!("the server did not answer the authentication request: {e}"),
+        })?
+        .to_string();
+    let mut tried = Vec::new();
+    let mut attempt =
+        |method: String, offers: bool, auth: &mut dyn FnMut() -> Result<(), String>| {
+            if session.authenticated() {
+                return;
+            }
+            let why = if offers {
+                auth().err().or_else(|| {
+                    (!session.authenticated()).then(|| "the server did not accept it".to_string())
+                })
+            } else {
+                Some("the server does not offer it".into())
+            };
+            if let Some(why) = why {
+                tried.push(format!("{method} ({why})"));
+            }
+        };
+    let publickey = offered.contains("publickey");
+    if std::env::var_os("SSH_AUTH_SOCK").is_some_and(|s| !s.is_empty()) {
+        attempt("ssh-agent".into(), publickey, &mut || {
+            session
+                .userauth_agent(user)
+                .map_err(|e| e.message().to_string())
+        });
+    }
     if let Some(key) = &host.identity_file {
-        let method = format!("key {}", key.display());
-        if !key.exists() {
-            return Err(fail(method, "the key file does not exist".into()));
-        }
-        session
-            .userauth_pubkey_file(&host.user, None, key, None)
-            .map_err(|e| fail(method.clone(), e.message().to_string()))?;
-    } else {
-        session
-            .userauth_agent(&host.user)
-            .map_err(|e| fail("ssh-agent".into(), e.message().to_string()))?;
+        let passphrase = host.passphrase.as_ref().and_then(|n| secrets.values.get(n));
+        attempt(format!("key {}", key.display()), publickey, &mut || {
+            if !key.exists() {
+                return Err("the key file does not exist".into());
+            }
+            session
+                .userauth_pubkey_file(user, None, key, passphrase.map(String::as_str))
+                .map_err(|e| e.message().to_string())
+        });
+    }
+    if let Some(name) = &host.password {
+        let Some(password) = secrets.values.get(name) else {
+            attempt("password".into(), true, &mut || {
+                Err(format!("the secret `{name}` was not given"))
+            });
+            return Err(auth_failed(host, tried));
+        };
+        attempt("password".into(), offered.contains("password"), &mut || {
+            session
+                .userauth_password(user, password)
+                .map_err(|e| e.message().to_string())
+        });
+        attempt(
+            "keyboard-interactive".into(),
+            offered.contains("keyboard-interactive"),
+            &mut || {
+                session
+                    .userauth_keyboard_interactive(user, &mut Answer(password))
+                    .map_err(|e| e.message().to_string())
+            },
+        );
     }
     if session.authenticated() {
-        Ok(())
-    } else {
-        Err(fail(
-            "publickey".into(),
-            "the server did not accept the key".into(),
-        ))
+        return Ok(());
+    }
+    if tried.is_empty() {
+        tried.push(
+            "nothing (no ssh-agent: SSH_AUTH_SOCK is not set; no `identity_file`; no `password`)"
+                .into(),
+        );
+    }
+    Err(auth_failed(host, tried))
+}
+
+fn auth_failed(host: &Host, tried: Vec<String>) -> TransportError {
+    TransportError::Auth {
+        host: host.name.clone(),
+        user: host.user.clone(),
+        tried,
+    }
+}
+
+/// Answers every keyboard-interactive prompt with the password.
+struct Answer<'a>(&'a str);
+
+impl ssh2::KeyboardInteractivePrompt for Answer<'_> {
+    fn prompt<'p>(
+        &mut self,
+        _username: &str,
+        _instructions: &str,
+        prompts: &[ssh2::Prompt<'p>],
+    ) -> Vec<String> {
+        prompts.iter().map(|_| self.0.to_string()).collect()
     }
 }
 
@@ -740,6 +848,7 @@ mod tests {
             command: command.into(),
             timeout: None,
             tag: "0".into(),
+            r#become: None,
             reply,
         };
         (job, answer)
@@ -773,7 +882,7 @@ mod tests {
             inventory.hosts.insert(host.name.clone(), host);
         }
         let target = &inventory.hosts[&format!("j{}", MAX_JUMPS + 1)];
-        let Err(e) = Connection::open(target, &inventory, 0) else {
+        let Err(e) = Connection::open(target, &inventory, &Secrets::default(), 0) else {
             panic!("connected through a chain that is too long");
         };
         let text = e.to_string();
