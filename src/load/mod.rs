@@ -7,6 +7,7 @@ pub mod schema_check;
 pub mod source;
 pub mod span;
 pub mod structure;
+mod syntax;
 
 use std::path::Path;
 
@@ -95,14 +96,15 @@ pub fn parse<T: DeserializeOwned>(source: &Source) -> Result<T, Box<Diagnostic>>
                 u32::try_from(l.column()).unwrap_or(u32::MAX).max(1),
             )
         });
-        Box::new(Diagnostic::error(
-            &source.path,
+        let message = syntax_message(&e, nodes);
+        let (pos, problem) = syntax::explain(&source.text, pos, &message).unwrap_or((
             pos,
             Problem::Syntax {
                 suggestion: unknown_field_suggestion(&e),
-                message: syntax_message(&e, nodes),
+                message,
             },
-        ))
+        ));
+        Box::new(Diagnostic::error(&source.path, pos, problem))
     })
 }
 
