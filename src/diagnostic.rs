@@ -32,6 +32,21 @@ pub enum Problem {
         message: String,
         suggestion: Option<String>,
     },
+    #[error("YAML does not allow tabs for indentation; use spaces")]
+    Tab { hint: String },
+    #[error("{subject} is not indented like the lines around it")]
+    Indentation { subject: String, hint: String },
+    #[error("unknown {what} `{found}`; expected {}", or_list(options))]
+    UnknownChoice {
+        what: String,
+        found: String,
+        options: Vec<String>,
+        suggestion: Option<String>,
+    },
+    #[error("unknown field `{field}` in `{parent}`")]
+    MisplacedField { field: String, parent: String },
+    #[error("targets not checked: no inventory given")]
+    TargetsNotChecked,
     #[error("unsupported format version `{found}`")]
     UnsupportedVersion { found: u64 },
     #[error(
@@ -168,7 +183,12 @@ impl Problem {
             Self::NotText => "not-text",
             Self::NulByte { .. } => "nul-byte",
             Self::Empty => "empty",
-            Self::Syntax { .. } => "syntax",
+            Self::Syntax { .. }
+            | Self::Tab { .. }
+            | Self::Indentation { .. }
+            | Self::UnknownChoice { .. }
+            | Self::MisplacedField { .. } => "syntax",
+            Self::TargetsNotChecked => "targets-not-checked",
             Self::UnsupportedVersion { .. } => "version",
             Self::InvalidName { .. } | Self::InvalidHostName { .. } => "invalid-name",
             Self::Duplicate { .. } => "duplicate",
@@ -222,7 +242,19 @@ impl Problem {
             | Self::Syntax {
                 suggestion: Some(s),
                 ..
+            }
+            | Self::UnknownChoice {
+                suggestion: Some(s),
+                ..
             } => Some(format!("did you mean `{s}`?")),
+            Self::Tab { hint } | Self::Indentation { hint, .. } => Some(hint.clone()),
+            Self::UnknownChoice { .. } => Some("use one of the values listed".into()),
+            Self::MisplacedField { field, parent } => {
+                Some(format!("`{field}` goes beside `{parent}`, one level up"))
+            }
+            Self::TargetsNotChecked => {
+                Some("pass the inventory with `-i FILE` to check them".into())
+            }
             Self::UnsupportedVersion { .. } => Some("this runbook tool reads `version: 1`".into()),
             Self::TooLarge { .. } => {
                 Some("split the runbook, or check that this is the right file".into())
@@ -358,8 +390,10 @@ impl Diagnostic {
         let _ = writeln!(out, "  --> {}:{line}:{column}", self.file.display());
         if let Some(text) = source_line {
             let gutter = " ".repeat(line.to_string().len());
+            let at_tab = text.chars().nth((column.max(1) - 1) as usize) == Some('\t');
             let (text, col) = excerpt(text, (column.max(1) - 1) as usize);
-            let width = token_width(&text, col);
+            // A tab is shown as a space: underline it alone.
+            let width = if at_tab { 1 } else { token_width(&text, col) };
             let pad: String = text.chars().take(col).map(|_| ' ').collect();
             let _ = writeln!(out, "{gutter} |");
             let _ = writeln!(out, "{line} | {text}");
@@ -494,6 +528,15 @@ pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .filter(|(d, c)| *d <= 2.max(name.len() / 3) && *d < c.len().max(name.len()))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c.to_string())
+}
+
+/// "`a`", "`a` or `b`", "`a`, `b` or `c`".
+fn or_list(options: &[String]) -> String {
+    let quoted: Vec<String> = options.iter().map(|o| format!("`{o}`")).collect();
+    match quoted.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => quoted.concat(),
+    }
 }
 
 /// `1 step`, `2 steps`.

@@ -15,6 +15,8 @@ struct Report {
     diagnostics: Vec<Diagnostic>,
     sources: BTreeMap<PathBuf, String>,
     files: usize,
+    /// Some runbook has targets and no inventory was given to check them.
+    targets_unchecked: bool,
 }
 
 impl Report {
@@ -87,13 +89,21 @@ pub fn run(global: &Global, args: &ValidateArgs) -> Result<u8, Error> {
                 let raw = match load::parse::<load::RawRunbook>(&source) {
                     Ok(raw) => raw,
                     Err(d) => {
-                        let all = load::structure::explain(&source, FileKind::Runbook, *d);
+                        let mut all = load::structure::explain(&source, FileKind::Runbook, *d);
+                        if let Some(raw) = load::structure::salvage(&source, FileKind::Runbook) {
+                            let inv = inventory.as_ref().map(|(_, _, i)| i);
+                            let checked = validate::runbook(&source, raw, inv, &overrides);
+                            all = load::structure::merge(all, checked.diagnostics);
+                        }
                         report.add(Some(&source), all);
                         continue;
                     }
                 };
                 for step in raw.steps.iter() {
                     used_targets.extend(step.targets.iter().flatten().map(|t| t.value.clone()));
+                }
+                if global.inventory.is_none() {
+                    unchecked_targets(&source, &raw, args.strict, &mut report);
                 }
                 let checked = validate::runbook(
                     &source,
@@ -142,6 +152,26 @@ fn check_ansible(
     None
 }
 
+/// Without an inventory no target can be checked: a note, or under
+/// `--strict` a warning at the runbook's first target.
+fn unchecked_targets(source: &Source, raw: &load::RawRunbook, strict: bool, report: &mut Report) {
+    let Some(first) = raw.steps.iter().find_map(|s| s.targets.as_ref()?.first()) else {
+        return;
+    };
+    if strict {
+        report.add(
+            Some(source),
+            vec![Diagnostic::warning(
+                &source.path,
+                first.pos,
+                Problem::TargetsNotChecked,
+            )],
+        );
+    } else {
+        report.targets_unchecked = true;
+    }
+}
+
 type CheckedFile = (Source, RawInventory, Vec<Diagnostic>, Option<Inventory>);
 
 fn check_inventory(path: &Path, report: &mut Report) -> Option<CheckedFile> {
@@ -154,6 +184,15 @@ fn check_inventory(path: &Path, report: &mut Report) -> Option<CheckedFile> {
             match Source::read(path) {
                 Ok(s) => {
                     let all = load::structure::explain(&s, FileKind::Inventory, *d);
+                    // Read without its bad fields, the inventory still
+                    // checks itself and the runbooks' targets.
+                    if let Some(raw) =
+                        load::structure::salvage::<RawInventory>(&s, FileKind::Inventory)
+                    {
+                        let checked = validate::inventory::inventory(&s, &raw);
+                        let all = load::structure::merge(all, checked.diagnostics);
+                        return Some((s, raw, all, checked.inventory));
+                    }
                     report.sources.insert(s.path.clone(), s.text);
                     report.add(None, all);
                 }
@@ -266,6 +305,13 @@ fn finish(report: &mut Report, args: &ValidateArgs) -> u8 {
                     .copied();
                 eprint!("{}", d.render_line(line));
             }
+            if report.targets_unchecked {
+                eprintln!(
+                    "note: {}; {}",
+                    Problem::TargetsNotChecked,
+                    Problem::TargetsNotChecked.hint().unwrap_or_default()
+                );
+            }
             let verdict = if errors > 0 { "invalid" } else { "valid" };
             println!(
                 "{verdict}: {} checked, {}, {}",
@@ -275,8 +321,14 @@ fn finish(report: &mut Report, args: &ValidateArgs) -> u8 {
             );
         }
         ValidateFormat::Json => {
+            let notes: Vec<String> = report
+                .targets_unchecked
+                .then(|| Problem::TargetsNotChecked.to_string())
+                .into_iter()
+                .collect();
             let value = serde_json::json!({
                 "valid": errors == 0,
+                "notes": notes,
                 "files": report.files,
                 "errors": errors,
                 "warnings": warnings,
@@ -287,6 +339,9 @@ fn finish(report: &mut Report, args: &ValidateArgs) -> u8 {
         ValidateFormat::Github => {
             for d in &report.diagnostics {
                 println!("{}", d.github());
+            }
+            if report.targets_unchecked {
+                println!("::notice::{}", Problem::TargetsNotChecked);
             }
         }
     }

@@ -9,6 +9,7 @@ pub mod source;
 pub mod span;
 pub mod ssh_config;
 pub mod structure;
+mod syntax;
 
 use std::path::Path;
 
@@ -108,14 +109,15 @@ pub fn parse_with<T: DeserializeOwned>(
                 u32::try_from(l.column()).unwrap_or(u32::MAX).max(1),
             )
         });
-        Box::new(Diagnostic::error(
-            &source.path,
+        let message = syntax_message(&e, nodes);
+        let (pos, problem) = syntax::explain(&source.text, pos, &message).unwrap_or((
             pos,
             Problem::Syntax {
                 suggestion: unknown_field_suggestion(&e),
-                message: syntax_message(&e, nodes),
+                message,
             },
-        ))
+        ));
+        Box::new(Diagnostic::error(&source.path, pos, problem))
     })
 }
 
