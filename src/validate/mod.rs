@@ -3,6 +3,7 @@
 mod graph;
 pub mod inventory;
 mod lints;
+pub use lints::unused_groups;
 mod names;
 mod probes;
 mod steps;
