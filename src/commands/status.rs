@@ -11,7 +11,7 @@ use super::input::load;
 use crate::cli::{Global, StatusArgs};
 use crate::error::{Error, FAILED, SUCCESS};
 use crate::exec::context::{self, Secrets};
-use crate::exec::probe::probe;
+use crate::exec::probe::ProbeJob;
 use crate::exec::transport::{Router, Transport, local::Local, new_tag, ssh::SshPool};
 use crate::model::{Host, Runbook};
 use crate::redact::Redactor;
@@ -91,15 +91,14 @@ async fn probe_all(
                         _ => {
                             let mut cell = Cell::Up;
                             for p in [&step.check, &step.verify].into_iter().flatten() {
-                                let r = probe(
-                                    p,
-                                    &host,
-                                    &ctx,
-                                    &runbook.templates,
-                                    transport.as_ref(),
-                                    &new_tag(),
-                                )
-                                .await;
+                                let job = ProbeJob {
+                                    probe: p,
+                                    context: &ctx,
+                                    templates: &runbook.templates,
+                                    tag: &new_tag(),
+                                    before_run: false,
+                                };
+                                let r = transport.probe(&host, job).await;
                                 if !r.passed {
                                     cell = Cell::Down(format!(
                                         "{}: {}",

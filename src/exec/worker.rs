@@ -11,7 +11,7 @@ use minijinja::Value;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::context::{self, Secrets};
-use super::probe::{ProbeResult, describe_exit, probe};
+use super::probe::{ProbeJob, ProbeResult, describe_exit};
 use super::transport::{Exit, Job, MAX_CAPTURE, Output, Transport, new_tag};
 use crate::events::{Action, EventKind, HostOutcome};
 use crate::model::{Host, Probe, Runbook};
@@ -146,7 +146,7 @@ impl Worker<'_> {
         let attempts = step.retries + 1;
         let mut last: Finish = (HostOutcome::Failed, None, None);
         for attempt in 1..=attempts {
-            if attempt > 1 && self.shared.transport.is_real() {
+            if attempt > 1 {
                 tokio::time::sleep(step.retry_delay.std()).await;
             }
             let timeout = step.timeout.map(crate::model::Duration::std);
@@ -218,7 +218,7 @@ impl Worker<'_> {
     async fn poll(&self, verify: &Probe) -> Result<(), (String, Option<Vec<u8>>)> {
         let mut last = None;
         for attempt in 1..=verify.attempts {
-            if attempt > 1 && self.shared.transport.is_real() {
+            if attempt > 1 {
                 tokio::time::sleep(verify.interval.std()).await;
             }
             let result = self.probe(verify, Action::Verify, attempt).await;
@@ -233,22 +233,14 @@ impl Worker<'_> {
 
     async fn probe(&self, p: &Probe, action: Action, attempt: u32) -> ProbeResult {
         let shared = self.shared;
-        let mut result = probe(
-            p,
-            self.host,
-            &self.context,
-            &shared.runbook.templates,
-            shared.transport.as_ref(),
-            &self.tag,
-        )
-        .await;
-        if !shared.transport.is_real() {
-            // A rehearsal shows the path that does the work: a check in
-            // front of a `run` does not pass (so the run is shown), a pure
-            // verification and every verify do.
-            result.passed = action == Action::Verify || self.step().run.is_none();
-            result.detail = Some("dry-run".into());
-        }
+        let job = ProbeJob {
+            probe: p,
+            context: &self.context,
+            templates: &shared.runbook.templates,
+            tag: &self.tag,
+            before_run: action == Action::Check && self.step().run.is_some(),
+        };
+        let mut result = shared.transport.probe(self.host, job).await;
         if let Some(output) = &result.output {
             self.log(action, attempt, &result.what, output);
         }
