@@ -100,7 +100,7 @@ impl Dispatcher<'_> {
         }
         let events: Vec<RunEvent> = kinds.into_iter().map(|k| self.stamp(k)).collect();
         if let Some(dir) = self.run_dir.as_deref_mut() {
-            dir.append(&events)?;
+            off_the_workers(|| dir.append(&events))?;
         }
         for e in &events {
             self.reporter.event(e);
@@ -405,6 +405,19 @@ fn hold(run: &mut Run, step: String, reason: PauseReason, batch: &mut Vec<EventK
     });
 }
 
+/// Runs blocking file work (the journal's write and fsync) without holding
+/// up the runtime's worker threads: on a multi-threaded runtime the tasks
+/// queued on this thread move to another one meanwhile. The dispatcher
+/// waits for it either way: it acts only on what is journaled.
+fn off_the_workers<T>(work: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        // One thread (tests in process): nowhere else to run its tasks.
+        _ => work(),
+    }
+}
+
 /// Worker events already sent, without waiting for more.
 fn pending(events: &mut UnboundedReceiver<EventKind>) -> Vec<EventKind> {
     std::iter::from_fn(|| events.try_recv().ok()).collect()
@@ -584,6 +597,22 @@ pub(crate) mod tests {
         let (source, raw) = crate::load::load_runbook(&path).unwrap();
         let checked = crate::validate::runbook(&source, raw, None, &BTreeMap::new());
         checked.runbook.expect("a valid runbook")
+    }
+
+    /// With one worker thread busy on the journal, other tasks still run:
+    /// held up, the sender below would never run and the wait would end
+    /// empty (the timeout is only a hang guard).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn journal_work_does_not_hold_up_the_workers() {
+        let (started_tx, started) = tokio::sync::oneshot::channel();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let blocked = tokio::spawn(async move {
+            let _ = started_tx.send(());
+            off_the_workers(|| rx.recv_timeout(Duration::from_secs(60)))
+        });
+        started.await.unwrap();
+        tokio::spawn(async move { tx.send(()).unwrap() });
+        assert!(blocked.await.unwrap().is_ok(), "the other task never ran");
     }
 
     #[tokio::test]

@@ -172,7 +172,7 @@ impl Worker<'_> {
                     continue;
                 }
             };
-            self.log(Action::Run, attempt, &command, &output);
+            self.log(Action::Run, attempt, &command, &output).await;
             let ok = output.exit.success();
             let detail = (!ok).then(|| describe_exit(&output.exit));
             self.action(
@@ -242,7 +242,7 @@ impl Worker<'_> {
         };
         let mut result = shared.transport.probe(self.host, job).await;
         if let Some(output) = &result.output {
-            self.log(action, attempt, &result.what, output);
+            self.log(action, attempt, &result.what, output).await;
         }
         let exit = result.output.as_ref().map(|o| o.exit.clone());
         result.what = shared.redactor.redact(&result.what);
@@ -291,15 +291,14 @@ impl Worker<'_> {
         });
     }
 
-    /// Appends a command's output to `logs/STEP/HOST.stdout|stderr`.
-    fn log(&self, action: Action, attempt: u32, command: &str, output: &Output) {
+    /// Appends a command's output to `logs/STEP/HOST.stdout|stderr`, on a
+    /// blocking thread: a slow disk must not hold up the other workers'
+    /// tasks. Awaited, so that a log is written before its action is told.
+    async fn log(&self, action: Action, attempt: u32, command: &str, output: &Output) {
         let Some(dir) = &self.shared.logs else {
             return;
         };
         let dir = dir.join(&self.step().id);
-        if crate::state::create_dirs(&dir).is_err() {
-            return;
-        }
         let r = &self.shared.redactor;
         let header = format!(
             "=== {} attempt {attempt}: {} ({}, {}ms)\n",
@@ -312,22 +311,34 @@ impl Worker<'_> {
             ("stdout", &output.stdout, output.stdout_dropped),
             ("stderr", &output.stderr, output.stderr_dropped),
         ];
-        for (ext, bytes, dropped) in streams {
-            let path = dir.join(format!("{}.{ext}", self.host.name));
-            if let Ok(mut file) = crate::state::append_file(&path) {
-                let _ = file.write_all(header.as_bytes());
+        let files: Vec<(PathBuf, Vec<u8>)> = streams
+            .into_iter()
+            .map(|(ext, bytes, dropped)| {
+                let mut text = header.clone().into_bytes();
                 if dropped > 0 {
                     let _ = writeln!(
-                        file,
+                        text,
                         "[truncated: the first {dropped} bytes of {ext} were dropped; its last {} MiB follow]",
                         MAX_CAPTURE / (1024 * 1024)
                     );
                 }
-                let _ = file.write_all(r.redact_bytes(bytes).as_bytes());
+                text.extend_from_slice(r.redact_bytes(bytes).as_bytes());
                 if !bytes.ends_with(b"\n") && !bytes.is_empty() {
-                    let _ = file.write_all(b"\n");
+                    text.push(b'\n');
+                }
+                (dir.join(format!("{}.{ext}", self.host.name)), text)
+            })
+            .collect();
+        let _ = tokio::task::spawn_blocking(move || {
+            if crate::state::create_dirs(&dir).is_err() {
+                return;
+            }
+            for (path, text) in files {
+                if let Ok(mut file) = crate::state::append_file(&path) {
+                    let _ = file.write_all(&text);
                 }
             }
-        }
+        })
+        .await;
     }
 }
