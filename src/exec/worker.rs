@@ -117,101 +117,108 @@ impl Worker<'_> {
             last_check = Some(result);
         }
         let Some(run) = step.run else {
-            if let Some(verify) = &step.verify {
-                return match self.poll(verify).await {
-                    Ok(()) => (HostOutcome::Ok, None, None),
-                    Err(r) => (
-                        HostOutcome::Failed,
-                        Some(format!("verify failed: {}", r.0)),
-                        r.1,
-                    ),
-                };
-            }
-            if let Some(check) = last_check {
-                return (
-                    HostOutcome::Failed,
-                    Some(format!(
-                        "check failed: {}",
-                        check.detail.unwrap_or_default()
-                    )),
-                    check.output.map(|o| o.stderr),
-                );
-            }
-            return (HostOutcome::Ok, None, None);
+            return self.without_run(last_check).await;
         };
         let command = match templates.render(run, &self.context) {
             Ok(c) => c,
             Err(e) => return (HostOutcome::Failed, Some(format!("`run`: {e}")), None),
         };
-        let attempts = step.retries + 1;
         let mut last: Finish = (HostOutcome::Failed, None, None);
-        for attempt in 1..=attempts {
+        for attempt in 1..=step.retries + 1 {
             if attempt > 1 {
                 tokio::time::sleep(step.retry_delay.std()).await;
             }
-            let timeout = step.timeout.map(crate::model::Duration::std);
-            let job = Job {
-                command: &command,
-                timeout,
-                tag: &self.tag,
-            };
-            let output = self.shared.transport.exec(self.host, job).await;
-            let output = match output {
-                Ok(o) => o,
-                Err(e) => {
-                    self.action(
-                        Action::Run,
-                        attempt,
-                        &command,
-                        false,
-                        None,
-                        Some(e.to_string()),
-                        Duration::ZERO,
-                    );
-                    last = (HostOutcome::Failed, Some(e.to_string()), None);
-                    continue;
-                }
-            };
-            self.log(Action::Run, attempt, &command, &output).await;
-            let ok = output.exit.success();
-            let detail = (!ok).then(|| describe_exit(&output.exit));
-            self.action(
-                Action::Run,
-                attempt,
-                &command,
-                ok,
-                Some(&output.exit),
-                detail.clone(),
-                output.duration,
-            );
-            if !ok {
-                let outcome = if output.exit == Exit::TimedOut {
-                    HostOutcome::TimedOut
-                } else {
-                    HostOutcome::Failed
-                };
-                last = (
-                    outcome,
-                    detail.map(|d| format!("run failed: {d}")),
-                    Some(output.stderr),
-                );
-                continue;
-            }
-            let Some(verify) = &step.verify else {
-                return (HostOutcome::Ok, None, None);
-            };
-            match self.poll(verify).await {
+            match self.attempt(&command, attempt).await {
                 Ok(()) => return (HostOutcome::Ok, None, None),
-                Err((detail, stderr)) => {
-                    last = (
-                        HostOutcome::Failed,
-                        Some(format!("verify failed: {detail}")),
-                        stderr.or(Some(output.stderr)),
-                    );
-                }
+                Err(failed) => last = failed,
             }
         }
         last
+    }
+
+    /// A step with nothing to run: its `verify` decides, or else the check
+    /// that did not pass.
+    async fn without_run(&self, last_check: Option<ProbeResult>) -> Finish {
+        if let Some(verify) = &self.step().verify {
+            return match self.poll(verify).await {
+                Ok(()) => (HostOutcome::Ok, None, None),
+                Err(r) => (
+                    HostOutcome::Failed,
+                    Some(format!("verify failed: {}", r.0)),
+                    r.1,
+                ),
+            };
+        }
+        match last_check {
+            Some(check) => (
+                HostOutcome::Failed,
+                Some(format!(
+                    "check failed: {}",
+                    check.detail.unwrap_or_default()
+                )),
+                check.output.map(|o| o.stderr),
+            ),
+            None => (HostOutcome::Ok, None, None),
+        }
+    }
+
+    /// One attempt of `run`, then its `verify`; how it failed otherwise.
+    async fn attempt(&self, command: &str, attempt: u32) -> Result<(), Finish> {
+        let step = self.step();
+        let job = Job {
+            command,
+            timeout: step.timeout.map(crate::model::Duration::std),
+            tag: &self.tag,
+        };
+        let output = match self.shared.transport.exec(self.host, job).await {
+            Ok(o) => o,
+            Err(e) => {
+                self.action(
+                    Action::Run,
+                    attempt,
+                    command,
+                    false,
+                    None,
+                    Some(e.to_string()),
+                    Duration::ZERO,
+                );
+                return Err((HostOutcome::Failed, Some(e.to_string()), None));
+            }
+        };
+        self.log(Action::Run, attempt, command, &output).await;
+        let ok = output.exit.success();
+        let detail = (!ok).then(|| describe_exit(&output.exit));
+        self.action(
+            Action::Run,
+            attempt,
+            command,
+            ok,
+            Some(&output.exit),
+            detail.clone(),
+            output.duration,
+        );
+        if !ok {
+            let outcome = if output.exit == Exit::TimedOut {
+                HostOutcome::TimedOut
+            } else {
+                HostOutcome::Failed
+            };
+            return Err((
+                outcome,
+                detail.map(|d| format!("run failed: {d}")),
+                Some(output.stderr),
+            ));
+        }
+        let Some(verify) = &step.verify else {
+            return Ok(());
+        };
+        self.poll(verify).await.map_err(|(detail, stderr)| {
+            (
+                HostOutcome::Failed,
+                Some(format!("verify failed: {detail}")),
+                stderr.or(Some(output.stderr)),
+            )
+        })
     }
 
     /// Polls a probe until it passes or its attempts run out.
