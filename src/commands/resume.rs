@@ -8,15 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::input::{Input, load_with, overrides, var_text};
-use super::run::{Launch, require_inventory, sha256};
+use super::run::{Start, require_inventory, sha256};
 use crate::cli::{Global, ResumeArgs};
 use crate::error::Error;
 use crate::events::{EventKind, RunOutcome};
+use crate::exec::launch;
 use crate::exec::operator;
 use crate::exec::probe::describe_exit;
-use crate::exec::transport::{
-    Job, Router, Transport, groups_script, local::Local, new_tag, ssh::SshPool,
-};
+use crate::exec::transport::{Job, groups_script, new_tag};
 use crate::journal::{self, RunStatus, RunView, versions};
 use crate::resume::outstanding;
 use crate::state::{self, RunDir};
@@ -122,7 +121,7 @@ pub fn run(global: &Global, args: &ResumeArgs) -> Result<u8, Error> {
         outstanding: outstanding_ids,
         vars: given,
     };
-    let launch = Launch {
+    let start = Start {
         dry_run: false,
         forks: args.exec.forks,
         yes: args.exec.yes,
@@ -134,7 +133,7 @@ pub fn run(global: &Global, args: &ResumeArgs) -> Result<u8, Error> {
         runbook_path,
         operator,
     };
-    launch.start(&global_for_load, input)
+    start.start(&global_for_load, input)
 }
 
 /// A finished step is not run again, even when its definition changed since
@@ -184,14 +183,8 @@ fn refuse_if_still_running(
         return Ok(());
     }
     let inventory = Arc::new(input.inventory.clone().unwrap_or_default());
-    let hosts = super::run::hosts(Some(&inventory));
-    let transport = Router {
-        local: Local,
-        ssh: SshPool::new(
-            Arc::clone(&inventory),
-            login_secrets(&inventory, secrets_file),
-        ),
-    };
+    let hosts = launch::hosts(Some(&inventory));
+    let transport = launch::transport(&inventory, login_secrets(&inventory, secrets_file), false);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -11,8 +11,9 @@ use super::input::load;
 use crate::cli::{Global, StatusArgs};
 use crate::error::{Error, FAILED, SUCCESS};
 use crate::exec::context::{self, Secrets};
-use crate::exec::probe::probe;
-use crate::exec::transport::{Become, Router, Transport, local::Local, new_tag, ssh::SshPool};
+use crate::exec::launch;
+use crate::exec::probe::ProbeJob;
+use crate::exec::transport::{Become, Transport, new_tag};
 use crate::model::{Host, Runbook};
 use crate::redact::Redactor;
 
@@ -30,15 +31,12 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
     let secrets = super::secrets::load(&names, args.secrets.as_deref(), false)?;
     let runbook = Arc::new(input.runbook);
     let inventory = Arc::new(input.inventory.unwrap_or_default());
-    let hosts = super::run::hosts(Some(&inventory));
+    let hosts = launch::hosts(Some(&inventory));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
-    let transport: Arc<dyn Transport> = Arc::new(Router {
-        local: Local,
-        ssh: SshPool::new(Arc::clone(&inventory), secrets.clone()),
-    });
+    let transport = launch::transport(&inventory, secrets.clone(), false);
     let redactor = Redactor::new(secrets.values.values().cloned());
     let board = runtime.block_on(probe_all(&runbook, &hosts, transport, &secrets, args.forks));
     let (text, all_up) = render(&runbook, &board, &redactor);
@@ -92,16 +90,15 @@ async fn probe_all(
                         _ => {
                             let mut cell = Cell::Up;
                             for p in [&step.check, &step.verify].into_iter().flatten() {
-                                let r = probe(
-                                    p,
-                                    &host,
-                                    &ctx,
-                                    &runbook.templates,
-                                    transport.as_ref(),
-                                    &new_tag(),
-                                    r#become.as_ref(),
-                                )
-                                .await;
+                                let job = ProbeJob {
+                                    probe: p,
+                                    context: &ctx,
+                                    templates: &runbook.templates,
+                                    tag: &new_tag(),
+                                    before_run: false,
+                                    r#become: r#become.as_ref(),
+                                };
+                                let r = transport.probe(&host, job).await;
                                 if !r.passed {
                                     cell = Cell::Down(format!(
                                         "{}: {}",
@@ -223,7 +220,7 @@ mod tests {
             dir.path(),
             &format!("version: 1\nname: board\nsteps:\n{steps}"),
         ));
-        let hosts = super::super::run::hosts(None);
+        let hosts = launch::hosts(None);
         let runtime = tokio::runtime::Runtime::new().unwrap();
         let board = runtime.block_on(probe_all(
             &runbook,

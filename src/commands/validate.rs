@@ -119,7 +119,7 @@ pub fn run(global: &Global, args: &ValidateArgs) -> Result<u8, Error> {
         && runbooks > 0
         && !report.diagnostics.iter().any(Diagnostic::is_error)
     {
-        report.add(None, unused_groups(source, raw, &used_targets));
+        report.add(None, validate::unused_groups(source, raw, &used_targets));
     }
     Ok(finish(&mut report, args))
 }
@@ -248,33 +248,6 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
             out.push(path);
         }
     }
-}
-
-/// Groups no runbook targets, directly or through a parent group.
-fn unused_groups(source: &Source, raw: &RawInventory, used: &HashSet<String>) -> Vec<Diagnostic> {
-    let mut reached: HashSet<&str> = HashSet::new();
-    let mut stack: Vec<&str> = used.iter().map(String::as_str).collect();
-    while let Some(g) = stack.pop() {
-        if let Some(group) = raw.groups.get(g)
-            && reached.insert(g)
-        {
-            stack.extend(group.children.iter().map(|c| c.as_str()));
-        }
-    }
-    raw.groups
-        .iter()
-        .filter(|(name, _)| !reached.contains(name.as_str()))
-        .map(|(name, g)| {
-            Diagnostic::warning(
-                &source.path,
-                g.pos,
-                Problem::Unused {
-                    what: "group",
-                    name: name.clone(),
-                },
-            )
-        })
-        .collect()
 }
 
 fn finish(report: &mut Report, args: &ValidateArgs) -> u8 {

@@ -4,6 +4,7 @@ pub mod ansible;
 mod graph;
 pub mod inventory;
 mod lints;
+pub use lints::unused_groups;
 mod names;
 mod probes;
 pub mod ssh_config;

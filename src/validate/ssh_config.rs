@@ -68,7 +68,7 @@ pub fn apply_ssh_config(
                 host.origins.insert("jump", origin(&proxy.at));
             }
             Ok(None) => {}
-            Err(d) => diagnostics.push(d),
+            Err(d) => diagnostics.push(*d),
         }
     }
     diagnostics.extend(resolver.warnings.take());
@@ -192,14 +192,14 @@ impl Resolver<'_> {
         proxy: &Proxy,
         at: &Loc,
         config: &SshConfig,
-    ) -> Result<Option<Link>, Diagnostic> {
+    ) -> Result<Option<Link>, Box<Diagnostic>> {
         match proxy {
             Proxy::Direct => Ok(None),
-            Proxy::Command => Err(Diagnostic::error(
+            Proxy::Command => Err(Box::new(Diagnostic::error(
                 &at.path,
                 at.pos,
                 Problem::SshConfigProxyCommand { host: name.into() },
-            )),
+            ))),
             // As OpenSSH, a host is not its own jump host (`Host *` with a
             // `ProxyJump` also matches the jump host).
             Proxy::Jump(chain)
@@ -222,14 +222,14 @@ impl Resolver<'_> {
         at: &Loc,
         config: &SshConfig,
         trail: &mut Vec<String>,
-    ) -> Result<Link, Diagnostic> {
+    ) -> Result<Link, Box<Diagnostic>> {
         let Some((last, before)) = chain.split_last() else {
-            return Err(too_long(at, trail));
+            return Err(Box::new(too_long(at, trail)));
         };
         trail.push(last.host.clone());
         // One more than the limit is enough to report; a cycle stops here.
         if trail.len() > MAX_JUMPS + 1 {
-            return Err(too_long(at, trail));
+            return Err(Box::new(too_long(at, trail)));
         }
         let known = self.hosts.get(&last.host);
         if before.is_empty() && last.user.is_none() && last.port.is_none() && known.is_some() {

@@ -12,6 +12,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use super::probe::{ProbeJob, ProbeResult};
 use crate::model::{Host, TransportKind};
 
 /// Output kept in memory per stream: the end of the stream (where a
@@ -249,13 +250,16 @@ pub fn shell_quote(word: &str) -> String {
 
 pub type ExecFuture<'a> = Pin<Box<dyn Future<Output = Result<Output, TransportError>> + Send + 'a>>;
 
+pub type ProbeFuture<'a> = Pin<Box<dyn Future<Output = ProbeResult> + Send + 'a>>;
+
 /// Runs shell commands on hosts.
 pub trait Transport: Send + Sync {
     fn exec<'a>(&'a self, host: &'a Host, job: Job<'a>) -> ExecFuture<'a>;
 
-    /// Whether this transport really touches hosts (false for dry-run).
-    fn is_real(&self) -> bool {
-        true
+    /// Runs a probe: commands through [`Transport::exec`], `tcp` and `http`
+    /// from the controller. A rehearsal answers it instead.
+    fn probe<'a>(&'a self, host: &'a Host, job: ProbeJob<'a>) -> ProbeFuture<'a> {
+        Box::pin(super::probe::probe(self, host, job))
     }
 
     /// Ends every connection; commands abandoned by an interrupted run are
