@@ -190,14 +190,18 @@ impl Launch {
         let mut screen = None;
         let to_run = |i: usize| self.selected[i] && self.done[i].is_none();
         if terminal && !self.dry_run {
-            let measured = crate::history::measured(&global.state_dir, &runbook.name);
+            let measured = crate::history::measured(
+                &global.state_dir,
+                &runbook.name,
+                &crate::history::Hosts::of(inventory_source.as_ref()),
+            );
             let expected = runbook
                 .steps
                 .iter()
                 .map(|step| {
                     measured
                         .get(&step.id)
-                        .map(|d| crate::model::Duration(*d))
+                        .map(|m| crate::model::Duration(m.median))
                         .or(step.estimate)
                         .unwrap_or(crate::model::Duration::from_secs(0))
                 })
