@@ -665,7 +665,12 @@ fn resume_without_an_id_refuses_to_guess_between_runbooks() {
     // is the only unfinished run, and is resumed without an id.
     std::fs::write(dir.join("records.fixed"), "").unwrap();
     let out = bin(dir, &["resume", &ids[1], "--state-dir", "state"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     std::fs::write(dir.join("network.fixed"), "").unwrap();
     let out = bin(dir, &["resume", "--state-dir", "state"]);
     assert_eq!(out.status.code(), Some(0));
@@ -673,7 +678,7 @@ fn resume_without_an_id_refuses_to_guess_between_runbooks() {
     assert!(
         said.contains(&format!(
             "resuming run {} of `network` (failed, started ",
-        ids[0]
+            ids[0]
         )) && said.contains("): the latest unfinished run"),
         "{said}"
     );

@@ -265,15 +265,15 @@ impl Launch {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         );
+        let view = crate::journal::RunView::from_events(&events);
         if !global.quiet {
-            print!(
-                "{}",
-                render(&runbook, &crate::journal::RunView::from_events(&events))
-            );
+            print!("{}", render(&runbook, &view));
         }
         drop(lock);
         if !summary.held.is_empty() {
-            print_held(global, &run_id, &summary.held);
+            print_held(global, &run_id, &runbook, &inventory, &summary.held);
+        } else if summary.outcome == RunOutcome::Failed && run_dir.is_some() {
+            print_failed(global, &run_id, &view);
         }
         Ok(match summary.outcome {
             RunOutcome::Succeeded => SUCCESS,
@@ -355,19 +355,57 @@ pub fn state_flag(global: &Global) -> String {
     }
 }
 
-fn print_held(global: &Global, run_id: &str, held: &[(String, crate::events::PauseReason)]) {
+fn print_held(
+    global: &Global,
+    run_id: &str,
+    runbook: &crate::model::Runbook,
+    inventory: &Inventory,
+    held: &[(String, crate::events::PauseReason)],
+) {
     let flag = state_flag(global);
     eprintln!("\nwaiting for an operator. To go on, type:");
     for (step, reason) in held {
         if reason.needs_confirmation() {
             eprintln!("  runbook confirm {run_id} {step}{flag}");
+            // Nobody saw a prompt: what the operator must do first.
+            let Some(s) = runbook.steps.iter().find(|s| s.id == *step) else {
+                continue;
+            };
+            if let Some(title) = &s.title {
+                eprintln!("      {title}");
+            }
+            let manual = crate::report::lines::instructions(runbook, s, Some(inventory));
+            for line in manual.iter().flat_map(|m| m.lines()) {
+                eprintln!("      | {line}");
+            }
         } else {
-            eprintln!("  runbook resume {run_id}{flag}   (retries `{step}`), or");
-            eprintln!(
-                "  runbook mark {run_id} {step} done --note '...'{flag}   (fixed by hand), or"
-            );
-            eprintln!("  runbook mark {run_id} {step} skipped --note '...'{flag}");
+            retry_or_mark(run_id, step, &flag);
         }
     }
     eprintln!("  then: runbook resume {run_id}{flag}");
+}
+
+/// A failed run says what to type next, as a paused one does.
+fn print_failed(global: &Global, run_id: &str, view: &crate::journal::RunView) {
+    let failed: Vec<&str> = view
+        .steps
+        .iter()
+        .filter(|s| s.status.is_failure())
+        .map(|s| s.id.as_str())
+        .collect();
+    if failed.is_empty() {
+        return;
+    }
+    let flag = state_flag(global);
+    eprintln!("\nthe run failed. Once the cause is fixed, type:");
+    for step in failed {
+        retry_or_mark(run_id, step, &flag);
+    }
+    eprintln!("  then: runbook resume {run_id}{flag}");
+}
+
+fn retry_or_mark(run_id: &str, step: &str, flag: &str) {
+    eprintln!("  runbook resume {run_id}{flag}   (retries `{step}`), or");
+    eprintln!("  runbook mark {run_id} {step} done --note '...'{flag}   (fixed by hand), or");
+    eprintln!("  runbook mark {run_id} {step} skipped --note '...'{flag}");
 }

@@ -166,6 +166,29 @@ pub fn render(r: &RunReport) -> String {
         );
     }
     o.push_str("</table>\n");
+    let waiting: Vec<_> = r
+        .steps
+        .iter()
+        .filter(|s| s.outcome == Status::Waiting)
+        .collect();
+    if !waiting.is_empty() {
+        let _ = writeln!(o, "<h2>Waiting for an operator</h2>");
+        for s in waiting {
+            let _ = writeln!(
+                o,
+                "<p><code>{}</code> {}</p>",
+                esc(&s.id),
+                esc(s.title.as_deref().unwrap_or(""))
+            );
+            if let Some(i) = &s.instructions {
+                let _ = writeln!(
+                    o,
+                    "<blockquote style=\"white-space:pre-wrap\">{}</blockquote>",
+                    esc(i)
+                );
+            }
+        }
+    }
     let failures = r.failures();
     if !failures.is_empty() {
         let _ = writeln!(o, "<h2 class=\"failed\">Failures</h2>");

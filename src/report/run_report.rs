@@ -95,6 +95,8 @@ pub struct StepReport {
     pub runbook_sha256: Option<String>,
     /// It finished under a definition that the runbook has changed since.
     pub definition_changed: bool,
+    /// A manual step's instructions (secrets not filled in).
+    pub instructions: Option<String>,
     pub hosts: Vec<HostReport>,
 }
 
@@ -226,6 +228,7 @@ pub fn build(
                 blocked_by: seen.and_then(|s| s.blocked_by.clone()),
                 runbook_sha256: view.version_of_step(&step.id).map(str::to_string),
                 definition_changed,
+                instructions: super::lines::instructions(runbook, step, None),
                 hosts: seen
                     .map(|s| {
                         let mut hosts: Vec<HostReport> = s
