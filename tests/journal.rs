@@ -132,8 +132,12 @@ fn kill_9_at_many_points_then_resume_completes_without_redoing_journaled_steps()
                 journaled.len()
             );
         }
+        // Every step can be journaled and the run still not finished: a
+        // kill between the last step and `run-finished` leaves it to resume.
+        let finished_before = journal_events(&run)
+            .iter()
+            .any(|e| e["event"] == "run-finished" && e["outcome"] == "succeeded");
         let resumed = bin(&dir, &["resume", "--state-dir", "state"]);
-        let finished_before = journaled.len() == CHAIN;
         if finished_before {
             assert_eq!(
                 resumed.status.code(),
@@ -620,4 +624,66 @@ fn on_a_terminal_the_operator_confirms_with_a_note_or_declines() {
     assert_eq!(confirmation["operator"], "bob");
     assert_eq!(confirmation["note"], "NOC: feeds stable");
     assert_eq!(confirmation["automatic"], false);
+}
+
+/// `resume` without an id guesses only when the guess is safe: with
+/// unfinished runs of two runbooks it lists them and asks for an id.
+#[test]
+fn resume_without_an_id_refuses_to_guess_between_runbooks() {
+    let failing = |name: &str| {
+        format!(
+            "version: 1\nname: {name}\nsteps:\n  - {{id: fix, check: {{command: 'test -f {name}.fixed'}}, run: 'exit 1', timeout: 5s}}\n"
+        )
+    };
+    let t = Test::new()
+        .file("network.yaml", &failing("network"))
+        .file("records.yaml", &failing("records"));
+    let dir = t.path();
+    for runbook in ["network.yaml", "records.yaml"] {
+        let out = bin(dir, &["run", runbook, "--state-dir", "state"]);
+        assert_eq!(out.status.code(), Some(1));
+    }
+    // Two runs in one second sort by their random suffix: find each by name.
+    let id_of = |runbook: &str| {
+        run_dirs(dir)
+            .into_iter()
+            .find(|d| journal_events(d)[0]["runbook"] == runbook)
+            .map(|d| d.file_name().unwrap().to_string_lossy().into_owned())
+            .unwrap()
+    };
+    let ids = [id_of("network"), id_of("records")];
+    let out = bin(dir, &["resume", "--state-dir", "state"]);
+    assert_eq!(out.status.code(), Some(2));
+    let mut said = String::from_utf8_lossy(&out.stderr).into_owned();
+    // Ids and start times differ from run to run.
+    for (i, id) in ids.iter().enumerate() {
+        said = said.replace(id, &format!("RUN{i}"));
+    }
+    let said = regex::Regex::new(r"started [0-9T:.Z-]+")
+        .unwrap()
+        .replace_all(&said, "started AT");
+    insta::assert_snapshot!(said);
+    assert_eq!(run_dirs(dir).len(), 2, "nothing was resumed");
+
+    // With the id it goes on; once `records` is fixed and done, `network`
+    // is the only unfinished run, and is resumed without an id.
+    std::fs::write(dir.join("records.fixed"), "").unwrap();
+    let out = bin(dir, &["resume", &ids[1], "--state-dir", "state"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(dir.join("network.fixed"), "").unwrap();
+    let out = bin(dir, &["resume", "--state-dir", "state"]);
+    assert_eq!(out.status.code(), Some(0));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains(&format!(
+            "resuming run {} of `network` (failed, started ",
+            ids[0]
+        )) && said.contains("): the latest unfinished run"),
+        "{said}"
+    );
 }

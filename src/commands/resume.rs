@@ -266,30 +266,46 @@ fn login_secrets(
     super::secrets::load(&names, file, false).unwrap_or_default()
 }
 
-/// The latest run that has not succeeded, saying which one and why.
+/// The latest run that has not succeeded, saying which one and why; none
+/// when unfinished runs of different runbooks make the choice a guess.
 fn latest_unfinished(global: &Global) -> Result<String, Error> {
     let runs = journal::runs(&global.state_dir)?;
-    for run in runs.iter().rev() {
-        let view = match &run.view {
-            Ok(view) => view,
-            Err(e) => {
-                eprintln!("warning: skipping run {}: {e}", run.id);
-                continue;
+    let mut open: Vec<(&str, &RunView)> = Vec::new();
+    for run in &runs {
+        match &run.view {
+            Ok(view) if view.status != RunStatus::Finished(RunOutcome::Succeeded) => {
+                open.push((&run.id, view));
             }
-        };
-        if view.status != RunStatus::Finished(RunOutcome::Succeeded) {
-            eprintln!(
-                "resuming run {} of `{}` ({}, started {}): the latest unfinished run",
-                run.id,
-                view.runbook,
-                view.status.label(),
-                view.start
-            );
-            return Ok(run.id.clone());
+            Ok(_) => {}
+            Err(e) => eprintln!("warning: skipping run {}: {e}", run.id),
         }
     }
-    Err(Error::Usage(format!(
-        "no unfinished run in {}; `runbook runs` lists the runs",
-        global.state_dir.display()
-    )))
+    let Some(&(id, view)) = open.last() else {
+        return Err(Error::Usage(format!(
+            "no unfinished run in {}; `runbook runs` lists the runs",
+            global.state_dir.display()
+        )));
+    };
+    let describe = |id: &str, view: &RunView| {
+        format!(
+            "run {id} of `{}` ({}, started {})",
+            view.runbook,
+            view.status.label(),
+            view.start
+        )
+    };
+    if open.iter().any(|(_, v)| v.runbook != view.runbook) {
+        let list: Vec<String> = open
+            .iter()
+            .rev()
+            .map(|(id, v)| format!("  {}", describe(id, v)))
+            .collect();
+        return Err(Error::Usage(format!(
+            "unfinished runs of different runbooks; say which to resume:\n{}\nwith: runbook resume RUN_ID{}",
+            list.join("\n"),
+            super::run::state_flag(global)
+        )));
+    }
+    eprintln!("resuming {}: the latest unfinished run", describe(id, view));
+    Ok(id.to_string())
 }

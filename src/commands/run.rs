@@ -88,6 +88,7 @@ impl Start {
         let secrets = super::secrets::load(&names, self.secrets_file.as_deref(), self.dry_run)?;
         no_secret_in_vars(global, &secrets)?;
         let (journal, first) = self.journal(global, &input);
+        let forecast_for = crate::history::Hosts::of(input.inventory_source.as_ref());
         let launch = Launch {
             runbook: input.runbook,
             inventory: input.inventory.unwrap_or_default(),
@@ -105,6 +106,7 @@ impl Start {
             operator: self.operator,
             secrets,
             state_dir: global.state_dir.clone(),
+            forecast_for,
             quiet: global.quiet,
         };
         match launch.run() {
@@ -188,12 +190,16 @@ fn finish(global: &Global, finished: &Finished) -> u8 {
         runbook,
         summary,
         events,
+        inventory,
     } = finished;
+    let view = RunView::from_events(events);
     if !global.quiet {
-        print!("{}", render(runbook, &RunView::from_events(events)));
+        print!("{}", render(runbook, &view));
     }
     if !summary.held.is_empty() {
-        print_held(global, run_id, &summary.held);
+        print_held(global, run_id, runbook, inventory, &summary.held);
+    } else if summary.outcome == RunOutcome::Failed && !view.dry_run {
+        print_failed(global, run_id, &view);
     }
     match summary.outcome {
         RunOutcome::Succeeded => SUCCESS,
@@ -244,19 +250,57 @@ pub fn state_flag(global: &Global) -> String {
     }
 }
 
-fn print_held(global: &Global, run_id: &str, held: &[(String, crate::events::PauseReason)]) {
+fn print_held(
+    global: &Global,
+    run_id: &str,
+    runbook: &crate::model::Runbook,
+    inventory: &crate::model::Inventory,
+    held: &[(String, crate::events::PauseReason)],
+) {
     let flag = state_flag(global);
     eprintln!("\nwaiting for an operator. To go on, type:");
     for (step, reason) in held {
         if reason.needs_confirmation() {
             eprintln!("  runbook confirm {run_id} {step}{flag}");
+            // Nobody saw a prompt: what the operator must do first.
+            let Some(s) = runbook.steps.iter().find(|s| s.id == *step) else {
+                continue;
+            };
+            if let Some(title) = &s.title {
+                eprintln!("      {title}");
+            }
+            let manual = crate::report::lines::instructions(runbook, s, Some(inventory));
+            for line in manual.iter().flat_map(|m| m.lines()) {
+                eprintln!("      | {line}");
+            }
         } else {
-            eprintln!("  runbook resume {run_id}{flag}   (retries `{step}`), or");
-            eprintln!(
-                "  runbook mark {run_id} {step} done --note '...'{flag}   (fixed by hand), or"
-            );
-            eprintln!("  runbook mark {run_id} {step} skipped --note '...'{flag}");
+            retry_or_mark(run_id, step, &flag);
         }
     }
     eprintln!("  then: runbook resume {run_id}{flag}");
+}
+
+/// A failed run says what to type next, as a paused one does.
+fn print_failed(global: &Global, run_id: &str, view: &crate::journal::RunView) {
+    let failed: Vec<&str> = view
+        .steps
+        .iter()
+        .filter(|s| s.status.is_failure())
+        .map(|s| s.id.as_str())
+        .collect();
+    if failed.is_empty() {
+        return;
+    }
+    let flag = state_flag(global);
+    eprintln!("\nthe run failed. Once the cause is fixed, type:");
+    for step in failed {
+        retry_or_mark(run_id, step, &flag);
+    }
+    eprintln!("  then: runbook resume {run_id}{flag}");
+}
+
+fn retry_or_mark(run_id: &str, step: &str, flag: &str) {
+    eprintln!("  runbook resume {run_id}{flag}   (retries `{step}`), or");
+    eprintln!("  runbook mark {run_id} {step} done --note '...'{flag}   (fixed by hand), or");
+    eprintln!("  runbook mark {run_id} {step} skipped --note '...'{flag}");
 }

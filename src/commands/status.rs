@@ -39,7 +39,7 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
     let transport = launch::transport(&inventory, secrets.clone(), false);
     let redactor = Redactor::new(secrets.values.values().cloned());
     let board = runtime.block_on(probe_all(&runbook, &hosts, transport, &secrets, args.forks));
-    let (text, all_up) = render(&runbook, &board, &redactor);
+    let (text, all_up) = render(&runbook, Some(&inventory), &board, &redactor);
     print!("{text}");
     Ok(if all_up { SUCCESS } else { FAILED })
 }
@@ -132,7 +132,12 @@ async fn probe_all(
     board
 }
 
-fn render(runbook: &Runbook, board: &Board, redactor: &Redactor) -> (String, bool) {
+fn render(
+    runbook: &Runbook,
+    inventory: Option<&crate::model::Inventory>,
+    board: &Board,
+    redactor: &Redactor,
+) -> (String, bool) {
     let mut out = format!("status of `{}`\n", runbook.name);
     let (mut up, mut down, mut unknown) = (0, 0, 0);
     for phase in runbook.phase_slots() {
@@ -174,6 +179,13 @@ fn render(runbook: &Runbook, board: &Board, redactor: &Redactor) -> (String, boo
                     }
                 };
                 let _ = writeln!(out, "      {host}: {line}");
+            }
+            // No probe can tell: how a person checks it.
+            for line in crate::report::lines::instructions(runbook, step, inventory)
+                .iter()
+                .flat_map(|m| m.lines())
+            {
+                let _ = writeln!(out, "      | {line}");
             }
         }
     }
@@ -230,7 +242,7 @@ mod tests {
             1,
         ));
         assert_eq!(board.len(), 6, "every cell is on the board: {board:?}");
-        let (text, all_up) = render(&runbook, &board, &Redactor::new(Vec::new()));
+        let (text, all_up) = render(&runbook, None, &board, &Redactor::new(Vec::new()));
         assert!(!all_up, "a crashed probe is not up:\n{text}");
         assert!(text.contains("DOWN: the probe crashed"), "{text}");
     }

@@ -55,6 +55,8 @@ pub struct Launch {
     pub secrets: Secrets,
     /// For the step durations of past runs, which the progress bars expect.
     pub state_dir: PathBuf,
+    /// The inventory those past runs must have run on to count.
+    pub forecast_for: crate::history::Hosts,
     pub quiet: bool,
 }
 
@@ -65,6 +67,8 @@ pub struct Finished {
     pub summary: Summary,
     /// Every event of the run, those before a resumption included.
     pub events: Vec<RunEvent>,
+    /// For the instructions of steps left waiting for an operator.
+    pub inventory: Arc<Inventory>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +113,7 @@ impl Launch {
             quiet: self.quiet,
             dry_run: self.dry_run,
             state_dir: &self.state_dir,
+            forecast_for: &self.forecast_for,
         };
         let (mut reporter, collect, screen) =
             reporters(&runbook, &shown, &finished, run_dir.as_ref());
@@ -151,6 +156,7 @@ impl Launch {
             runbook,
             summary,
             events,
+            inventory,
         })
     }
 }
@@ -213,6 +219,7 @@ pub struct Shown<'a> {
     pub quiet: bool,
     pub dry_run: bool,
     pub state_dir: &'a Path,
+    pub forecast_for: &'a crate::history::Hosts,
 }
 
 /// The reporters: every event kept for the summary (seeded with the
@@ -237,14 +244,14 @@ pub fn reporters(
     let mut sinks: Vec<Box<dyn Reporter>> = vec![Box::new(collect.clone())];
     let mut screen = None;
     if terminal && !shown.dry_run {
-        let measured = crate::history::measured(shown.state_dir, &runbook.name);
+        let measured = crate::history::measured(shown.state_dir, &runbook.name, shown.forecast_for);
         let expected = runbook
             .steps
             .iter()
             .map(|step| {
                 measured
                     .get(&step.id)
-                    .map(|d| Duration(*d))
+                    .map(|m| Duration(m.median))
                     .or(step.estimate)
                     .unwrap_or(Duration::from_secs(0))
             })

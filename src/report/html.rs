@@ -64,6 +64,7 @@ pub fn render(r: &RunReport) -> String {
     let _ = writeln!(o, "<h2>Timeline</h2>");
     o.push_str(&gantt(r));
     steps(&mut o, r);
+    waiting(&mut o, r);
     failures(&mut o, r);
     decisions(&mut o, r);
     events(&mut o, r);
@@ -185,6 +186,34 @@ fn steps(o: &mut String, r: &RunReport) {
         );
     }
     o.push_str("</table>\n");
+}
+
+/// Steps waiting for an operator, with what the operator must do.
+fn waiting(o: &mut String, r: &RunReport) {
+    let waiting: Vec<_> = r
+        .steps
+        .iter()
+        .filter(|s| s.outcome == Status::Waiting)
+        .collect();
+    if waiting.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "<h2>Waiting for an operator</h2>");
+    for s in waiting {
+        let _ = writeln!(
+            o,
+            "<p><code>{}</code> {}</p>",
+            esc(&s.id),
+            esc(s.title.as_deref().unwrap_or(""))
+        );
+        if let Some(i) = &s.instructions {
+            let _ = writeln!(
+                o,
+                "<blockquote style=\"white-space:pre-wrap\">{}</blockquote>",
+                esc(i)
+            );
+        }
+    }
 }
 
 fn failures(o: &mut String, r: &RunReport) {

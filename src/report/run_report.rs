@@ -95,6 +95,8 @@ pub struct StepReport {
     pub runbook_sha256: Option<String>,
     /// It finished under a definition that the runbook has changed since.
     pub definition_changed: bool,
+    /// A manual step's instructions (secrets not filled in).
+    pub instructions: Option<String>,
     pub hosts: Vec<HostReport>,
 }
 
@@ -258,6 +260,7 @@ fn step_report(view: &RunView, step: &Step, runbook: &Runbook, changed: bool) ->
         blocked_by: seen.and_then(|s| s.blocked_by.clone()),
         runbook_sha256: view.version_of_step(&step.id).map(str::to_string),
         definition_changed: changed,
+        instructions: super::lines::instructions(runbook, step, None),
         hosts: seen.map(host_reports).unwrap_or_default(),
     }
 }
