@@ -243,7 +243,17 @@ fn quoting_hint(context: crate::template::shell::Context) -> &'static str {
         Context::Heredoc => {
             "write the value with `printf '%s\\n' {{ … }}` rather than inside a heredoc"
         }
-        Context::Arithmetic => "assign it first: `n={{ … }}; echo $((n + 1))`",
+        // bash evaluates a variable's text as arithmetic too, running any
+        // `$( )` in it: only a number may reach it.
+        Context::Arithmetic => {
+            "assign it first and check it is a number: `n={{ … }}; [ \"$n\" -eq \"$n\" ] || exit 1; echo $((n + 1))`"
+        }
+        Context::Parameter => {
+            "assign it to a variable first: `d={{ … }}; echo \"${X:-$d}\"` (check a subscript or an offset is a number)"
+        }
+        Context::Ambiguous => {
+            "before a value, avoid `\\'` in `$'…'`, `'` in `\"${ }\"` and `case` in `$( )`"
+        }
         Context::Comment | Context::Unknown => "move it out of the comment",
         Context::Backslash | Context::Dollar => "remove the character before it",
         Context::Word => "",

@@ -109,6 +109,64 @@ fn a_value_inside_quotes_a_heredoc_or_a_comment_is_refused_where_it_is() {
     );
 }
 
+/// bash (the `sh` of Red Hat hosts) evaluates `$[ ]`, `(( ))` and the
+/// subscripts and offsets of `${ }` as arithmetic, running any `$( )` in a
+/// value's text, and ends `$'…'` at a quote dash does not: each was a
+/// plain word to validation, and ran `touch PWNED` with `sh` being bash.
+#[test]
+fn bash_arithmetic_and_ambiguous_quotes_are_refused_before_a_value() {
+    let (output, _) = Test::new()
+        .runbook(
+            r#"
+            version: 1
+            name: bash
+            vars: {q: x}
+            defaults: {timeout: 10s}
+            steps:
+              - id: a
+                check: {command: 'false'}
+                run: |
+                  echo $[ 1 + {{ vars.q }} ]
+                  (( x = {{ vars.q }} ))
+                  for (( i = {{ vars.q }}; i < 1; i++ )); do :; done
+                  echo ${a[{{ vars.q }}]} ${y:{{ vars.q }}}
+                  echo $'a\' {{ vars.q }} '
+                  echo "$(case a in a) echo " {{ vars.q }} " ;; esac)"
+              - id: fine
+                check: {command: 'false'}
+                run: echo ${x:-'}'} $'a\\' {{ vars.q }} $((1)) ${x:-a} "$(echo cases)" {{ vars.q }}
+            "#,
+        )
+        .args(["validate", "runbook.yaml"])
+        .status(2)
+        .stdout("invalid: 1 file checked, 7 errors, 0 warnings")
+        .run();
+    let inside = |what: &str, at: &str| {
+        [
+            format!(
+                "error: `{{{{ vars.q }}}}` is inside {what}, where its shell quoting does not hold"
+            ),
+            format!("  --> runbook.yaml:{at}"),
+        ]
+    };
+    let found: Vec<String> = errors(&output.stderr)
+        .into_iter()
+        .filter(|l| !l.contains("= hint"))
+        .collect();
+    let arithmetic = "an arithmetic expansion `$(( ))`";
+    let expected: Vec<String> = [
+        inside(arithmetic, "9:19"),
+        inside(arithmetic, "10:14"),
+        inside(arithmetic, "11:18"),
+        inside("a parameter expansion `${ }`", "12:16"),
+        inside("a parameter expansion `${ }`", "12:35"),
+        inside("text that POSIX shells read differently", "13:18"),
+        inside("text that POSIX shells read differently", "14:35"),
+    ]
+    .concat();
+    assert_eq!(found, expected);
+}
+
 /// A runbook whose steps put `{{ host.vars.q }}` in every position that
 /// validates, one step each, so that one failing does not hide another;
 /// each writes the value it received to `out/STEP.HOST`.

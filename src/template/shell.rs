@@ -25,6 +25,12 @@ pub enum Context {
     /// After a `#` that follows a `{% … %}`: whether it starts a comment
     /// depends on what the branches wrote, so nothing after it is known.
     Unknown,
+    /// Inside `${ … }`, where bash evaluates a subscript or an offset as
+    /// arithmetic, running any `$( )` in the value's text.
+    Parameter,
+    /// After text that POSIX shells read differently (`\'` in `$'…'`, `'`
+    /// in `"${ }"`, a `case` inside `$( )`): nothing after it is known.
+    Ambiguous,
 }
 
 impl Context {
@@ -41,6 +47,8 @@ impl Context {
             Self::Backslash => "an escape: right after `\\`",
             Self::Dollar => "an expansion: right after `$`",
             Self::Unknown => "a line whose quoting depends on a `{% %}` branch",
+            Self::Parameter => "a parameter expansion `${ }`",
+            Self::Ambiguous => "text that POSIX shells read differently",
         }
     }
 }
@@ -50,11 +58,19 @@ enum Frame {
     /// Commands: the top level or a `$( … )`, with its open parentheses.
     Code(u32),
     Single,
+    /// `$'…'`: bash and the POSIX of 2024 read `\'` in it as a quote.
+    AnsiC,
     Double,
     Backtick,
+    /// `$(( … ))` and bash's `(( … ))`, with open parentheses.
     Arithmetic(u32),
+    /// bash's `$[ … ]`, with open brackets.
+    Brackets(u32),
+    /// `${ … }`; `true` inside double quotes.
+    Parameter(bool),
     Comment,
     Unknown,
+    Ambiguous,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,10 +128,12 @@ impl Scanner {
         }
         match self.stack.last() {
             _ if self.escaped => Context::Backslash,
-            Some(Frame::Single) => Context::SingleQuotes,
+            Some(Frame::Single | Frame::AnsiC) => Context::SingleQuotes,
             Some(Frame::Double) => Context::DoubleQuotes,
             Some(Frame::Backtick) => Context::Backticks,
-            Some(Frame::Arithmetic(_)) => Context::Arithmetic,
+            Some(Frame::Arithmetic(_) | Frame::Brackets(_)) => Context::Arithmetic,
+            Some(Frame::Parameter(_)) => Context::Parameter,
+            Some(Frame::Ambiguous) => Context::Ambiguous,
             Some(Frame::Comment) => Context::Comment,
             Some(Frame::Unknown) => Context::Unknown,
             Some(Frame::Code(_)) | None if self.dollar => Context::Dollar,
@@ -161,17 +179,14 @@ impl Scanner {
         let chars: Vec<char> = text.chars().collect();
         let mut i = 0;
         while i < chars.len() {
-            i += self.step(
-                chars[i],
-                chars.get(i + 1).copied(),
-                chars.get(i + 2).copied(),
-            );
+            i += self.step(&chars[i..]);
         }
     }
 
-    /// Reads `c` (with two characters of lookahead); returns how many
-    /// characters were consumed.
-    fn step(&mut self, c: char, next: Option<char>, after: Option<char>) -> usize {
+    /// Reads the first character of `rest` (the rest is lookahead);
+    /// returns how many characters were consumed.
+    fn step(&mut self, rest: &[char]) -> usize {
+        let (c, next, after) = (rest[0], rest.get(1).copied(), rest.get(2).copied());
         if let Some((heredoc, line)) = &mut self.body {
             if c == '\n' {
                 let text = if heredoc.strip_tabs {
@@ -198,30 +213,39 @@ impl Scanner {
         let dollar = std::mem::take(&mut self.dollar);
         let top = *self.stack.last().unwrap_or(&Frame::Code(0));
         match top {
-            Frame::Code(parens) => return self.code(c, next, after, parens, dollar),
+            Frame::Code(parens) => return self.code(rest, parens, dollar),
             Frame::Single => {
                 if c == '\'' {
                     self.stack.pop();
                 }
             }
-            Frame::Double | Frame::Backtick => match c {
+            // dash reads `$'a\'` as `$` then `'a\'`: the shells disagree
+            // on where the string ends.
+            Frame::AnsiC => match (c, next) {
+                ('\\', Some('\'')) => self.stack.push(Frame::Ambiguous),
+                ('\\', _) => return 2,
+                ('\'', _) => {
+                    self.stack.pop();
+                }
+                _ => {}
+            },
+            Frame::Double | Frame::Backtick | Frame::Parameter(_) => match c {
                 '\\' => self.escaped = true,
                 '"' if top == Frame::Double => {
                     self.stack.pop();
                 }
+                '"' if top != Frame::Backtick => self.stack.push(Frame::Double),
                 '`' if top == Frame::Backtick => {
                     self.stack.pop();
                 }
                 '`' => self.stack.push(Frame::Backtick),
-                '$' if next == Some('(') && after == Some('(') => {
-                    self.stack.push(Frame::Arithmetic(0));
-                    return 3;
+                '}' if matches!(top, Frame::Parameter(_)) => {
+                    self.stack.pop();
                 }
-                '$' if next == Some('(') => {
-                    self.stack.push(Frame::Code(0));
-                    self.word_start = WordStart::Yes;
-                    return 2;
-                }
+                '\'' if top == Frame::Parameter(false) => self.stack.push(Frame::Single),
+                // Literal in `"${x:-'…'}"` for dash, a quote for bash.
+                '\'' if top == Frame::Parameter(true) => self.stack.push(Frame::Ambiguous),
+                '$' => return self.expansion(next, after, top == Frame::Parameter(false)),
                 _ => {}
             },
             Frame::Arithmetic(depth) => match c {
@@ -233,6 +257,14 @@ impl Scanner {
                 ')' => self.set_top(Frame::Arithmetic(depth.saturating_sub(1))),
                 _ => {}
             },
+            Frame::Brackets(depth) => match c {
+                '[' => self.set_top(Frame::Brackets(depth + 1)),
+                ']' if depth == 0 => {
+                    self.stack.pop();
+                }
+                ']' => self.set_top(Frame::Brackets(depth - 1)),
+                _ => {}
+            },
             Frame::Comment => {
                 if c == '\n' {
                     self.stack.pop();
@@ -240,19 +272,40 @@ impl Scanner {
                     self.start_body();
                 }
             }
-            Frame::Unknown => {}
+            Frame::Unknown | Frame::Ambiguous => {}
         }
         1
     }
 
-    fn code(
-        &mut self,
-        c: char,
-        next: Option<char>,
-        after: Option<char>,
-        parens: u32,
-        dollar: bool,
-    ) -> usize {
+    /// At a `$` that opens an expansion in a frame whose quotes are
+    /// `"…"`-like; `ansi_c`: whether `$'` opens a string here.
+    fn expansion(&mut self, next: Option<char>, after: Option<char>, ansi_c: bool) -> usize {
+        let frame = match (next, after) {
+            (Some('('), Some('(')) => {
+                self.stack.push(Frame::Arithmetic(0));
+                return 3;
+            }
+            (Some('('), _) => {
+                self.word_start = WordStart::Yes;
+                Frame::Code(0)
+            }
+            // A backquoted command ends at the next backquote, whatever
+            // it holds.
+            (Some('[' | '{'), _) if self.stack.last() == Some(&Frame::Backtick) => return 1,
+            (Some('['), _) => Frame::Brackets(0),
+            (Some('{'), _) => Frame::Parameter(matches!(
+                self.stack.last(),
+                Some(Frame::Double | Frame::Parameter(true))
+            )),
+            (Some('\''), _) if ansi_c => Frame::AnsiC,
+            _ => return 1,
+        };
+        self.stack.push(frame);
+        2
+    }
+
+    fn code(&mut self, rest: &[char], parens: u32, dollar: bool) -> usize {
+        let (c, next, after) = (rest[0], rest.get(1).copied(), rest.get(2).copied());
         if let Some((heredoc, started)) = &mut self.delimiter {
             if !*started && matches!(c, ' ' | '\t') {
                 return 1;
@@ -279,16 +332,23 @@ impl Scanner {
                 WordStart::Unknown => self.stack.push(Frame::Unknown),
                 WordStart::No => {}
             },
-            '$' if next == Some('(') && after == Some('(') => {
-                self.stack.push(Frame::Arithmetic(0));
-                return 3;
-            }
-            '$' if next == Some('(') => {
-                self.stack.push(Frame::Code(0));
-                self.word_start = WordStart::Yes;
-                return 2;
+            '$' if next == Some('(') || (!dollar && matches!(next, Some('[' | '{' | '\''))) => {
+                return self.expansion(next, after, true);
             }
             '$' if !dollar => self.dollar = true,
+            // bash's arithmetic command, also `for ((…))`.
+            '(' if next == Some('(') && word_start != WordStart::No => {
+                self.stack.push(Frame::Arithmetic(0));
+                return 2;
+            }
+            // In `$( )`, a `case` pattern's `)` would look like its end.
+            'c' if word_start != WordStart::No
+                && self.stack.len() > 1
+                && rest.starts_with(&['c', 'a', 's', 'e'])
+                && rest.get(4).is_none_or(|&c| ends_word(c)) =>
+            {
+                self.stack.push(Frame::Ambiguous);
+            }
             '(' => {
                 self.set_top(Frame::Code(parens + 1));
                 self.word_start = WordStart::Yes;
@@ -381,6 +441,35 @@ mod tests {
             ("cat <<A <<B\nA\nB\necho ", Context::Word),
             ("echo \"a\\\" ", Context::DoubleQuotes),
             ("cat <<< ", Context::Word),
+            // bash (the `sh` of Red Hat hosts) reparses these as code.
+            ("echo $'a\\' ", Context::Ambiguous),
+            ("echo $'a\\'' ", Context::Ambiguous),
+            ("echo $'a' ", Context::Word),
+            ("echo $'a\\\\' ", Context::Word),
+            ("echo $'a ", Context::SingleQuotes),
+            ("echo \"$'\" ", Context::Word),
+            ("echo $$'a' ", Context::Word),
+            ("echo $[ 1 + ", Context::Arithmetic),
+            ("echo $[ a[1] ] ", Context::Word),
+            ("(( x = ", Context::Arithmetic),
+            ("for (( i = ", Context::Arithmetic),
+            ("(( x = 1 )); echo ", Context::Word),
+            ("( (echo a) ) ", Context::Word),
+            ("echo ${a[", Context::Parameter),
+            ("echo ${y:", Context::Parameter),
+            ("echo ${x:-", Context::Parameter),
+            ("echo \"${x:-", Context::Parameter),
+            ("echo ${x:-'}'} ", Context::Word),
+            ("echo \"${x:-'}\" ", Context::Ambiguous),
+            ("echo \"${x:-a}\" ", Context::Word),
+            ("echo ${x:-\"}\"} ", Context::Word),
+            ("echo ${x%)} $(echo ", Context::Word),
+            ("echo \"$(echo ${x%)}) ", Context::DoubleQuotes),
+            ("echo \"$(case a in a) echo \" ", Context::Ambiguous),
+            ("echo $(echo case) ", Context::Ambiguous),
+            ("case a in a) echo ", Context::Word),
+            ("echo $(echo cases) ", Context::Word),
+            ("echo `echo ${x` ", Context::Word),
         ] {
             assert_eq!(after(text), expected, "{text:?}");
         }
