@@ -42,6 +42,10 @@ pub enum Problem {
         "invalid {what} name `{name}`: use letters, digits, `.`, `-`, `_` and `:` (a short name, a domain name or an IP address), not starting with `-` or `.`"
     )]
     InvalidHostName { what: &'static str, name: String },
+    #[error(
+        "invalid address `{address}`: use a domain name or an IP address (letters, digits, `.`, `-`, `_`, `:` and `%`), not starting with `-`"
+    )]
+    InvalidAddress { address: String },
     #[error("{what} holds a NUL byte (`\\0`), which a command cannot carry")]
     NulByte { what: String },
     #[error("duplicate {what} `{name}`, first defined on line {first_line}")]
@@ -142,7 +146,9 @@ impl Problem {
             Self::Empty => "empty",
             Self::Syntax { .. } => "syntax",
             Self::UnsupportedVersion { .. } => "version",
-            Self::InvalidName { .. } | Self::InvalidHostName { .. } => "invalid-name",
+            Self::InvalidName { .. }
+            | Self::InvalidHostName { .. }
+            | Self::InvalidAddress { .. } => "invalid-name",
             Self::Duplicate { .. } => "duplicate",
             Self::Unknown { .. } => "unknown-reference",
             Self::Cycle { .. } => "cycle",
