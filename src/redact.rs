@@ -50,9 +50,41 @@ impl Redactor {
     }
 }
 
+/// Text a host or an inventory wrote, as shown to the operator (terminal,
+/// journal, reports): control characters are written escaped (`\u{1b}`),
+/// so that output cannot move the cursor, rewrite a line, retitle the
+/// window or set the clipboard (OSC 52). Newlines and tabs are kept.
+#[must_use]
+pub fn printable(text: &str) -> String {
+    if !text
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\t'))
+    {
+        return text.to_string();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() && !matches!(c, '\n' | '\t') {
+                c.escape_debug().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::Redactor;
+    use super::{Redactor, printable};
+
+    #[test]
+    fn control_characters_are_shown_escaped() {
+        assert_eq!(
+            printable("a\u{1b}]52;c;eA==\u{7}\u{1b}[2Jb\rc\u{9b}d\n\te"),
+            "a\\u{1b}]52;c;eA==\\u{7}\\u{1b}[2Jb\\rc\\u{9b}d\n\te"
+        );
+        assert_eq!(printable("plain ünïcode"), "plain ünïcode");
+    }
 
     #[test]
     fn masks_plain_and_shell_quoted_secrets() {

@@ -556,3 +556,62 @@ fn manual_text_is_masked_at_the_prompt() {
     );
     assert!(!printed.contains("s3cret"), "the secret leaked:\n{printed}");
 }
+
+/// A host's output and an inventory's values are shown to the operator:
+/// as escape sequences they could set the clipboard (OSC 52), retitle the
+/// window, clear the screen or rewrite a failure line with `\r`.
+#[test]
+fn escape_sequences_from_hosts_and_inventories_never_reach_the_terminal() {
+    let t = Test::new()
+        .inventory(
+            "
+            version: 1
+            hosts:
+              h1: {transport: local, vars: {note: \"a\\e]52;c;cHduZWQ=\\a\\e[2Jb\"}}
+            ",
+        )
+        .runbook(
+            r"
+            version: 1
+            name: escapes
+            steps:
+              - id: loud
+                check: {command: 'false'}
+                run: printf 'x\033]52;c;cHduZWQ=\007\033[2Jred\rok\n' >&2; exit 1
+                timeout: 10s
+                on_failure: continue
+              - {id: person, targets: [h1], manual: 'Check {{ host.vars.note }} now.'}
+            ",
+        )
+        .args([
+            "run",
+            "runbook.yaml",
+            "-i",
+            "inventory.yaml",
+            "--state-dir",
+            "state",
+        ]);
+    let printed = on_terminal(t.command(), "n\n");
+    for raw in ["\u{1b}]52", "\u{1b}[2J", "red\rok"] {
+        assert!(
+            !printed.contains(raw),
+            "{raw:?} reached the terminal:\n{printed}"
+        );
+    }
+    assert!(
+        printed.contains(r"Check a\u{1b}]52;c;cHduZWQ=\u{7}\u{1b}[2Jb now."),
+        "{printed}"
+    );
+    assert!(
+        printed.contains(r"x\u{1b}]52;c;cHduZWQ=\u{7}\u{1b}[2Jred\rok"),
+        "{printed}"
+    );
+    let report = Command::new(BIN)
+        .current_dir(t.path())
+        .args(["report", "--state-dir", "state", "--format", "md"])
+        .output()
+        .unwrap();
+    let md = String::from_utf8_lossy(&report.stdout);
+    assert!(md.contains(r"\u{1b}]52"), "{md}");
+    assert!(!md.contains('\u{1b}'), "{md}");
+}
