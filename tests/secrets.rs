@@ -167,6 +167,32 @@ fn bash_arithmetic_and_ambiguous_quotes_are_refused_before_a_value() {
     assert_eq!(found, expected);
 }
 
+/// The shell ends a word at a space, a tab or a newline only: with a
+/// no-break space or a `\r` after `<<EOF`, the delimiter is longer and
+/// the heredoc (whose body expands `$( )`) goes on past the `EOF` line.
+#[test]
+fn a_heredoc_delimiter_ends_where_the_shell_ends_it() {
+    // As YAML escapes, in a double-quoted scalar.
+    for separator in ["\\u00a0", "\\r"] {
+        let runbook = format!(
+            "version: 1\nname: heredoc\nvars: {{q: x}}\nsteps:\n  - id: a\n    check: {{command: 'false'}}\n    timeout: 10s\n    run: \"cat <<EOF{}x\\nEOF\\necho {{{{ vars.q }}}}\\nEOF{}x\\n\"\n",
+            separator, separator
+        );
+        let (output, _) = Test::new()
+            .runbook(&runbook)
+            .args(["validate", "runbook.yaml"])
+            .status(2)
+            .run();
+        let errors = errors(&output.stderr);
+        assert_eq!(
+            errors[0],
+            "error: `{{ vars.q }}` is inside a heredoc, where its shell quoting does not hold",
+            "{separator:?}"
+        );
+        assert!(errors[1].starts_with("  --> runbook.yaml:8:"), "{errors:?}");
+    }
+}
+
 /// A runbook whose steps put `{{ host.vars.q }}` in every position that
 /// validates, one step each, so that one failing does not hide another;
 /// each writes the value it received to `out/STEP.HOST`.

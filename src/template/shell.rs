@@ -115,8 +115,13 @@ impl Default for Scanner {
     }
 }
 
+/// The shell's own separators only: a no-break space or a `\r` is part of
+/// a word (a heredoc's delimiter included).
 fn ends_word(c: char) -> bool {
-    c.is_whitespace() || matches!(c, ';' | '&' | '|' | '(' | ')' | '<' | '>')
+    matches!(
+        c,
+        ' ' | '\t' | '\n' | ';' | '&' | '|' | '(' | ')' | '<' | '>'
+    )
 }
 
 impl Scanner {
@@ -470,6 +475,10 @@ mod tests {
             ("case a in a) echo ", Context::Word),
             ("echo $(echo cases) ", Context::Word),
             ("echo `echo ${x` ", Context::Word),
+            // The delimiter is `EOF\u{a0}x` for the shell.
+            ("cat <<EOF\u{a0}x\nEOF\necho ", Context::Heredoc),
+            ("cat <<EOF\rx\nEOF\necho ", Context::Heredoc),
+            ("cat <<EOF\u{a0}x\nEOF\u{a0}x\necho ", Context::Word),
         ] {
             assert_eq!(after(text), expected, "{text:?}");
         }
