@@ -191,6 +191,35 @@ fn a_heredoc_delimiter_ends_where_the_shell_ends_it() {
         );
         assert!(errors[1].starts_with("  --> runbook.yaml:8:"), "{errors:?}");
     }
+    // In a body that expands, `x\` joins the next line: `xEOF` is no end.
+    let (output, _) = Test::new()
+        .runbook(
+            r"
+            version: 1
+            name: heredoc
+            vars: {q: x}
+            steps:
+              - id: a
+                check: {command: 'false'}
+                timeout: 10s
+                run: |
+                  cat <<EOF
+                  x\
+                  EOF
+                  echo {{ vars.q }}
+                  EOF
+            ",
+        )
+        .args(["validate", "runbook.yaml"])
+        .status(2)
+        .run();
+    assert_eq!(
+        errors(&output.stderr)[..2],
+        [
+            "error: `{{ vars.q }}` is inside a heredoc, where its shell quoting does not hold",
+            "  --> runbook.yaml:12:12",
+        ]
+    );
 }
 
 /// A runbook whose steps put `{{ host.vars.q }}` in every position that

@@ -85,6 +85,9 @@ enum WordStart {
 struct Heredoc {
     delimiter: String,
     strip_tabs: bool,
+    /// A quoted delimiter makes a literal body; otherwise `\` at the end
+    /// of a line joins the next one, which then never ends the body.
+    quoted: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -170,8 +173,9 @@ impl Scanner {
         } else {
             WordStart::No
         };
-        if let Some((_, started)) = &mut self.delimiter {
+        if let Some((heredoc, started)) = &mut self.delimiter {
             *started = true;
+            heredoc.quoted |= !raw;
         }
     }
 
@@ -193,7 +197,12 @@ impl Scanner {
     fn step(&mut self, rest: &[char]) -> usize {
         let (c, next, after) = (rest[0], rest.get(1).copied(), rest.get(2).copied());
         if let Some((heredoc, line)) = &mut self.body {
-            if c == '\n' {
+            let continued = || {
+                !heredoc.quoted && line.chars().rev().take_while(|&c| c == '\\').count() % 2 == 1
+            };
+            if c == '\n' && continued() {
+                line.push(c);
+            } else if c == '\n' {
                 let text = if heredoc.strip_tabs {
                     line.trim_start_matches('\t')
                 } else {
@@ -317,7 +326,9 @@ impl Scanner {
             }
             if !ends_word(c) {
                 *started = true;
-                if !matches!(c, '\'' | '"' | '\\') {
+                if matches!(c, '\'' | '"' | '\\') {
+                    heredoc.quoted = true;
+                } else {
                     heredoc.delimiter.push(c);
                 }
                 return 1;
@@ -376,6 +387,7 @@ impl Scanner {
                     Heredoc {
                         delimiter: String::new(),
                         strip_tabs,
+                        quoted: false,
                     },
                     false,
                 ));
@@ -479,6 +491,12 @@ mod tests {
             ("cat <<EOF\u{a0}x\nEOF\necho ", Context::Heredoc),
             ("cat <<EOF\rx\nEOF\necho ", Context::Heredoc),
             ("cat <<EOF\u{a0}x\nEOF\u{a0}x\necho ", Context::Word),
+            // `x\` joins the `EOF` line: the body goes on.
+            ("cat <<EOF\nx\\\nEOF\necho ", Context::Heredoc),
+            ("cat <<EOF\nx\\\nEOF\nEOF\necho ", Context::Word),
+            ("cat <<EOF\nx\\\\\nEOF\necho ", Context::Word),
+            ("cat <<'EOF'\nx\\\nEOF\necho ", Context::Word),
+            ("cat <<\\EOF\nx\\\nEOF\necho ", Context::Word),
         ] {
             assert_eq!(after(text), expected, "{text:?}");
         }
