@@ -192,34 +192,30 @@ fn a_heredoc_delimiter_ends_where_the_shell_ends_it() {
         assert!(errors[1].starts_with("  --> runbook.yaml:8:"), "{errors:?}");
     }
     // In a body that expands, `x\` joins the next line: `xEOF` is no end.
-    let (output, _) = Test::new()
-        .runbook(
-            r"
-            version: 1
-            name: heredoc
-            vars: {q: x}
-            steps:
-              - id: a
-                check: {command: 'false'}
-                timeout: 10s
-                run: |
-                  cat <<EOF
-                  x\
-                  EOF
-                  echo {{ vars.q }}
-                  EOF
-            ",
-        )
-        .args(["validate", "runbook.yaml"])
-        .status(2)
-        .run();
-    assert_eq!(
-        errors(&output.stderr)[..2],
-        [
-            "error: `{{ vars.q }}` is inside a heredoc, where its shell quoting does not hold",
-            "  --> runbook.yaml:12:12",
-        ]
-    );
+    // A body starts at a newline of the command that wrote `<<EOF`, not at
+    // one inside a `$( )` opened after it.
+    for before in [
+        ["cat <<EOF", "x\\", "EOF"],
+        ["cat <<EOF; x=$(", "EOF", "true)"],
+    ] {
+        let mut runbook = "version: 1\nname: heredoc\nvars: {q: x}\nsteps:\n- id: a\n  check: {command: 'false'}\n  timeout: 10s\n  run: |\n".to_string();
+        for line in before.iter().chain(&["echo {{ vars.q }}", "EOF"]) {
+            runbook.push_str(&format!("    {line}\n"));
+        }
+        let (output, _) = Test::new()
+            .runbook(&runbook)
+            .args(["validate", "runbook.yaml"])
+            .status(2)
+            .run();
+        assert_eq!(
+            errors(&output.stderr)[..2],
+            [
+                "error: `{{ vars.q }}` is inside a heredoc, where its shell quoting does not hold",
+                "  --> runbook.yaml:12:10",
+            ],
+            "{runbook}"
+        );
+    }
 }
 
 /// A runbook whose steps put `{{ host.vars.q }}` in every position that

@@ -88,6 +88,9 @@ struct Heredoc {
     /// A quoted delimiter makes a literal body; otherwise `\` at the end
     /// of a line joins the next one, which then never ends the body.
     quoted: bool,
+    /// The depth of the frame it was written in: its body starts at a
+    /// newline of that frame, not at one inside a `$( )` opened after it.
+    depth: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -370,7 +373,13 @@ impl Scanner {
                 self.word_start = WordStart::Yes;
             }
             ')' if parens == 0 && self.stack.len() > 1 => {
+                // A heredoc whose body would start after its `$( )` closed:
+                // bash reads one there, dash none.
+                let orphan = self.pending.iter().any(|h| h.depth == self.stack.len());
                 self.stack.pop();
+                if orphan {
+                    self.stack.push(Frame::Ambiguous);
+                }
             }
             ')' => {
                 self.set_top(Frame::Code(parens.saturating_sub(1)));
@@ -388,6 +397,7 @@ impl Scanner {
                         delimiter: String::new(),
                         strip_tabs,
                         quoted: false,
+                        depth: self.stack.len(),
                     },
                     false,
                 ));
@@ -411,7 +421,11 @@ impl Scanner {
 
     /// At a newline: the next pending heredoc's body begins.
     fn start_body(&mut self) {
-        if !self.pending.is_empty() {
+        if self
+            .pending
+            .first()
+            .is_some_and(|h| h.depth == self.stack.len())
+        {
             self.body = Some((self.pending.remove(0), String::new()));
         }
     }
@@ -497,6 +511,12 @@ mod tests {
             ("cat <<EOF\nx\\\\\nEOF\necho ", Context::Word),
             ("cat <<'EOF'\nx\\\nEOF\necho ", Context::Word),
             ("cat <<\\EOF\nx\\\nEOF\necho ", Context::Word),
+            // The body starts at the first newline after `true)`.
+            ("cat <<EOF; x=$(\nEOF\ntrue)\necho ", Context::Heredoc),
+            ("cat <<EOF; x=$(\nEOF\ntrue)\nEOF\necho ", Context::Word),
+            ("x=$(cat <<EOF\nb\nEOF\n) ", Context::Word),
+            ("x=$(cat <<EOF\nb\n", Context::Heredoc),
+            ("x=$(cat <<EOF) ", Context::Ambiguous),
         ] {
             assert_eq!(after(text), expected, "{text:?}");
         }
