@@ -132,6 +132,9 @@ fn bash_arithmetic_and_ambiguous_quotes_are_refused_before_a_value() {
                   echo ${a[{{ vars.q }}]} ${y:{{ vars.q }}}
                   echo $'a\' {{ vars.q }} '
                   echo "$(case a in a) echo " {{ vars.q }} " ;; esac)"
+              - id: quoted-parens
+                check: {command: 'false'}
+                run: echo $(( ")) {{ vars.q }} " ))
               - id: fine
                 check: {command: 'false'}
                 run: echo ${x:-'}'} $'a\\' {{ vars.q }} $((1)) ${x:-a} "$(echo cases)" {{ vars.q }}
@@ -139,7 +142,7 @@ fn bash_arithmetic_and_ambiguous_quotes_are_refused_before_a_value() {
         )
         .args(["validate", "runbook.yaml"])
         .status(2)
-        .stdout("invalid: 1 file checked, 7 errors, 0 warnings")
+        .stdout("invalid: 1 file checked, 8 errors, 0 warnings")
         .run();
     let inside = |what: &str, at: &str| {
         [
@@ -162,6 +165,7 @@ fn bash_arithmetic_and_ambiguous_quotes_are_refused_before_a_value() {
         inside("a parameter expansion `${ }`", "12:35"),
         inside("text that POSIX shells read differently", "13:18"),
         inside("text that POSIX shells read differently", "14:35"),
+        inside("text that POSIX shells read differently", "17:23"),
     ]
     .concat();
     assert_eq!(found, expected);

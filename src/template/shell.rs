@@ -265,6 +265,10 @@ impl Scanner {
                 '$' => return self.expansion(next, after, top == Frame::Parameter(false)),
                 _ => {}
             },
+            // bash skips a `))` in quotes inside `$(( ))`, dash does not.
+            Frame::Arithmetic(_) | Frame::Brackets(_) if matches!(c, '"' | '\'' | '`' | '\\') => {
+                self.stack.push(Frame::Ambiguous);
+            }
             Frame::Arithmetic(depth) => match c {
                 '(' => self.set_top(Frame::Arithmetic(depth + 1)),
                 ')' if depth == 0 && next == Some(')') => {
@@ -517,6 +521,8 @@ mod tests {
             ("x=$(cat <<EOF\nb\nEOF\n) ", Context::Word),
             ("x=$(cat <<EOF\nb\n", Context::Heredoc),
             ("x=$(cat <<EOF) ", Context::Ambiguous),
+            ("echo $(( \")) \" )) ", Context::Ambiguous),
+            ("echo $(( $(echo 1) + 2 )) ", Context::Word),
         ] {
             assert_eq!(after(text), expected, "{text:?}");
         }
