@@ -171,6 +171,43 @@ fn bash_arithmetic_and_ambiguous_quotes_are_refused_before_a_value() {
     assert_eq!(found, expected);
 }
 
+/// Backquotes drop a backslash before a backslash before the command in
+/// them is read: a value quoted `"x\\"` becomes `"x\"`, whose quote no
+/// longer closes, and a second value's `'$(touch PWNED)'` ran inside it,
+/// even from a `$( )` within the backquotes.
+#[test]
+fn a_value_anywhere_inside_backquotes_is_refused() {
+    let out = tempfile::tempdir().unwrap();
+    let (output, _) = Test::new()
+        .inventory(&format!(
+            "version: 1\nhosts:\n  h1: {{transport: local, vars: {{a: 'x\\', b: '$(touch {}/PWNED)\\\"'}}}}\n",
+            out.path().display()
+        ))
+        .runbook(
+            "
+            version: 1
+            name: backquotes
+            steps:
+              - id: a
+                targets: [h1]
+                check: {command: 'false'}
+                timeout: 10s
+                run: echo `echo $(echo {{ host.vars.a }} {{ host.vars.b }})`
+            ",
+        )
+        .args(["run", "runbook.yaml", "-i", "inventory.yaml", "--state-dir", "state"])
+        .status(2)
+        .run();
+    assert!(!out.path().join("PWNED").exists(), "the value ran");
+    assert_eq!(
+        errors(&output.stderr)[..2],
+        [
+            "error: `{{ host.vars.a }}` is inside backticks, where its shell quoting does not hold",
+            "  --> runbook.yaml:8:28",
+        ]
+    );
+}
+
 /// The shell ends a word at a space, a tab or a newline only: with a
 /// no-break space or a `\r` after `<<EOF`, the delimiter is longer and
 /// the heredoc (whose body expands `$( )`) goes on past the `EOF` line.

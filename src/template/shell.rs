@@ -137,6 +137,11 @@ impl Scanner {
         if self.body.is_some() {
             return Context::Heredoc;
         }
+        // A backquoted command is read twice, its backslashes first: a
+        // value's `"a\\"` becomes `"a\"` even inside a `$( )` in it.
+        if self.stack.contains(&Frame::Backtick) {
+            return Context::Backticks;
+        }
         match self.stack.last() {
             _ if self.escaped => Context::Backslash,
             Some(Frame::Single | Frame::AnsiC) => Context::SingleQuotes,
@@ -523,6 +528,8 @@ mod tests {
             ("x=$(cat <<EOF) ", Context::Ambiguous),
             ("echo $(( \")) \" )) ", Context::Ambiguous),
             ("echo $(( $(echo 1) + 2 )) ", Context::Word),
+            ("echo `echo $(echo ", Context::Backticks),
+            ("echo `echo $(echo a)` ", Context::Word),
         ] {
             assert_eq!(after(text), expected, "{text:?}");
         }
