@@ -208,6 +208,47 @@ fn a_value_anywhere_inside_backquotes_is_refused() {
     );
 }
 
+/// A `\` at the end of a line joins the next before the shell reads
+/// anything: `a \⏎#{{ v }}` puts the value in a comment (where a newline
+/// in it starts a command), `"$\⏎(echo " {{ v }} ")"` in double quotes.
+#[test]
+fn a_line_continuation_is_read_as_the_shell_reads_it() {
+    let (output, _) = Test::new()
+        .runbook(
+            r#"
+            version: 1
+            name: continued
+            vars: {q: x}
+            steps:
+              - id: a
+                check: {command: 'false'}
+                timeout: 10s
+                run: |
+                  echo a \
+                  #{{ vars.q }}
+                  echo "$\
+                  (echo " {{ vars.q }} ")"
+            "#,
+        )
+        .args(["validate", "runbook.yaml"])
+        .status(2)
+        .stdout("invalid: 1 file checked, 2 errors, 0 warnings")
+        .run();
+    let found: Vec<String> = errors(&output.stderr)
+        .into_iter()
+        .filter(|l| !l.contains("= hint"))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            "error: `{{ vars.q }}` is inside a comment, where its shell quoting does not hold",
+            "  --> runbook.yaml:10:8",
+            "error: `{{ vars.q }}` is inside double quotes, where its shell quoting does not hold",
+            "  --> runbook.yaml:12:15",
+        ]
+    );
+}
+
 /// The shell ends a word at a space, a tab or a newline only: with a
 /// no-break space or a `\r` after `<<EOF`, the delimiter is longer and
 /// the heredoc (whose body expands `$( )`) goes on past the `EOF` line.

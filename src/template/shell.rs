@@ -85,9 +85,6 @@ enum WordStart {
 struct Heredoc {
     delimiter: String,
     strip_tabs: bool,
-    /// A quoted delimiter makes a literal body; otherwise `\` at the end
-    /// of a line joins the next one, which then never ends the body.
-    quoted: bool,
     /// The depth of the frame it was written in: its body starts at a
     /// newline of that frame, not at one inside a `$( )` opened after it.
     depth: usize,
@@ -181,9 +178,8 @@ impl Scanner {
         } else {
             WordStart::No
         };
-        if let Some((heredoc, started)) = &mut self.delimiter {
+        if let Some((_, started)) = &mut self.delimiter {
             *started = true;
-            heredoc.quoted |= !raw;
         }
     }
 
@@ -193,7 +189,24 @@ impl Scanner {
     }
 
     pub fn feed(&mut self, text: &str) {
-        let chars: Vec<char> = text.chars().collect();
+        // Line continuations go before anything else is read: `a \⏎#` is a
+        // comment, `$\⏎(` is `$(`, `x\⏎EOF` ends no heredoc. (In single
+        // quotes, a comment or a quoted heredoc, they are text: dropping
+        // them there only ever makes the scan stricter.)
+        let mut chars: Vec<char> = Vec::with_capacity(text.len());
+        let mut input = text.chars().peekable();
+        while let Some(c) = input.next() {
+            match (c, input.peek()) {
+                ('\\', Some('\n')) => {
+                    input.next();
+                }
+                ('\\', Some(&escaped)) => {
+                    chars.extend([c, escaped]);
+                    input.next();
+                }
+                _ => chars.push(c),
+            }
+        }
         let mut i = 0;
         while i < chars.len() {
             i += self.step(&chars[i..]);
@@ -205,12 +218,7 @@ impl Scanner {
     fn step(&mut self, rest: &[char]) -> usize {
         let (c, next, after) = (rest[0], rest.get(1).copied(), rest.get(2).copied());
         if let Some((heredoc, line)) = &mut self.body {
-            let continued = || {
-                !heredoc.quoted && line.chars().rev().take_while(|&c| c == '\\').count() % 2 == 1
-            };
-            if c == '\n' && continued() {
-                line.push(c);
-            } else if c == '\n' {
+            if c == '\n' {
                 let text = if heredoc.strip_tabs {
                     line.trim_start_matches('\t')
                 } else {
@@ -232,8 +240,8 @@ impl Scanner {
             self.word_start = WordStart::No;
             return 1;
         }
-        let dollar = std::mem::take(&mut self.dollar);
         let top = *self.stack.last().unwrap_or(&Frame::Code(0));
+        let dollar = std::mem::take(&mut self.dollar);
         match top {
             Frame::Code(parens) => return self.code(rest, parens, dollar),
             Frame::Single => {
@@ -338,9 +346,7 @@ impl Scanner {
             }
             if !ends_word(c) {
                 *started = true;
-                if matches!(c, '\'' | '"' | '\\') {
-                    heredoc.quoted = true;
-                } else {
+                if !matches!(c, '\'' | '"' | '\\') {
                     heredoc.delimiter.push(c);
                 }
                 return 1;
@@ -405,7 +411,6 @@ impl Scanner {
                     Heredoc {
                         delimiter: String::new(),
                         strip_tabs,
-                        quoted: false,
                         depth: self.stack.len(),
                     },
                     false,
@@ -518,8 +523,8 @@ mod tests {
             ("cat <<EOF\nx\\\nEOF\necho ", Context::Heredoc),
             ("cat <<EOF\nx\\\nEOF\nEOF\necho ", Context::Word),
             ("cat <<EOF\nx\\\\\nEOF\necho ", Context::Word),
-            ("cat <<'EOF'\nx\\\nEOF\necho ", Context::Word),
-            ("cat <<\\EOF\nx\\\nEOF\necho ", Context::Word),
+            ("cat <<'EOF'\nx\\\nEOF\necho ", Context::Heredoc),
+            ("cat <<\\EOF\nx\\\nEOF\necho ", Context::Heredoc),
             // The body starts at the first newline after `true)`.
             ("cat <<EOF; x=$(\nEOF\ntrue)\necho ", Context::Heredoc),
             ("cat <<EOF; x=$(\nEOF\ntrue)\nEOF\necho ", Context::Word),
@@ -530,6 +535,17 @@ mod tests {
             ("echo $(( $(echo 1) + 2 )) ", Context::Word),
             ("echo `echo $(echo ", Context::Backticks),
             ("echo `echo $(echo a)` ", Context::Word),
+            // Line continuations vanish.
+            ("echo a \\\n#", Context::Comment),
+            ("echo a\\\n#", Context::Word),
+            ("echo $\\\n'a\\' ", Context::Ambiguous),
+            ("echo $\\\n", Context::Dollar),
+            ("echo \\\\\n#", Context::Comment),
+            ("echo 'a\\\n", Context::SingleQuotes),
+            ("echo # a\\\necho ", Context::Comment),
+            ("echo \"$\\\n(echo \" ", Context::DoubleQuotes),
+            ("echo $(\\\n( 1 + ", Context::Arithmetic),
+            ("echo $(ca\\\nse ", Context::Ambiguous),
         ] {
             assert_eq!(after(text), expected, "{text:?}");
         }
