@@ -33,14 +33,37 @@ impl Redactor {
         Self { secrets }
     }
 
+    /// Masks every byte that belongs to an occurrence of a secret, found in
+    /// the original text: masking one secret first could cut another that
+    /// overlaps it (`abcdef` then `defghi` in `abcdefghi` left `ghi`).
     #[must_use]
     pub fn redact(&self, text: &str) -> String {
-        let mut out = text.to_string();
+        let mut hidden: Vec<(usize, usize)> = Vec::new();
         for secret in &self.secrets {
-            if out.contains(secret.as_str()) {
-                out = out.replace(secret.as_str(), MASK);
+            let step = secret.chars().next().map_or(1, char::len_utf8);
+            let mut from = 0;
+            while let Some(at) = text.get(from..).and_then(|rest| rest.find(secret.as_str())) {
+                hidden.push((from + at, from + at + secret.len()));
+                from += at + step;
             }
         }
+        if hidden.is_empty() {
+            return text.to_string();
+        }
+        hidden.sort_unstable();
+        let mut out = String::with_capacity(text.len());
+        // `text[..shown]` is written or masked.
+        let mut shown = 0;
+        for (i, (start, end)) in hidden.into_iter().enumerate() {
+            if i > 0 && start < shown {
+                shown = shown.max(end);
+                continue;
+            }
+            out.push_str(&text[shown..start]);
+            out.push_str(MASK);
+            shown = end;
+        }
+        out.push_str(&text[shown..]);
         out
     }
 
@@ -91,6 +114,15 @@ mod tests {
         let r = Redactor::new(["s3cr3t pass".to_string(), "abc".to_string()]);
         assert_eq!(r.redact("x 's3cr3t pass' y abc"), "x *** y ***");
         assert_eq!(r.redact("s3cr3t pass"), "***");
+    }
+
+    #[test]
+    fn overlapping_secrets_are_masked_whole() {
+        let r = Redactor::new(["abcdef".to_string(), "defghi".to_string()]);
+        assert_eq!(r.redact("x abcdefghi y"), "x *** y");
+        assert_eq!(r.redact("defghi abcdef"), "*** ***");
+        let r = Redactor::new(["aa".to_string(), "é€".to_string()]);
+        assert_eq!(r.redact("aaa é€é€ b"), "*** ****** b");
     }
 
     #[test]
