@@ -57,6 +57,10 @@ pub enum Problem {
         "invalid {what} name `{name}`: use letters, digits, `.`, `-`, `_` and `:` (a short name, a domain name or an IP address), not starting with `-` or `.`"
     )]
     InvalidHostName { what: &'static str, name: String },
+    #[error(
+        "invalid address `{address}`: use a domain name or an IP address (letters, digits, `.`, `-`, `_`, `:` and `%`), not starting with `-`"
+    )]
+    InvalidAddress { address: String },
     #[error("{what} holds a NUL byte (`\\0`), which a command cannot carry")]
     NulByte { what: String },
     #[error("duplicate {what} `{name}`, first defined on line {first_line}")]
@@ -190,7 +194,9 @@ impl Problem {
             | Self::MisplacedField { .. } => "syntax",
             Self::TargetsNotChecked => "targets-not-checked",
             Self::UnsupportedVersion { .. } => "version",
-            Self::InvalidName { .. } | Self::InvalidHostName { .. } => "invalid-name",
+            Self::InvalidName { .. }
+            | Self::InvalidHostName { .. }
+            | Self::InvalidAddress { .. } => "invalid-name",
             Self::Duplicate { .. } => "duplicate",
             Self::Unknown { .. } => "unknown-reference",
             Self::Cycle { .. } => "cycle",
@@ -327,7 +333,17 @@ fn quoting_hint(context: crate::template::shell::Context) -> &'static str {
         Context::Heredoc => {
             "write the value with `printf '%s\\n' {{ … }}` rather than inside a heredoc"
         }
-        Context::Arithmetic => "assign it first: `n={{ … }}; echo $((n + 1))`",
+        // bash evaluates a variable's text as arithmetic too, running any
+        // `$( )` in it: only a number may reach it.
+        Context::Arithmetic => {
+            "assign it first and check it is a number: `n={{ … }}; [ \"$n\" -eq \"$n\" ] || exit 1; echo $((n + 1))`"
+        }
+        Context::Parameter => {
+            "assign it to a variable first: `d={{ … }}; echo \"${X:-$d}\"` (check a subscript or an offset is a number)"
+        }
+        Context::Ambiguous => {
+            "before a value, avoid `\\'` in `$'…'`, `'` in `\"${ }\"` and `case` in `$( )`"
+        }
         Context::Comment | Context::Unknown => "move it out of the comment",
         Context::Backslash | Context::Dollar => "remove the character before it",
         Context::Word => "",

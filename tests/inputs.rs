@@ -271,6 +271,41 @@ fn host_and_group_names_that_are_paths_or_escapes_are_refused_at_their_key() {
         .run();
 }
 
+/// An address reaches a resolver (a jump host's may stop reading at a
+/// space), the terminal and, with `accept-new`, `known_hosts`, where a
+/// newline or a comma would write a line trusting a key for other hosts.
+#[test]
+fn an_address_with_whitespace_a_comma_or_a_leading_dash_is_refused_at_its_key() {
+    let (output, _) = Test::new()
+        .file(
+            "inventory.yaml",
+            "
+            version: 1
+            defaults: {address: \"x y\"}
+            hosts:
+              a: {address: \"10.0.0.1\\n* ssh-ed25519 AAAA\"}
+              b: {address: \"10.0.0.2,*\"}
+              c: {address: \"-oProxyCommand=x\"}
+              d: {address: \"red\\e[31m\"}
+              e: {address: \"fe80::1%eth0\"}
+              f: {address: web-1.example.com}
+              g: {address: 10.0.0.3}
+            ",
+        )
+        .args(["validate", "inventory.yaml"])
+        .status(2)
+        .stderr_contains("error: invalid address `x y`: use a domain name or an IP address (letters, digits, `.`, `-`, `_`, `:` and `%`), not starting with `-`\n  --> inventory.yaml:2:12")
+        .stderr_contains("error: invalid address `10.0.0.1\\n* ssh-ed25519 AAAA`")
+        .stderr_contains("  --> inventory.yaml:4:7")
+        .stderr_contains("error: invalid address `10.0.0.2,*`")
+        .stderr_contains("error: invalid address `-oProxyCommand=x`")
+        .stderr_contains("error: invalid address `red\\u{1b}[31m`")
+        .run();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains('\x1b'), "an escape reached the terminal");
+    assert_eq!(stderr.matches("error: invalid").count(), 5, "{stderr}");
+}
+
 #[test]
 fn a_nul_in_a_rendered_value_fails_the_host_instead_of_running_a_cut_command() {
     let (output, t) = Test::new()

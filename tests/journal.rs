@@ -514,6 +514,35 @@ fn a_torn_last_journal_line_is_tolerated() {
     assert!(dir.join("b").exists());
 }
 
+/// `report` and `resume` find the runbook a run executed by the hash its
+/// journal records; a hash that is not hex (a hand-edited or damaged
+/// journal) panicked when cut inside a character.
+#[test]
+fn a_journaled_runbook_hash_that_is_not_hex_is_not_a_panic() {
+    let (_, t) = Test::new()
+        .runbook("version: 1\nname: hashed\nsteps:\n  - {id: a, manual: 'Look.'}\n")
+        .args(["run", "runbook.yaml", "--state-dir", "state"])
+        .status(3)
+        .run();
+    let dir = t.path();
+    let run = run_dirs(dir).pop().unwrap();
+    let path = run.join("journal.jsonl");
+    let journal = read(&path);
+    let sha = journal_events(&run)[0]["runbook_sha256"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    std::fs::write(
+        &path,
+        journal.replace(&sha, "aaaaaaaaaaaaaaa\u{20ac}/../../x"),
+    )
+    .unwrap();
+    let report = bin(dir, &["report", "--state-dir", "state", "--format", "json"]);
+    let stderr = String::from_utf8_lossy(&report.stderr);
+    assert_eq!(report.status.code(), Some(0), "{stderr}");
+    assert!(String::from_utf8_lossy(&report.stdout).contains("\"hashed\""));
+}
+
 #[test]
 fn a_second_run_on_the_same_state_dir_is_refused() {
     let t = Test::new().runbook("version: 1\nname: long\nsteps:\n  - {id: a, check: {command: 'false'}, run: 'touch started; sleep 2', timeout: 10s}\n");

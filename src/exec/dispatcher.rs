@@ -497,7 +497,7 @@ async fn ask_operator(
             .templates
             .render(m, &ctx)
             .unwrap_or_else(|_| shared.runbook.templates.source(m).to_string());
-        shared.redactor.redact(&text)
+        crate::redact::printable(&shared.redactor.redact(&text))
     });
     match confirmer
         .ask(&s.id, s.title.as_deref(), instructions.as_deref())

@@ -15,7 +15,7 @@ use super::probe::{ProbeJob, ProbeResult, describe_exit};
 use super::transport::{Become, Exit, Job, MAX_CAPTURE, Output, Transport, new_tag};
 use crate::events::{Action, EventKind, HostOutcome};
 use crate::model::{Host, Probe, Runbook};
-use crate::redact::Redactor;
+use crate::redact::{Redactor, printable};
 
 /// Everything a worker needs, shared by all workers of a run.
 pub struct Shared {
@@ -63,15 +63,17 @@ pub async fn run_host(shared: &Shared, step: usize, host: &Host) -> HostResult {
     };
     let (outcome, message, stderr) = worker.run().await;
     let s = &shared.runbook.steps[step];
+    // What a host printed reaches the operator's terminal: never as escape
+    // sequences.
     let stderr_tail = stderr
-        .map(|bytes| tail(&shared.redactor.redact_bytes(&bytes)))
+        .map(|bytes| tail(&printable(&shared.redactor.redact_bytes(&bytes))))
         .unwrap_or_default();
     let _ = shared.events.send(EventKind::HostFinished {
         step: s.id.clone(),
         host: host.name.clone(),
         outcome,
         duration_ms: millis(started.elapsed()),
-        message: message.map(|m| shared.redactor.redact(&m)),
+        message: message.map(|m| printable(&shared.redactor.redact(&m))),
         stderr_tail,
     });
     HostResult { outcome }

@@ -32,6 +32,7 @@ pub fn inventory(source: &Source, raw: &RawInventory) -> CheckedInventory {
         );
     }
     names(&mut sink, source, raw);
+    addresses(&mut sink, source, raw);
     for (name, group) in &raw.groups {
         if raw.hosts.contains_key(name) {
             sink.error(group.pos, Problem::HostGroupClash { name: name.clone() });
@@ -178,6 +179,46 @@ fn names(sink: &mut Sink<'_>, source: &Source, raw: &RawInventory) {
             Problem::InvalidHostName {
                 what,
                 name: name.clone(),
+            },
+        );
+    }
+}
+
+/// Addresses reach a resolver (perhaps a jump host's, which may stop
+/// reading at a space), the terminal and `known_hosts`, where a space,
+/// a comma or a newline would make a line for other hosts.
+fn addresses(sink: &mut Sink<'_>, source: &Source, raw: &RawInventory) {
+    let valid = |a: &str| {
+        !a.is_empty()
+            && !a.starts_with('-')
+            && a.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '%'))
+    };
+    let hosts = raw.hosts.iter().map(|(n, h)| {
+        (
+            format!("/hosts/{}", crate::load::structure::escape(n)),
+            h.pos,
+            &h.address,
+        )
+    });
+    let defaults = std::iter::once((
+        "/defaults".to_string(),
+        raw.version.pos,
+        &raw.defaults.address,
+    ));
+    let bad: Vec<_> = hosts
+        .chain(defaults)
+        .filter_map(|(at, pos, a)| a.as_ref().filter(|a| !valid(a)).map(|a| (at, pos, a)))
+        .collect();
+    if bad.is_empty() {
+        return;
+    }
+    let keys = crate::load::structure::key_positions(source);
+    for (at, pos, address) in bad {
+        sink.error(
+            keys.get(&format!("{at}/address")).copied().unwrap_or(pos),
+            Problem::InvalidAddress {
+                address: address.clone(),
             },
         );
     }
