@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
 """Writes a runbook of N steps over an inventory of H hosts, for the
 validate + plan benchmark. Steps form layered chains with phases, templates
-reading host and runbook vars, and targets mixing hosts and groups."""
+reading host and runbook vars, and targets mixing hosts and groups.
+With a fourth argument `chain`, the steps form one dependency chain (each
+depends on the one before) and none has a probe, so every step also carries
+a warning: the shape that made `validate` quadratic."""
 import random
 import sys
 
 steps, hosts, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+chain = sys.argv[4:] == ["chain"]
 random.seed(7)
 groups = 50
 with open(f"{out}/inventory.yaml", "w") as f:
@@ -28,8 +32,16 @@ with open(f"{out}/runbook.yaml", "w") as f:
         p = min(s // per_phase, phases - 1)
         first = p * per_phase
         deps = sorted({random.randrange(first, s) for _ in range(2)}) if s - first > 2 else []
+        if chain:
+            deps = [s - 1] if s else []
         dep = f"    depends_on: [{', '.join(f's{d}' for d in deps)}]\n" if deps else ""
         target = f"g{s % groups}" if s % 3 else f"h{s % hosts}"
+        if chain:
+            f.write(
+                f"  - id: s{s}\n    phase: p{p}\n{dep}    targets: [{target}]\n"
+                f"    run: systemctl restart {{{{ host.vars.service }}}} --label s{s}\n"
+            )
+            continue
         f.write(
             f"  - id: s{s}\n    phase: p{p}\n{dep}    targets: [{target}]\n"
             f"    check: {{command: 'systemctl is-active --quiet {{{{ host.vars.service }}}}'}}\n"

@@ -7,16 +7,48 @@ cd "$(dirname "$0")/.."
 # operator-prompt tests), `pgrep` (orphaned-process checks) and `ss` (the
 # jump-host test: who owns a TCP connection) are part of every Debian, but a
 # slim image may lack them.
+if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
 missing=()
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 command -v ssh-keygen >/dev/null || missing+=(openssh-client)
 command -v script >/dev/null || missing+=(bsdutils)
 command -v pgrep >/dev/null || missing+=(procps)
 command -v ss >/dev/null || missing+=(iproute2)
+command -v sudo >/dev/null || missing+=(sudo)
+command -v ssh-agent >/dev/null || missing+=(openssh-client)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]} for the tests" >&2
-  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+# The `become` and login tests log in as non-root accounts: `rb-nopw` may
+# sudo without a password, `rb-pw` with its password (which is also its
+# login password, for password authentication). Safe to run again.
+for user in rb-nopw rb-pw; do
+  id "$user" >/dev/null 2>&1 || $SUDO useradd --create-home --shell /bin/sh "$user"
+done
+# Without PAM, sshd refuses a locked account (`!`) even a key: `*` is no
+# password, not a lock.
+$SUDO usermod -p '*' rb-nopw
+echo 'rb-pw:rb-pw-Sudo-4711' | $SUDO chpasswd
+sudoers=$(mktemp)
+printf '%s\n' 'rb-nopw ALL=(ALL:ALL) NOPASSWD: ALL' 'rb-pw ALL=(ALL:ALL) ALL' > "$sudoers"
+$SUDO visudo -cqf "$sudoers"
+$SUDO install -m 0440 "$sudoers" /etc/sudoers.d/runbook-tests
+rm -f "$sudoers"
+# ansible-core, for the tests that compare `runbook inventory --format json`
+# with `ansible-inventory --list`: in a virtualenv under target/, made once.
+venv="$PWD/target/ansible-venv"
+if ! "$venv/bin/ansible-inventory" --version >/dev/null 2>&1; then
+  if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2>/dev/null; then
+    echo "installing python3-venv for the Ansible tests" >&2
+    if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv >/dev/null
+  fi
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check 'ansible-core>=2.16,<2.20'
+fi
+export RUNBOOK_ANSIBLE_INVENTORY="$venv/bin/ansible-inventory"
 cargo test --locked "$@"

@@ -73,6 +73,24 @@ pub enum Command {
     Report(ReportArgs),
     /// Print the JSON Schema of runbooks and inventories.
     Schema(SchemaArgs),
+    /// The inventory as resolved, and where each setting came from.
+    Inventory(InventoryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InventoryArgs {
+    /// Show only this host.
+    #[arg(long, value_name = "NAME")]
+    pub host: Option<String>,
+    /// `json` has the shape of `ansible-inventory --list`.
+    #[arg(long, value_enum, default_value_t = InventoryFormat::Text)]
+    pub format: InventoryFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InventoryFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Args)]

@@ -23,6 +23,8 @@ pub enum Problem {
     TooLarge { bytes: u64, limit: u64 },
     #[error("the file is not valid UTF-8")]
     NotUtf8,
+    #[error("the file holds a NUL byte, so it is not a text file")]
+    NotText,
     #[error("the file is empty")]
     Empty,
     #[error("{message}")]
@@ -30,12 +32,37 @@ pub enum Problem {
         message: String,
         suggestion: Option<String>,
     },
+    #[error("YAML does not allow tabs for indentation; use spaces")]
+    Tab { hint: String },
+    #[error("{subject} is not indented like the lines around it")]
+    Indentation { subject: String, hint: String },
+    #[error("unknown {what} `{found}`; expected {}", or_list(options))]
+    UnknownChoice {
+        what: String,
+        found: String,
+        options: Vec<String>,
+        suggestion: Option<String>,
+    },
+    #[error("unknown field `{field}` in `{parent}`")]
+    MisplacedField { field: String, parent: String },
+    #[error("targets not checked: no inventory given")]
+    TargetsNotChecked,
     #[error("unsupported format version `{found}`")]
     UnsupportedVersion { found: u64 },
     #[error(
         "invalid {what} `{name}`: use lowercase letters, digits, `-` and `_`, starting with a letter or digit"
     )]
     InvalidName { what: &'static str, name: String },
+    #[error(
+        "invalid {what} name `{name}`: use letters, digits, `.`, `-`, `_` and `:` (a short name, a domain name or an IP address), not starting with `-` or `.`"
+    )]
+    InvalidHostName { what: &'static str, name: String },
+    #[error(
+        "invalid address `{address}`: use a domain name or an IP address (letters, digits, `.`, `-`, `_`, `:` and `%`), not starting with `-`"
+    )]
+    InvalidAddress { address: String },
+    #[error("{what} holds a NUL byte (`\\0`), which a command cannot carry")]
+    NulByte { what: String },
     #[error("duplicate {what} `{name}`, first defined on line {first_line}")]
     Duplicate {
         what: &'static str,
@@ -103,6 +130,28 @@ pub enum Problem {
         chain: Vec<String>,
         limit: usize,
     },
+    #[error("unbalanced quotes")]
+    SshConfigQuotes,
+    #[error("`{keyword}` needs a value")]
+    SshConfigMissingValue { keyword: String },
+    #[error("invalid `{keyword}` value `{found}`: expected {expected}")]
+    SshConfigValue {
+        keyword: String,
+        found: String,
+        expected: &'static str,
+    },
+    #[error("`Include` nested more than {limit} deep")]
+    SshConfigIncludeDepth { limit: usize },
+    #[error(
+        "`Match` blocks are not supported: the lines up to the next `Host` or `Match` are ignored"
+    )]
+    SshConfigMatch,
+    #[error("`ProxyCommand` (for host `{host}`) is not supported")]
+    SshConfigProxyCommand { host: String },
+    #[error(
+        "`StrictHostKeyChecking no` (for host `{host}`) is treated as `accept-new`: a changed host key is still refused"
+    )]
+    SshConfigStrictNo { host: String },
     #[error("`{name}` is both a host and a group")]
     HostGroupClash { name: String },
     #[error("step `{step}` runs a command with neither `check` nor `verify`")]
@@ -111,8 +160,18 @@ pub enum Problem {
     RunWithoutTimeout { step: String },
     #[error("this looks like a literal {what}")]
     LiteralSecret { what: &'static str },
+    #[error("vault-encrypted values are not supported")]
+    VaultValue,
+    #[error("{message}")]
+    AnsibleVariable { message: String },
+    #[error("`{field}` must be a secret reference such as `{{{{ secret.NAME }}}}`, not a value")]
+    NotSecretReference { field: &'static str },
     #[error("{what} `{name}` is never used")]
     Unused { what: &'static str, name: String },
+    #[error("host `{host}` has `shell: none`, so its commands cannot run through sudo (`become`)")]
+    BecomeWithoutShell { host: String },
+    #[error("step `{step}` runs through sudo (`become`) on {hosts} with `shell: none`")]
+    StepBecomeWithoutShell { step: String, hosts: String },
     #[error("step `{step}` has `on_failure: continue` but {dependents} {} on it", if *count == 1 { "depends" } else { "depend" })]
     ContinueWithDependents {
         step: String,
@@ -129,10 +188,19 @@ impl Problem {
             Self::Unreadable { .. } => "unreadable",
             Self::TooLarge { .. } => "too-large",
             Self::NotUtf8 => "not-utf8",
+            Self::NotText => "not-text",
+            Self::NulByte { .. } => "nul-byte",
             Self::Empty => "empty",
-            Self::Syntax { .. } => "syntax",
+            Self::Syntax { .. }
+            | Self::Tab { .. }
+            | Self::Indentation { .. }
+            | Self::UnknownChoice { .. }
+            | Self::MisplacedField { .. } => "syntax",
+            Self::TargetsNotChecked => "targets-not-checked",
             Self::UnsupportedVersion { .. } => "version",
-            Self::InvalidName { .. } => "invalid-name",
+            Self::InvalidName { .. }
+            | Self::InvalidHostName { .. }
+            | Self::InvalidAddress { .. } => "invalid-name",
             Self::Duplicate { .. } => "duplicate",
             Self::Unknown { .. } => "unknown-reference",
             Self::Cycle { .. } => "cycle",
@@ -152,11 +220,24 @@ impl Problem {
             Self::UnknownVarOverride { .. } => "unknown-var",
             Self::JumpChainTooLong { .. } => "jump-chain-too-long",
             Self::HostGroupClash { .. } => "host-group-clash",
+            Self::SshConfigQuotes
+            | Self::SshConfigMissingValue { .. }
+            | Self::SshConfigValue { .. }
+            | Self::SshConfigIncludeDepth { .. } => "ssh-config",
+            Self::SshConfigMatch => "ssh-config-match",
+            Self::SshConfigProxyCommand { .. } => "ssh-config-proxy-command",
+            Self::SshConfigStrictNo { .. } => "ssh-config-strict-no",
             Self::RunWithoutProbe { .. } => "run-without-probe",
             Self::RunWithoutTimeout { .. } => "run-without-timeout",
             Self::LiteralSecret { .. } => "literal-secret",
+            Self::NotSecretReference { .. } => "not-secret-reference",
             Self::Unused { .. } => "unused",
+            Self::VaultValue => "vault-value",
+            Self::AnsibleVariable { .. } => "ansible-variable",
             Self::ContinueWithDependents { .. } => "continue-with-dependents",
+            Self::BecomeWithoutShell { .. } | Self::StepBecomeWithoutShell { .. } => {
+                "become-without-shell"
+            }
         }
     }
 
@@ -174,7 +255,19 @@ impl Problem {
             | Self::Syntax {
                 suggestion: Some(s),
                 ..
+            }
+            | Self::UnknownChoice {
+                suggestion: Some(s),
+                ..
             } => Some(format!("did you mean `{s}`?")),
+            Self::Tab { hint } | Self::Indentation { hint, .. } => Some(hint.clone()),
+            Self::UnknownChoice { .. } => Some("use one of the values listed".into()),
+            Self::MisplacedField { field, parent } => {
+                Some(format!("`{field}` goes beside `{parent}`, one level up"))
+            }
+            Self::TargetsNotChecked => {
+                Some("pass the inventory with `-i FILE` to check them".into())
+            }
             Self::UnsupportedVersion { .. } => Some("this runbook tool reads `version: 1`".into()),
             Self::TooLarge { .. } => {
                 Some("split the runbook, or check that this is the right file".into())
@@ -199,13 +292,31 @@ impl Problem {
             Self::RunWithoutTimeout { .. } => {
                 Some("set `timeout` on the step or under `defaults`".into())
             }
-            Self::LiteralSecret { .. } => {
+            Self::LiteralSecret { .. } | Self::NotSecretReference { .. } => {
                 Some("use `{{ secret.NAME }}` and RUNBOOK_SECRET_NAME instead".into())
             }
+            Self::VaultValue => Some(
+                "decrypt it (`ansible-vault decrypt`) and give the value as `{{ secret.NAME }}`"
+                    .into(),
+            ),
             Self::ContinueWithDependents { .. } => Some(
                 "its dependents will be blocked when it fails; consider `abort` or `pause`".into(),
             ),
             Self::Cycle { .. } => Some("remove one of these dependencies".into()),
+            Self::BecomeWithoutShell { .. } | Self::StepBecomeWithoutShell { .. } => Some(
+                "sudo needs a shell: remove `become` there, or set `shell: posix` if the host has one"
+                    .into(),
+            ),
+            Self::SshConfigIncludeDepth { .. } => Some("does a file include itself?".into()),
+            Self::SshConfigMatch => Some(
+                "write the settings under `Host` patterns, or set them in the inventory".into(),
+            ),
+            Self::SshConfigProxyCommand { .. } => {
+                Some("use `ProxyJump`, or `jump` in the inventory".into())
+            }
+            Self::SshConfigStrictNo { .. } => {
+                Some("write `accept-new`, or remove the stale key from the known hosts file".into())
+            }
             Self::QuotedValue { context, .. } => Some(quoting_hint(*context).into()),
             Self::BlockInQuotes { .. } => Some(
                 "close quotes, comments and heredocs before a `{% %}` and open them after it"
@@ -233,7 +344,17 @@ fn quoting_hint(context: crate::template::shell::Context) -> &'static str {
         Context::Heredoc => {
             "write the value with `printf '%s\\n' {{ … }}` rather than inside a heredoc"
         }
-        Context::Arithmetic => "assign it first: `n={{ … }}; echo $((n + 1))`",
+        // bash evaluates a variable's text as arithmetic too, running any
+        // `$( )` in it: only a number may reach it.
+        Context::Arithmetic => {
+            "assign it first and check it is a number: `n={{ … }}; [ \"$n\" -eq \"$n\" ] || exit 1; echo $((n + 1))`"
+        }
+        Context::Parameter => {
+            "assign it to a variable first: `d={{ … }}; echo \"${X:-$d}\"` (check a subscript or an offset is a number)"
+        }
+        Context::Ambiguous => {
+            "before a value, avoid `\\'` in `$'…'`, `'` in `\"${ }\"` and `case` in `$( )`"
+        }
         Context::Comment | Context::Unknown => "move it out of the comment",
         Context::Backslash | Context::Dollar => "remove the character before it",
         Context::Word => "",
@@ -276,19 +397,30 @@ impl Diagnostic {
     /// `error: message` / `  --> file:line:col` / caret snippet / hint.
     #[must_use]
     pub fn render(&self, source: Option<&str>) -> String {
+        self.render_line(
+            source.and_then(|s| s.lines().nth(self.pos.line.saturating_sub(1) as usize)),
+        )
+    }
+
+    /// [`Diagnostic::render`] given only the diagnostic's own source line:
+    /// callers rendering many diagnostics split the file once, not once
+    /// per diagnostic.
+    #[must_use]
+    pub fn render_line(&self, source_line: Option<&str>) -> String {
         let mut out = String::new();
         let label = match self.severity {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        let _ = writeln!(out, "{label}: {}", self.problem);
+        let _ = writeln!(out, "{label}: {}", printable(&self.problem.to_string()));
         let Pos { line, column } = self.pos;
         let _ = writeln!(out, "  --> {}:{line}:{column}", self.file.display());
-        if let Some(text) = source.and_then(|s| s.lines().nth(line.saturating_sub(1) as usize)) {
+        if let Some(text) = source_line {
             let gutter = " ".repeat(line.to_string().len());
-            let text = text.replace('\t', " ");
-            let col = (column.max(1) - 1) as usize;
-            let width = token_width(&text, col);
+            let at_tab = text.chars().nth((column.max(1) - 1) as usize) == Some('\t');
+            let (text, col) = excerpt(text, (column.max(1) - 1) as usize);
+            // A tab is shown as a space: underline it alone.
+            let width = if at_tab { 1 } else { token_width(&text, col) };
             let pad: String = text.chars().take(col).map(|_| ' ').collect();
             let _ = writeln!(out, "{gutter} |");
             let _ = writeln!(out, "{line} | {text}");
@@ -307,7 +439,7 @@ impl Diagnostic {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        let mut message = self.problem.to_string();
+        let mut message = printable(&self.problem.to_string());
         if let Some(hint) = self.problem.hint() {
             let _ = write!(message, " (hint: {hint})");
         }
@@ -335,6 +467,58 @@ impl Diagnostic {
         })
     }
 }
+
+/// `text` with control characters (a name may hold ESC or a newline)
+/// written as escapes, so that no message can drive the terminal.
+#[must_use]
+pub fn printable(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_string();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// At most [`EXCERPT_CHARS`] of a source line around column `col` (0-based),
+/// tabs and control characters shown as one space or `?` each so that the
+/// carets stay aligned; returns the excerpt and `col` within it.
+fn excerpt(line: &str, col: usize) -> (String, usize) {
+    let chars: Vec<char> = line
+        .chars()
+        .map(|c| match c {
+            '\t' => ' ',
+            c if c.is_control() => '?',
+            c => c,
+        })
+        .collect();
+    if chars.len() <= EXCERPT_CHARS {
+        return (chars.into_iter().collect(), col);
+    }
+    let start = col
+        .saturating_sub(EXCERPT_CHARS / 2)
+        .min(chars.len() - EXCERPT_CHARS);
+    let end = start + EXCERPT_CHARS;
+    let mut text = String::new();
+    if start > 0 {
+        text.push_str("...");
+    }
+    text.extend(&chars[start..end]);
+    if end < chars.len() {
+        text.push_str("...");
+    }
+    let shift = if start > 0 { 3 } else { 0 };
+    (text, col.saturating_sub(start) + shift)
+}
+
+/// The longest excerpt of a source line an error shows.
+const EXCERPT_CHARS: usize = 160;
 
 /// The width of the YAML token starting at `col`, so carets underline a
 /// whole name rather than its first letter.
@@ -371,6 +555,15 @@ pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .filter(|(d, c)| *d <= 2.max(name.len() / 3) && *d < c.len().max(name.len()))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c.to_string())
+}
+
+/// "`a`", "`a` or `b`", "`a`, `b` or `c`".
+fn or_list(options: &[String]) -> String {
+    let quoted: Vec<String> = options.iter().map(|o| format!("`{o}`")).collect();
+    match quoted.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => quoted.concat(),
+    }
 }
 
 /// `1 step`, `2 steps`.

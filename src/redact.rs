@@ -33,14 +33,37 @@ impl Redactor {
         Self { secrets }
     }
 
+    /// Masks every byte that belongs to an occurrence of a secret, found in
+    /// the original text: masking one secret first could cut another that
+    /// overlaps it (`abcdef` then `defghi` in `abcdefghi` left `ghi`).
     #[must_use]
     pub fn redact(&self, text: &str) -> String {
-        let mut out = text.to_string();
+        let mut hidden: Vec<(usize, usize)> = Vec::new();
         for secret in &self.secrets {
-            if out.contains(secret.as_str()) {
-                out = out.replace(secret.as_str(), MASK);
+            let step = secret.chars().next().map_or(1, char::len_utf8);
+            let mut from = 0;
+            while let Some(at) = text.get(from..).and_then(|rest| rest.find(secret.as_str())) {
+                hidden.push((from + at, from + at + secret.len()));
+                from += at + step;
             }
         }
+        if hidden.is_empty() {
+            return text.to_string();
+        }
+        hidden.sort_unstable();
+        let mut out = String::with_capacity(text.len());
+        // `text[..shown]` is written or masked.
+        let mut shown = 0;
+        for (i, (start, end)) in hidden.into_iter().enumerate() {
+            if i > 0 && start < shown {
+                shown = shown.max(end);
+                continue;
+            }
+            out.push_str(&text[shown..start]);
+            out.push_str(MASK);
+            shown = end;
+        }
+        out.push_str(&text[shown..]);
         out
     }
 
@@ -50,15 +73,56 @@ impl Redactor {
     }
 }
 
+/// Text a host or an inventory wrote, as shown to the operator (terminal,
+/// journal, reports): control characters are written escaped (`\u{1b}`),
+/// so that output cannot move the cursor, rewrite a line, retitle the
+/// window or set the clipboard (OSC 52). Newlines and tabs are kept.
+#[must_use]
+pub fn printable(text: &str) -> String {
+    if !text
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\t'))
+    {
+        return text.to_string();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() && !matches!(c, '\n' | '\t') {
+                c.escape_debug().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::Redactor;
+    use super::{Redactor, printable};
+
+    #[test]
+    fn control_characters_are_shown_escaped() {
+        assert_eq!(
+            printable("a\u{1b}]52;c;eA==\u{7}\u{1b}[2Jb\rc\u{9b}d\n\te"),
+            "a\\u{1b}]52;c;eA==\\u{7}\\u{1b}[2Jb\\rc\\u{9b}d\n\te"
+        );
+        assert_eq!(printable("plain ünïcode"), "plain ünïcode");
+    }
 
     #[test]
     fn masks_plain_and_shell_quoted_secrets() {
         let r = Redactor::new(["s3cr3t pass".to_string(), "abc".to_string()]);
         assert_eq!(r.redact("x 's3cr3t pass' y abc"), "x *** y ***");
         assert_eq!(r.redact("s3cr3t pass"), "***");
+    }
+
+    #[test]
+    fn overlapping_secrets_are_masked_whole() {
+        let r = Redactor::new(["abcdef".to_string(), "defghi".to_string()]);
+        assert_eq!(r.redact("x abcdefghi y"), "x *** y");
+        assert_eq!(r.redact("defghi abcdef"), "*** ***");
+        let r = Redactor::new(["aa".to_string(), "é€".to_string()]);
+        assert_eq!(r.redact("aaa é€é€ b"), "*** ****** b");
     }
 
     #[test]

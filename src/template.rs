@@ -18,6 +18,23 @@ use shell::Context;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TemplateId(usize);
 
+/// The NAME of a value that is exactly `{{ secret.NAME }}`: the only form a
+/// password field accepts, so that no password is ever written in a file.
+#[must_use]
+pub fn secret_reference(text: &str) -> Option<&str> {
+    let inner = text
+        .trim()
+        .strip_prefix("{{")?
+        .strip_suffix("}}")?
+        .trim()
+        .strip_prefix("secret.")?;
+    let mut chars = inner.chars();
+    let first = chars.next()?;
+    ((first.is_ascii_alphabetic() || first == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_'))
+    .then_some(inner)
+}
+
 /// Whether a template's output is a shell command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Flavor {
@@ -64,6 +81,11 @@ impl Default for Templates {
 
 const SHELL: &str = "shell";
 
+/// A value with a NUL fails the host: dropping the byte would run another
+/// command than the one written, and over SSH the command would be cut.
+const NUL_IN_VALUE: &str =
+    "a value rendered into it holds a NUL byte, which a command cannot carry";
+
 impl Templates {
     #[must_use]
     pub fn new() -> Self {
@@ -76,11 +98,19 @@ impl Templates {
             let text = if let Some(Raw(text)) = value.downcast_object_ref::<Raw>() {
                 text.clone()
             } else if state.name() == SHELL {
-                let text = value.to_string().replace('\0', "");
+                let text = value.to_string();
                 shlex::try_quote(&text).map_or_else(|_| text.clone(), std::borrow::Cow::into_owned)
             } else {
                 value.to_string()
             };
+            // A NUL cannot pass through `sh` or an SSH exec request: it would
+            // silently cut the command short.
+            if state.name() == SHELL && text.contains('\0') {
+                return Err(minijinja::Error::new(
+                    minijinja::ErrorKind::InvalidOperation,
+                    NUL_IN_VALUE,
+                ));
+            }
             out.write_str(&text).map_err(minijinja::Error::from)
         });
         env.add_filter("raw", |v: Value| Value::from_object(Raw(v.to_string())));
@@ -159,10 +189,17 @@ impl Templates {
         if entry.names.is_none() {
             return Ok(entry.source.clone());
         }
-        self.env
+        let rendered = self
+            .env
             .template_from_named_str(entry.flavor.name(), &entry.source)
             .and_then(|t| t.render(context))
-            .map_err(|e| describe(&e))
+            .map_err(|e| describe(&e))?;
+        // A C string ends at a NUL: over SSH the command would be cut short
+        // (even to nothing, reported ok) instead of failing.
+        if rendered.contains('\0') {
+            return Err(NUL_IN_VALUE.into());
+        }
+        Ok(rendered)
     }
 }
 
@@ -342,8 +379,18 @@ fn describe(e: &minijinja::Error) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{Flavor, Templates, simple_names};
+    use super::{Flavor, Templates, secret_reference, simple_names};
     use crate::load::Pos;
+
+    #[test]
+    fn only_a_whole_secret_reference_names_a_secret() {
+        assert_eq!(secret_reference("{{ secret.SUDO_OPS }}"), Some("SUDO_OPS"));
+        assert_eq!(secret_reference(" {{secret.x_1}} "), Some("x_1"));
+        assert_eq!(secret_reference("hunter2"), None);
+        assert_eq!(secret_reference("pw-{{ secret.X }}"), None);
+        assert_eq!(secret_reference("{{ secret.X | upper }}"), None);
+        assert_eq!(secret_reference("{{ vars.X }}"), None);
+    }
 
     #[test]
     fn simple_templates_are_read_without_compiling_and_agree_with_the_engine() {

@@ -306,3 +306,28 @@ fn a_server_allowing_few_channels_per_session_gets_one_more_session() {
         "two channels on the first session, one on a second"
     );
 }
+
+#[test]
+fn runbook_inventory_shows_each_hosts_shell_and_where_it_came_from() {
+    let (out, _) = Test::new()
+        .inventory(
+            "version: 1\ndefaults: {ssh_config: none}\nhosts:\n  sw1: {}\n  sw2: {shell: posix}\n  web: {}\ngroups:\n  switches: {hosts: [sw1, sw2], shell: none}\n",
+        )
+        .args(["inventory", "-i", "inventory.yaml"])
+        .run();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let shells: Vec<String> = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with("shell "))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(
+        shells,
+        [
+            "shell none (commands sent as they are) (group switches)",
+            "shell posix (host)",
+            "shell posix (default)",
+        ],
+        "{text}"
+    );
+}

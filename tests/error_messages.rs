@@ -88,7 +88,7 @@ fn structural_errors_are_all_reported_too() {
         .status(2)
         .stdout("invalid: 1 file checked, 6 errors, 0 warnings")
         .stderr_contains("error: invalid type: `twice` where a whole number was expected\n  --> runbook.yaml:8:14")
-        .stderr_contains("error: unknown variant `retry`, expected one of `abort`, `continue`, `pause`\n  --> runbook.yaml:9:17")
+        .stderr_contains("error: unknown `on_failure` value `retry`; expected `abort`, `continue` or `pause`\n  --> runbook.yaml:9:17")
         .stderr_contains("error: unknown field `attemps`\n  --> runbook.yaml:10:30")
         .stderr_contains("= hint: did you mean `attempts`?")
         .stderr_contains("error: missing field `id`\n  --> runbook.yaml:11:5")
@@ -282,7 +282,7 @@ fn hostile_inputs_end_in_a_clear_error() {
         [
             ("empty.yaml".into(), 1, 1, "empty".into()),
             // Where the expansion crosses the budget: inside `f`.
-            ("bomb.yaml".into(), 9, 14, "syntax".into()),
+            ("bomb.yaml".into(), 9, 10, "syntax".into()),
             ("latin1.yaml".into(), 2, 10, "not-utf8".into()),
             ("huge.yaml".into(), 1, 1, "too-large".into()),
         ]
@@ -308,6 +308,207 @@ fn a_jump_chain_longer_than_seven_hosts_is_refused_where_it_is_written() {
         .status(2)
         .stderr_contains(
             "error: host `j8` is reached through 8 jump hosts (j7 -> j6 -> j5 -> j4 -> j3 -> j2 -> j1 -> j0), more than the 7 supported\n  --> inventory.yaml:11:33",
+        )
+        .run();
+}
+
+/// The stderr of `validate ARGS` in a directory holding `files`, with the
+/// exit code it must end with.
+fn validate_stderr(files: &[(&str, &str)], args: &[&str], status: i32) -> String {
+    let t = Test::new();
+    for (name, text) in files {
+        std::fs::write(t.path().join(name), text).unwrap();
+    }
+    let (output, _) = t
+        .args(["validate"])
+        .args(args.iter().copied())
+        .status(status)
+        .run();
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn a_tab_in_the_indentation_is_pointed_at_itself() {
+    insta::assert_snapshot!(validate_stderr(
+        &[
+            (
+                "key.yaml",
+                "version: 1\nname: demo\nsteps:\n  - id: a\n\trun: 'true'\n"
+            ),
+            (
+                "block.yaml",
+                "version: 1\nname: demo\nsteps:\n  - id: a\n    run: >\n      echo\n\t  hi\n",
+            ),
+            (
+                "continuation.yaml",
+                "version: 1\nname: demo\nsteps:\n  - id: a\n    run: echo a\n\t  b\n",
+            ),
+        ],
+        &["key.yaml", "block.yaml", "continuation.yaml"],
+        2,
+    ));
+}
+
+#[test]
+fn a_misindented_line_is_named_with_its_siblings_column() {
+    insta::assert_snapshot!(validate_stderr(
+        &[
+            (
+                "deeper.yaml",
+                "version: 1\nname: demo\nsteps:\n  - id: a\n    run: 'true'\n      timeout: 5s\n",
+            ),
+            (
+                "shallower.yaml",
+                "version: 1\nname: demo\nsteps:\n  - id: a\n    run: 'true'\n   timeout: 5s\n",
+            ),
+            (
+                "between.yaml",
+                "version: 1\nname: demo\nsteps:\n  - id: a\n    check:\n      command: 'true'\n     timeout: 5s\n",
+            ),
+            (
+                "item.yaml",
+                "version: 1\nname: demo\nsteps:\n  - id: a\n    run: 'true'\n   - id: b\n",
+            ),
+            (
+                "continued.yaml",
+                "version: 1\nname: demo\nsteps:\n  - id: a\n    run: 'true'\n  - id: b\n     run: 'true'\n",
+            ),
+        ],
+        &[
+            "deeper.yaml",
+            "shallower.yaml",
+            "between.yaml",
+            "item.yaml",
+            "continued.yaml",
+        ],
+        2,
+    ));
+}
+
+#[test]
+fn a_bad_value_does_not_hide_the_other_errors_of_its_file() {
+    insta::assert_snapshot!(validate_stderr(
+        &[
+            (
+                "inventory.yaml",
+                "version: 1\nhosts:\n  web: {transport: local, port: 99999}\n",
+            ),
+            (
+                "other.yaml",
+                "version: 1\nhosts:\n  web: {transport: lokal}\n  db: {jump: bastoin}\n",
+            ),
+            (
+                "runbook.yaml",
+                "version: 1\nname: demo\nsteps:\n  - id: a\n    timeout: 5x\n    check: {command: 'true', attemps: 3}\n  - id: b\n    depends_on: [zz]\n    targets: [nohost]\n    check: {command: 'echo {{ vars.nope }}'}\n",
+            ),
+        ],
+        &["runbook.yaml", "other.yaml", "-i", "inventory.yaml"],
+        2,
+    ));
+}
+
+#[test]
+fn an_unknown_choice_lists_the_choices_in_plain_words() {
+    insta::assert_snapshot!(validate_stderr(
+        &[
+            (
+                "inventory.yaml",
+                "version: 1\nhosts:\n  web: {transport: lokal, host_key_checking: ask}\n",
+            ),
+            (
+                "runbook.yaml",
+                "version: 1\nname: demo\ndefaults: {on_failure: abrot}\nsteps:\n  - id: a\n    check: {command: 'true'}\n",
+            ),
+        ],
+        &["runbook.yaml", "inventory.yaml"],
+        2,
+    ));
+}
+
+#[test]
+fn a_field_one_level_too_deep_says_where_it_belongs() {
+    insta::assert_snapshot!(validate_stderr(
+        &[
+            (
+                "flow.yaml",
+                "version: 1\nname: demo\nsteps:\n  - id: a\n    targets: [web]\n    check: {tcp: {port: 1, timeout: 2s}}\n",
+            ),
+            (
+                "block.yaml",
+                "version: 1\nname: demo\nsteps:\n  - id: a\n    targets: [web]\n    check:\n      tcp:\n        port: 1\n        attempts: 3\n      timeout: 5x\n",
+            ),
+        ],
+        &["flow.yaml", "block.yaml"],
+        2,
+    ));
+}
+
+#[test]
+fn without_an_inventory_validate_says_targets_are_not_checked() {
+    let runbook = "version: 1\nname: demo\nsteps:\n  - id: a\n    targets: [web]\n    check: {command: 'true'}\n";
+    let plain = validate_stderr(&[("runbook.yaml", runbook)], &["runbook.yaml"], 0);
+    let strict = validate_stderr(
+        &[("runbook.yaml", runbook)],
+        &["--strict", "runbook.yaml"],
+        1,
+    );
+    insta::assert_snapshot!(format!(
+        "without --strict:\n{plain}\nwith --strict:\n{strict}"
+    ));
+    // Nothing to say when no step has targets.
+    Test::new()
+        .runbook("version: 1\nname: demo\nsteps:\n  - {id: a, check: {command: 'true'}}\n")
+        .args(["validate", "--strict", "runbook.yaml"])
+        .stderr("")
+        .run();
+}
+
+#[test]
+fn a_step_asking_for_sudo_on_a_host_without_a_shell_is_refused_at_its_become() {
+    Test::new()
+        .inventory(
+            "
+            version: 1
+            hosts:
+              sw1: {shell: none}
+              sw2: {shell: none}
+              db: {}
+            groups:
+              all-hosts: {hosts: [sw1, db, sw2]}
+            ",
+        )
+        .runbook(
+            "
+            version: 1
+            name: demo
+            steps:
+              - id: save
+                targets: [all-hosts]
+                become_user: admin
+                check: {command: 'true'}
+              - id: plain
+                targets: [all-hosts]
+                become: false
+                become_user: admin
+                check: {command: 'true'}
+              - id: db-only
+                targets: [db]
+                become: true
+                check: {command: 'true'}
+            ",
+        )
+        .args(["validate", "runbook.yaml", "-i", "inventory.yaml"])
+        .status(2)
+        .stdout("invalid: 2 files checked, 1 error, 0 warnings")
+        .stderr(
+            "
+            error: step `save` runs through sudo (`become`) on `sw1`, `sw2` with `shell: none`
+              --> runbook.yaml:6:5
+              |
+            6 |     become_user: admin
+              |     ^^^^^^^^^^^
+              = hint: sudo needs a shell: remove `become` there, or set `shell: posix` if the host has one
+            ",
         )
         .run();
 }

@@ -91,3 +91,60 @@ fn hospital_runbook_rehearses_end_to_end_in_a_dry_run() {
             == 30
     );
 }
+
+/// After a successful run of a shipped example against the simulator,
+/// `status` must agree that everything is up: a probe that nothing in the
+/// runbook makes pass would tell the operator a restored service is down.
+#[test]
+fn status_after_a_successful_run_of_each_example_is_all_up() {
+    let root = repo();
+    let sim = root.join("inventory/sim/bin");
+    let path = format!(
+        "{}:{}",
+        sim.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let inventory = root.join("inventory/simulated.yaml").display().to_string();
+    let mut examples: Vec<_> = std::fs::read_dir(root.join("runbooks"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    examples.sort();
+    assert!(!examples.is_empty());
+    for runbook in examples {
+        let runbook = runbook.display().to_string();
+        // The simulated hosts' state outlives the run for `status` to probe.
+        let (_, ran) = Test::new()
+            .env("PATH", &path)
+            .args([
+                "run",
+                &runbook,
+                "-i",
+                &inventory,
+                "--yes",
+                "--state-dir",
+                "state",
+            ])
+            .env("RUNBOOK_SIM_STATE", "sim")
+            .stdout_contains("finished: succeeded")
+            .run();
+        let sim_state = ran.path().join("sim").display().to_string();
+        let (output, _) = Test::new()
+            .env("PATH", &path)
+            .env("RUNBOOK_SIM_STATE", &sim_state)
+            .args(["status", &runbook, "-i", &inventory])
+            .run();
+        let board = String::from_utf8_lossy(&output.stdout);
+        for line in board
+            .lines()
+            .filter(|l| l.contains("DOWN") || l.contains("unknown:"))
+        {
+            assert!(
+                line.ends_with("unknown: manual step"),
+                "{runbook}: `{line}` after a successful run:\n{board}"
+            );
+        }
+        assert!(board.contains(" up, 0 down, "), "{runbook}:\n{board}");
+    }
+}

@@ -36,6 +36,65 @@ fn check(bytes: Vec<u8>) {
     }
 }
 
+/// YAML-ish text built from anchors and aliases: each line defines an
+/// anchor from earlier ones (up to ten references each, so nesting
+/// multiplies), under a key the formats know or not, with some lines
+/// mangled. Exponential once expanded; the passes must stay bounded.
+fn aliased_yaml() -> impl Strategy<Value = String> {
+    let line = (
+        proptest::collection::vec((0..8usize, 0..6u8), 2..12),
+        prop::sample::select(vec!["[", "[", "{", "- ", ""]),
+        0..8u8,
+    );
+    (
+        prop::sample::select(vec![
+            "bomb:\n",
+            "vars:\n",
+            "defaults:\n  vars:\n",
+            "hosts:\n  a:\n    vars:\n",
+            "groups:\n  g:\n    vars:\n",
+            "steps:\n  - id: a\n    run: x\n    tags:\n",
+        ]),
+        proptest::collection::vec(line, 2..14),
+    )
+        .prop_map(|(section, lines)| {
+            let last = section.lines().last().unwrap_or_default();
+            let indent = " ".repeat(last.len() - last.trim_start().len() + 2);
+            let mut text = format!("version: 1\nname: fuzz\n{section}");
+            let count = lines.len();
+            for (i, (refs, open, mangle)) in lines.into_iter().enumerate() {
+                let items: Vec<String> = refs
+                    .iter()
+                    .map(|&(r, kind)| match kind {
+                        // Mostly the anchor just before: that is what multiplies.
+                        _ if i == 0 => format!("v{r}"),
+                        0 => format!("v{r}"),
+                        1 => format!("*a{}", r % i),
+                        _ => format!("*a{}", i - 1),
+                    })
+                    .collect();
+                let body = match open {
+                    "[" => format!("[{}]", items.join(", ")),
+                    "{" => {
+                        let pairs: Vec<String> = items
+                            .iter()
+                            .enumerate()
+                            .map(|(k, v)| format!("k{k}: {v}"))
+                            .collect();
+                        format!("{{{}}}", pairs.join(", "))
+                    }
+                    "- " => format!("\n{indent}  - {}", items.join(&format!("\n{indent}  - "))),
+                    _ => items[0].clone(),
+                };
+                let line = format!("{indent}k{i}: &a{i} {body}\n");
+                // A broken last line: the error comes after the expansion.
+                let broken = mangle == 0 && i + 1 == count;
+                text.push_str(if broken { line.trim_start() } else { &line });
+            }
+            text
+        })
+}
+
 fn hospital() -> Vec<u8> {
     std::fs::read(crate::harness::repo().join("runbooks/datacenter-power-loss.yaml")).unwrap()
 }
@@ -56,6 +115,11 @@ proptest! {
     }
 
     #[test]
+    fn aliased_yaml_never_panics_nor_expands(text in aliased_yaml()) {
+        check(text.into_bytes());
+    }
+
+    #[test]
     fn mutated_hospital_runbook_never_panics(
         edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<char>(), 0..3u8), 1..8)
     ) {
@@ -71,5 +135,24 @@ proptest! {
             }
         }
         check(chars.into_iter().collect::<String>().into_bytes());
+    }
+}
+
+proptest! {
+    // Each case starts the binary: fewer cases, each under a memory limit.
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn aliased_yaml_is_refused_or_accepted_in_bounded_memory(text in aliased_yaml()) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("fuzz.yaml"), &text).unwrap();
+        let output = crate::inputs::run_bounded(dir.path(), &["validate", "fuzz.yaml"], &[]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        prop_assert!(
+            matches!(output.status.code(), Some(0..=2)),
+            "{:?} on:\n{text}\n{stderr}",
+            output.status
+        );
+        prop_assert!(output.status.code() != Some(2) || stderr.contains("fuzz.yaml:"), "{stderr}");
     }
 }

@@ -122,6 +122,8 @@ impl Test {
             .args(&self.args)
             .env_remove("RUST_LOG")
             .env_remove("RUNBOOK_STATE_DIR")
+            // Never the machine's own ~/.ssh/config or known hosts.
+            .env("HOME", self.dir.path())
             .env("NO_COLOR", "1");
         for (k, v) in &self.env {
             cmd.env(k, v);

@@ -132,8 +132,12 @@ fn kill_9_at_many_points_then_resume_completes_without_redoing_journaled_steps()
                 journaled.len()
             );
         }
+        // Every step can be journaled and the run still not finished: a
+        // kill between the last step and `run-finished` leaves it to resume.
+        let finished_before = journal_events(&run)
+            .iter()
+            .any(|e| e["event"] == "run-finished" && e["outcome"] == "succeeded");
         let resumed = bin(&dir, &["resume", "--state-dir", "state"]);
-        let finished_before = journaled.len() == CHAIN;
         if finished_before {
             assert_eq!(
                 resumed.status.code(),
@@ -510,6 +514,35 @@ fn a_torn_last_journal_line_is_tolerated() {
     assert!(dir.join("b").exists());
 }
 
+/// `report` and `resume` find the runbook a run executed by the hash its
+/// journal records; a hash that is not hex (a hand-edited or damaged
+/// journal) panicked when cut inside a character.
+#[test]
+fn a_journaled_runbook_hash_that_is_not_hex_is_not_a_panic() {
+    let (_, t) = Test::new()
+        .runbook("version: 1\nname: hashed\nsteps:\n  - {id: a, manual: 'Look.'}\n")
+        .args(["run", "runbook.yaml", "--state-dir", "state"])
+        .status(3)
+        .run();
+    let dir = t.path();
+    let run = run_dirs(dir).pop().unwrap();
+    let path = run.join("journal.jsonl");
+    let journal = read(&path);
+    let sha = journal_events(&run)[0]["runbook_sha256"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    std::fs::write(
+        &path,
+        journal.replace(&sha, "aaaaaaaaaaaaaaa\u{20ac}/../../x"),
+    )
+    .unwrap();
+    let report = bin(dir, &["report", "--state-dir", "state", "--format", "json"]);
+    let stderr = String::from_utf8_lossy(&report.stderr);
+    assert_eq!(report.status.code(), Some(0), "{stderr}");
+    assert!(String::from_utf8_lossy(&report.stdout).contains("\"hashed\""));
+}
+
 #[test]
 fn a_second_run_on_the_same_state_dir_is_refused() {
     let t = Test::new().runbook("version: 1\nname: long\nsteps:\n  - {id: a, check: {command: 'false'}, run: 'touch started; sleep 2', timeout: 10s}\n");
@@ -620,4 +653,66 @@ fn on_a_terminal_the_operator_confirms_with_a_note_or_declines() {
     assert_eq!(confirmation["operator"], "bob");
     assert_eq!(confirmation["note"], "NOC: feeds stable");
     assert_eq!(confirmation["automatic"], false);
+}
+
+/// `resume` without an id guesses only when the guess is safe: with
+/// unfinished runs of two runbooks it lists them and asks for an id.
+#[test]
+fn resume_without_an_id_refuses_to_guess_between_runbooks() {
+    let failing = |name: &str| {
+        format!(
+            "version: 1\nname: {name}\nsteps:\n  - {{id: fix, check: {{command: 'test -f {name}.fixed'}}, run: 'exit 1', timeout: 5s}}\n"
+        )
+    };
+    let t = Test::new()
+        .file("network.yaml", &failing("network"))
+        .file("records.yaml", &failing("records"));
+    let dir = t.path();
+    for runbook in ["network.yaml", "records.yaml"] {
+        let out = bin(dir, &["run", runbook, "--state-dir", "state"]);
+        assert_eq!(out.status.code(), Some(1));
+    }
+    // Two runs in one second sort by their random suffix: find each by name.
+    let id_of = |runbook: &str| {
+        run_dirs(dir)
+            .into_iter()
+            .find(|d| journal_events(d)[0]["runbook"] == runbook)
+            .map(|d| d.file_name().unwrap().to_string_lossy().into_owned())
+            .unwrap()
+    };
+    let ids = [id_of("network"), id_of("records")];
+    let out = bin(dir, &["resume", "--state-dir", "state"]);
+    assert_eq!(out.status.code(), Some(2));
+    let mut said = String::from_utf8_lossy(&out.stderr).into_owned();
+    // Ids and start times differ from run to run.
+    for (i, id) in ids.iter().enumerate() {
+        said = said.replace(id, &format!("RUN{i}"));
+    }
+    let said = regex::Regex::new(r"started [0-9T:.Z-]+")
+        .unwrap()
+        .replace_all(&said, "started AT");
+    insta::assert_snapshot!(said);
+    assert_eq!(run_dirs(dir).len(), 2, "nothing was resumed");
+
+    // With the id it goes on; once `records` is fixed and done, `network`
+    // is the only unfinished run, and is resumed without an id.
+    std::fs::write(dir.join("records.fixed"), "").unwrap();
+    let out = bin(dir, &["resume", &ids[1], "--state-dir", "state"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(dir.join("network.fixed"), "").unwrap();
+    let out = bin(dir, &["resume", "--state-dir", "state"]);
+    assert_eq!(out.status.code(), Some(0));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains(&format!(
+            "resuming run {} of `network` (failed, started ",
+            ids[0]
+        )) && said.contains("): the latest unfinished run"),
+        "{said}"
+    );
 }

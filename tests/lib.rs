@@ -1,5 +1,6 @@
 //! One integration test binary; every test drives the real `runbook` binary.
 
+mod ansible;
 mod channels;
 mod corpus;
 mod error_messages;
@@ -7,7 +8,9 @@ mod examples;
 mod fold;
 mod fuzz;
 mod harness;
+mod inputs;
 mod journal;
+mod login;
 mod plan;
 mod processes;
 mod report;
@@ -15,6 +18,8 @@ mod run;
 mod schema;
 mod secrets;
 mod ssh;
+mod ssh_config;
 mod sshd;
 mod state;
+mod sudo;
 mod terminal;

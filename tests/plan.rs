@@ -186,3 +186,122 @@ fn plan_of_an_invalid_runbook_exits_2() {
         .stderr_contains("error: unknown step `b`")
         .run();
 }
+
+/// Runs the binary in `dir` (shared state dir and files between commands).
+fn bin_in(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let out = std::process::Command::new(crate::harness::BIN)
+        .current_dir(dir)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("RUNBOOK_STATE_DIR")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A rehearsal on other hosts (the simulator) says nothing about how long
+/// production takes: only runs on the same inventory replace estimates,
+/// and the plan says which durations came from where.
+#[test]
+fn measured_durations_count_only_for_the_inventory_they_were_measured_on() {
+    let (_, t) = Test::new()
+        .runbook(
+            "
+            version: 1
+            name: timed
+            steps:
+              - {id: restore, targets: [db], check: {command: 'test -f restored'}, run: 'touch restored', estimate: 2h}
+              - {id: confirm, depends_on: [restore], manual: Look., estimate: 10m}
+            ",
+        )
+        .file(
+            "rehearsal.yaml",
+            "version: 1\nhosts:\n  db: {transport: local}\n",
+        )
+        .file(
+            "production.yaml",
+            "version: 1\nhosts:\n  db: {transport: local, vars: {site: prod}}\n",
+        )
+        .args(["run", "runbook.yaml", "-i", "rehearsal.yaml", "--yes", "--state-dir", "state"])
+        .run();
+    let dir = t.path();
+    let text = |inventory: &str| {
+        let out = bin_in(
+            dir,
+            &[
+                "plan",
+                "runbook.yaml",
+                "-i",
+                inventory,
+                "--state-dir",
+                "state",
+            ],
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    insta::assert_snapshot!(text("production.yaml"));
+    let rehearsal = text("rehearsal.yaml");
+    let run_id = std::fs::read_dir(dir.join("state/runs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| !n.starts_with('.'))
+        .unwrap();
+    assert!(
+        rehearsal.contains(&format!(
+            "measured durations of 1 run on this inventory (latest {run_id}) replace the runbook's estimates; by estimates alone the critical path is 2h10m\n"
+        )),
+        "{rehearsal}"
+    );
+    assert!(
+        rehearsal.contains("restore  [-] on db  (est 2h, measured "),
+        "{rehearsal}"
+    );
+    assert!(!rehearsal.contains("critical path 2h10m"), "{rehearsal}");
+
+    let json = |inventory: &str| -> serde_json::Value {
+        let out = bin_in(
+            dir,
+            &[
+                "plan",
+                "runbook.yaml",
+                "-i",
+                inventory,
+                "--state-dir",
+                "state",
+                "--format",
+                "json",
+            ],
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let production = json("production.yaml");
+    assert_eq!(production["critical_path_secs"], 7800.0);
+    assert_eq!(production["critical_path_estimate_secs"], 7800.0);
+    assert_eq!(production["steps"][0]["expected_from"], "estimate");
+    assert_eq!(
+        production["steps"][0]["measured_secs"],
+        serde_json::Value::Null
+    );
+    assert_eq!(production["history"]["runs"], serde_json::json!([]));
+    assert_eq!(production["history"]["other_inventory_runs"], 1);
+    let other = production["history"]["other_inventories"][0]
+        .as_str()
+        .unwrap();
+    assert!(other.ends_with("/rehearsal.yaml"), "{other}");
+    let rehearsal = json("rehearsal.yaml");
+    let restore = &rehearsal["steps"][0];
+    assert_eq!(restore["expected_from"], "history");
+    assert_eq!(restore["estimate_secs"], 7200.0);
+    assert_eq!(restore["measured_runs"], 1);
+    assert_eq!(restore["measured_secs"], restore["expected_secs"]);
+    assert!(restore["measured_secs"].as_f64().unwrap() < 7200.0);
+    assert_eq!(rehearsal["critical_path_estimate_secs"], 7800.0);
+    assert_eq!(rehearsal["history"]["runs"], serde_json::json!([run_id]));
+    assert_eq!(rehearsal["history"]["other_inventory_runs"], 0);
+}

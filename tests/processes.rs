@@ -21,7 +21,7 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
 
-fn run_dir(t: &Test) -> PathBuf {
+pub fn run_dir(t: &Test) -> PathBuf {
     let mut runs: Vec<PathBuf> = std::fs::read_dir(t.path().join("state/runs"))
         .unwrap()
         .flatten()
@@ -55,7 +55,7 @@ fn kill_pids(pids: &[i32]) {
 }
 
 /// Every process's command line, as `ps` shows it to any user.
-fn all_command_lines() -> String {
+pub fn all_command_lines() -> String {
     let mut all = String::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         if let Ok(bytes) = std::fs::read(entry.path().join("cmdline")) {

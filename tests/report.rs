@@ -130,6 +130,7 @@ struct Step {
     blocked_by: Option<String>,
     runbook_sha256: Option<String>,
     definition_changed: bool,
+    instructions: Option<String>,
     hosts: Vec<Host>,
 }
 
@@ -263,7 +264,8 @@ fn plan_forecasts_from_rehearsal_history_and_flags_rto_at_risk() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("(measured "), "{text}");
+    assert!(text.contains("(est 10ms, measured "), "{text}");
+    assert!(text.contains(" over 2 runs)"), "{text}");
     assert!(text.contains("RTO at risk"), "{text}");
     let out = std::process::Command::new(crate::harness::BIN)
         .current_dir(&dir)

@@ -567,3 +567,121 @@ fn quiet_prints_only_failures_and_no_summary() {
     assert!(!stdout.contains("summary"), "{stdout}");
     assert!(stdout.lines().all(|l| l.contains("failed")), "{stdout}");
 }
+
+/// The run id in `text` replaced by `RUN`: it differs from run to run.
+fn without_run_id(text: &str) -> String {
+    regex::Regex::new(r"\d{8}T\d{6}Z-[0-9a-f]{4}")
+        .unwrap()
+        .replace_all(text, "RUN")
+        .into_owned()
+}
+
+const MANUAL: &str = "
+    version: 1
+    name: manual
+    vars: {noc: '+33 1 23 45 67 89'}
+    steps:
+      - id: call-noc
+        title: Power is stable
+        manual: |
+          Call the NOC at {{ vars.noc }}.
+          Ask whether feed B is back.
+      - {id: after, depends_on: [call-noc], check: {command: 'true'}}
+";
+
+/// Nobody at a terminal saw a prompt: the pause says what the operator
+/// must do, not only that someone must confirm; so do the dry-run,
+/// `status` and every report.
+#[test]
+fn a_paused_run_shows_the_manual_instructions_everywhere_they_are_read() {
+    let (output, t) = Test::new()
+        .runbook(MANUAL)
+        .args(["run", "runbook.yaml", "--state-dir", "state"])
+        .status(3)
+        .run();
+    insta::assert_snapshot!(
+        "paused_stderr",
+        without_run_id(&String::from_utf8_lossy(&output.stderr))
+    );
+    let dir = t.path();
+    let run_id = std::fs::read_dir(dir.join("state/runs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| !n.starts_with('.'))
+        .unwrap();
+    let report = |format: &str| {
+        let out = std::process::Command::new(crate::harness::BIN)
+            .current_dir(dir)
+            .args([
+                "report",
+                &run_id,
+                "--state-dir",
+                "state",
+                "--format",
+                format,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let md = report("md");
+    assert!(
+        md.contains(
+            "## Waiting for an operator\n\n- `call-noc`: Power is stable\n  > Call the NOC at +33 1 23 45 67 89.\n  > Ask whether feed B is back.\n"
+        ),
+        "{md}"
+    );
+    let html = report("html");
+    assert!(
+        html.contains("<blockquote style=\"white-space:pre-wrap\">Call the NOC at +33 1 23 45 67 89.\nAsk whether feed B is back.</blockquote>"),
+        "{html}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&report("json")).unwrap();
+    assert_eq!(
+        json["steps"][0]["instructions"],
+        "Call the NOC at +33 1 23 45 67 89.\nAsk whether feed B is back."
+    );
+    assert_eq!(json["steps"][1]["instructions"], serde_json::Value::Null);
+
+    Test::new()
+        .runbook(MANUAL)
+        .args(["run", "runbook.yaml", "--dry-run"])
+        .stdout_contains(
+            "    confirmed   call-noc  0.0s\n                  | Call the NOC at +33 1 23 45 67 89.\n                  | Ask whether feed B is back.\n",
+        )
+        .run();
+    Test::new()
+        .runbook(MANUAL)
+        .args(["status", "runbook.yaml"])
+        .stdout_contains(
+            "  unknown  call-noc\n      controller: unknown: manual step\n      | Call the NOC at +33 1 23 45 67 89.\n      | Ask whether feed B is back.\n",
+        )
+        .run();
+}
+
+/// A failed run ends with what to type next, as a pause does.
+#[test]
+fn a_failed_run_says_how_to_retry_or_mark_the_failed_step() {
+    let (output, _) = Test::new()
+        .runbook(&POLICY.replace("POLICY", "abort"))
+        .args(["run", "runbook.yaml", "--state-dir", "state"])
+        .status(1)
+        .run();
+    insta::assert_snapshot!(without_run_id(&String::from_utf8_lossy(&output.stderr)));
+    let (output, _) = Test::new()
+        .runbook("version: 1\nname: default\nsteps:\n  - {id: bad, run: 'exit 1'}\n")
+        .args(["run", "runbook.yaml"])
+        .status(1)
+        .run();
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains(" bad done --note '...'   (fixed by hand)"),
+        "no --state-dir for the default state dir"
+    );
+}

@@ -109,6 +109,197 @@ fn a_value_inside_quotes_a_heredoc_or_a_comment_is_refused_where_it_is() {
     );
 }
 
+/// bash (the `sh` of Red Hat hosts) evaluates `$[ ]`, `(( ))` and the
+/// subscripts and offsets of `${ }` as arithmetic, running any `$( )` in a
+/// value's text, and ends `$'…'` at a quote dash does not: each was a
+/// plain word to validation, and ran `touch PWNED` with `sh` being bash.
+#[test]
+fn bash_arithmetic_and_ambiguous_quotes_are_refused_before_a_value() {
+    let (output, _) = Test::new()
+        .runbook(
+            r#"
+            version: 1
+            name: bash
+            vars: {q: x}
+            defaults: {timeout: 10s}
+            steps:
+              - id: a
+                check: {command: 'false'}
+                run: |
+                  echo $[ 1 + {{ vars.q }} ]
+                  (( x = {{ vars.q }} ))
+                  for (( i = {{ vars.q }}; i < 1; i++ )); do :; done
+                  echo ${a[{{ vars.q }}]} ${y:{{ vars.q }}}
+                  echo $'a\' {{ vars.q }} '
+                  echo "$(case a in a) echo " {{ vars.q }} " ;; esac)"
+              - id: quoted-parens
+                check: {command: 'false'}
+                run: echo $(( ")) {{ vars.q }} " ))
+              - id: fine
+                check: {command: 'false'}
+                run: echo ${x:-'}'} $'a\\' {{ vars.q }} $((1)) ${x:-a} "$(echo cases)" {{ vars.q }}
+            "#,
+        )
+        .args(["validate", "runbook.yaml"])
+        .status(2)
+        .stdout("invalid: 1 file checked, 8 errors, 0 warnings")
+        .run();
+    let inside = |what: &str, at: &str| {
+        [
+            format!(
+                "error: `{{{{ vars.q }}}}` is inside {what}, where its shell quoting does not hold"
+            ),
+            format!("  --> runbook.yaml:{at}"),
+        ]
+    };
+    let found: Vec<String> = errors(&output.stderr)
+        .into_iter()
+        .filter(|l| !l.contains("= hint"))
+        .collect();
+    let arithmetic = "an arithmetic expansion `$(( ))`";
+    let expected: Vec<String> = [
+        inside(arithmetic, "9:19"),
+        inside(arithmetic, "10:14"),
+        inside(arithmetic, "11:18"),
+        inside("a parameter expansion `${ }`", "12:16"),
+        inside("a parameter expansion `${ }`", "12:35"),
+        inside("text that POSIX shells read differently", "13:18"),
+        inside("text that POSIX shells read differently", "14:35"),
+        inside("text that POSIX shells read differently", "17:23"),
+    ]
+    .concat();
+    assert_eq!(found, expected);
+}
+
+/// Backquotes drop a backslash before a backslash before the command in
+/// them is read: a value quoted `"x\\"` becomes `"x\"`, whose quote no
+/// longer closes, and a second value's `'$(touch PWNED)'` ran inside it,
+/// even from a `$( )` within the backquotes.
+#[test]
+fn a_value_anywhere_inside_backquotes_is_refused() {
+    let out = tempfile::tempdir().unwrap();
+    let (output, _) = Test::new()
+        .inventory(&format!(
+            "version: 1\nhosts:\n  h1: {{transport: local, vars: {{a: 'x\\', b: '$(touch {}/PWNED)\\\"'}}}}\n",
+            out.path().display()
+        ))
+        .runbook(
+            "
+            version: 1
+            name: backquotes
+            steps:
+              - id: a
+                targets: [h1]
+                check: {command: 'false'}
+                timeout: 10s
+                run: echo `echo $(echo {{ host.vars.a }} {{ host.vars.b }})`
+            ",
+        )
+        .args(["run", "runbook.yaml", "-i", "inventory.yaml", "--state-dir", "state"])
+        .status(2)
+        .run();
+    assert!(!out.path().join("PWNED").exists(), "the value ran");
+    assert_eq!(
+        errors(&output.stderr)[..2],
+        [
+            "error: `{{ host.vars.a }}` is inside backticks, where its shell quoting does not hold",
+            "  --> runbook.yaml:8:28",
+        ]
+    );
+}
+
+/// A `\` at the end of a line joins the next before the shell reads
+/// anything: `a \⏎#{{ v }}` puts the value in a comment (where a newline
+/// in it starts a command), `"$\⏎(echo " {{ v }} ")"` in double quotes.
+#[test]
+fn a_line_continuation_is_read_as_the_shell_reads_it() {
+    let (output, _) = Test::new()
+        .runbook(
+            r#"
+            version: 1
+            name: continued
+            vars: {q: x}
+            steps:
+              - id: a
+                check: {command: 'false'}
+                timeout: 10s
+                run: |
+                  echo a \
+                  #{{ vars.q }}
+                  echo "$\
+                  (echo " {{ vars.q }} ")"
+            "#,
+        )
+        .args(["validate", "runbook.yaml"])
+        .status(2)
+        .stdout("invalid: 1 file checked, 2 errors, 0 warnings")
+        .run();
+    let found: Vec<String> = errors(&output.stderr)
+        .into_iter()
+        .filter(|l| !l.contains("= hint"))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            "error: `{{ vars.q }}` is inside a comment, where its shell quoting does not hold",
+            "  --> runbook.yaml:10:8",
+            "error: `{{ vars.q }}` is inside double quotes, where its shell quoting does not hold",
+            "  --> runbook.yaml:12:15",
+        ]
+    );
+}
+
+/// The shell ends a word at a space, a tab or a newline only: with a
+/// no-break space or a `\r` after `<<EOF`, the delimiter is longer and
+/// the heredoc (whose body expands `$( )`) goes on past the `EOF` line.
+#[test]
+fn a_heredoc_delimiter_ends_where_the_shell_ends_it() {
+    // As YAML escapes, in a double-quoted scalar.
+    for separator in ["\\u00a0", "\\r"] {
+        let runbook = format!(
+            "version: 1\nname: heredoc\nvars: {{q: x}}\nsteps:\n  - id: a\n    check: {{command: 'false'}}\n    timeout: 10s\n    run: \"cat <<EOF{}x\\nEOF\\necho {{{{ vars.q }}}}\\nEOF{}x\\n\"\n",
+            separator, separator
+        );
+        let (output, _) = Test::new()
+            .runbook(&runbook)
+            .args(["validate", "runbook.yaml"])
+            .status(2)
+            .run();
+        let errors = errors(&output.stderr);
+        assert_eq!(
+            errors[0],
+            "error: `{{ vars.q }}` is inside a heredoc, where its shell quoting does not hold",
+            "{separator:?}"
+        );
+        assert!(errors[1].starts_with("  --> runbook.yaml:8:"), "{errors:?}");
+    }
+    // In a body that expands, `x\` joins the next line: `xEOF` is no end.
+    // A body starts at a newline of the command that wrote `<<EOF`, not at
+    // one inside a `$( )` opened after it.
+    for before in [
+        ["cat <<EOF", "x\\", "EOF"],
+        ["cat <<EOF; x=$(", "EOF", "true)"],
+    ] {
+        let mut runbook = "version: 1\nname: heredoc\nvars: {q: x}\nsteps:\n- id: a\n  check: {command: 'false'}\n  timeout: 10s\n  run: |\n".to_string();
+        for line in before.iter().chain(&["echo {{ vars.q }}", "EOF"]) {
+            runbook.push_str(&format!("    {line}\n"));
+        }
+        let (output, _) = Test::new()
+            .runbook(&runbook)
+            .args(["validate", "runbook.yaml"])
+            .status(2)
+            .run();
+        assert_eq!(
+            errors(&output.stderr)[..2],
+            [
+                "error: `{{ vars.q }}` is inside a heredoc, where its shell quoting does not hold",
+                "  --> runbook.yaml:12:10",
+            ],
+            "{runbook}"
+        );
+    }
+}
+
 /// A runbook whose steps put `{{ host.vars.q }}` in every position that
 /// validates, one step each, so that one failing does not hide another;
 /// each writes the value it received to `out/STEP.HOST`.
@@ -497,4 +688,63 @@ fn manual_text_is_masked_at_the_prompt() {
         "{printed}"
     );
     assert!(!printed.contains("s3cret"), "the secret leaked:\n{printed}");
+}
+
+/// A host's output and an inventory's values are shown to the operator:
+/// as escape sequences they could set the clipboard (OSC 52), retitle the
+/// window, clear the screen or rewrite a failure line with `\r`.
+#[test]
+fn escape_sequences_from_hosts_and_inventories_never_reach_the_terminal() {
+    let t = Test::new()
+        .inventory(
+            "
+            version: 1
+            hosts:
+              h1: {transport: local, vars: {note: \"a\\e]52;c;cHduZWQ=\\a\\e[2Jb\"}}
+            ",
+        )
+        .runbook(
+            r"
+            version: 1
+            name: escapes
+            steps:
+              - id: loud
+                check: {command: 'false'}
+                run: printf 'x\033]52;c;cHduZWQ=\007\033[2Jred\rok\n' >&2; exit 1
+                timeout: 10s
+                on_failure: continue
+              - {id: person, targets: [h1], manual: 'Check {{ host.vars.note }} now.'}
+            ",
+        )
+        .args([
+            "run",
+            "runbook.yaml",
+            "-i",
+            "inventory.yaml",
+            "--state-dir",
+            "state",
+        ]);
+    let printed = on_terminal(t.command(), "n\n");
+    for raw in ["\u{1b}]52", "\u{1b}[2J", "red\rok"] {
+        assert!(
+            !printed.contains(raw),
+            "{raw:?} reached the terminal:\n{printed}"
+        );
+    }
+    assert!(
+        printed.contains(r"Check a\u{1b}]52;c;cHduZWQ=\u{7}\u{1b}[2Jb now."),
+        "{printed}"
+    );
+    assert!(
+        printed.contains(r"x\u{1b}]52;c;cHduZWQ=\u{7}\u{1b}[2Jred\rok"),
+        "{printed}"
+    );
+    let report = Command::new(BIN)
+        .current_dir(t.path())
+        .args(["report", "--state-dir", "state", "--format", "md"])
+        .output()
+        .unwrap();
+    let md = String::from_utf8_lossy(&report.stdout);
+    assert!(md.contains(r"\u{1b}]52"), "{md}");
+    assert!(!md.contains('\u{1b}'), "{md}");
 }

@@ -182,9 +182,10 @@ fn a_wrong_key_is_an_authentication_failure() {
             sshd.path("known_hosts").display()
         ))
         .runbook("version: 1\nname: auth\nsteps:\n  - {id: s, targets: [a], check: {command: 'true'}}\n")
+        .env("SSH_AUTH_SOCK", "")
         .args(RUN)
         .status(1)
-        .stdout_contains(&format!("authentication failed for `root@a` with key {}", stranger.display()))
+        .stdout_contains(&format!("authentication failed for `root@a`: tried key {} (Username/PublicKey combination invalid)", stranger.display()))
         .run();
 }
 

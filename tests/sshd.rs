@@ -37,6 +37,48 @@ fn keygen_kind(path: &Path, kind: &str) {
     assert!(status.success());
 }
 
+fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// The accounts `scripts/test.sh` creates: `rb-nopw` may sudo without a
+/// password, `rb-pw` with [`RB_PW_PASSWORD`], which is also its login
+/// password. Missing accounts are a loud failure.
+pub const RB_PW_PASSWORD: &str = "rb-pw-Sudo-4711";
+
+pub fn require_user(user: &str) {
+    let known = Command::new("id")
+        .arg(user)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        known && Path::new("/usr/bin/sudo").exists(),
+        "the account `{user}` or sudo is missing: run scripts/test.sh, which creates the test accounts"
+    );
+}
+
+/// A passphrase-protected ed25519 key pair at `path` (and `path.pub`).
+pub fn keygen_with_passphrase(path: &Path, passphrase: &str) {
+    let status = Command::new("ssh-keygen")
+        .args([
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            passphrase,
+            "-C",
+            "runbook-test",
+            "-f",
+        ])
+        .arg(path)
+        .status()
+        .expect("ssh-keygen (openssh-client) must be installed: run scripts/test.sh");
+    assert!(status.success());
+}
+
 pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
@@ -99,6 +141,10 @@ impl Sshd {
         keygen(&d.join("client_key"));
         keygen(&d.join("stranger_key"));
         std::fs::copy(d.join("client_key.pub"), d.join("authorized_keys")).unwrap();
+        // sshd reads the keys as the user logging in, who may not be root
+        // (the private keys stay 0600).
+        chmod(d, 0o755);
+        chmod(&d.join("authorized_keys"), 0o644);
         let _ = std::fs::create_dir_all("/run/sshd");
         let port = free_port();
         let listen: String = addresses
@@ -202,12 +248,51 @@ impl Sshd {
 
     /// An inventory host entry (flow mapping) for `address` on this server.
     pub fn host(&self, address: &str, extra: &str) -> String {
+        self.host_as(address, "root", extra)
+    }
+
+    /// The same, logging in as `user` (one of the accounts
+    /// `scripts/test.sh` creates: see [`require_user`]).
+    pub fn host_as(&self, address: &str, user: &str, extra: &str) -> String {
         format!(
-            "{{address: {address}, port: {}, user: root, identity_file: {}, known_hosts: {}{extra}}}",
+            "{{address: {address}, port: {}, user: {user}, identity_file: {}, known_hosts: {}{extra}}}",
             self.port,
             self.path("client_key").display(),
             self.path("known_hosts").display()
         )
+    }
+
+    /// Sets an sshd_config keyword before `launch` (sshd takes the first
+    /// occurrence of a keyword, so the line is replaced, not appended).
+    pub fn set(&self, keyword: &str, value: &str) {
+        let path = self.path("sshd_config");
+        let config = std::fs::read_to_string(&path).unwrap();
+        let mut lines: Vec<String> = config
+            .lines()
+            .filter(|l| l.split_whitespace().next() != Some(keyword))
+            .map(str::to_string)
+            .collect();
+        lines.insert(0, format!("{keyword} {value}"));
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    }
+
+    /// Lets the public key at `public` log in too.
+    pub fn authorize(&self, public: &Path) {
+        let key = std::fs::read_to_string(public).unwrap();
+        let path = self.path("authorized_keys");
+        let mut keys = std::fs::read_to_string(&path).unwrap();
+        keys.push_str(&key);
+        std::fs::write(&path, keys).unwrap();
+    }
+
+    /// Lines of the server's log that contain `text`.
+    pub fn log_lines(&self, text: &str) -> Vec<String> {
+        std::fs::read_to_string(self.path("sshd.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(text))
+            .map(str::to_string)
+            .collect()
     }
 }
 

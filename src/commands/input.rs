@@ -7,9 +7,11 @@ use std::path::Path;
 use crate::cli::Global;
 use crate::diagnostic::Diagnostic;
 use crate::error::Error;
+use crate::load::ansible::Loaded;
 use crate::load::{self, Source};
 use crate::model::{Inventory, Runbook};
 use crate::validate;
+use crate::validate::inventory::CheckedInventory;
 
 pub struct Input {
     pub runbook: Runbook,
@@ -47,8 +49,10 @@ pub fn var_text(value: &serde_json::Value) -> String {
 }
 
 pub fn print(diagnostics: &[Diagnostic], source: Option<&str>) {
+    let lines: Vec<&str> = source.map(|s| s.lines().collect()).unwrap_or_default();
     for d in diagnostics {
-        eprint!("{}", d.render(source));
+        let line = lines.get(d.pos.line.saturating_sub(1) as usize).copied();
+        eprint!("{}", d.render_line(line));
     }
 }
 
@@ -64,7 +68,38 @@ fn explain(path: &Path, kind: load::FileKind, first: Diagnostic) {
     }
 }
 
+/// Prints diagnostics that may be about several files (an Ansible
+/// inventory and its `group_vars/`), each with its own file's text.
+pub fn print_files(diagnostics: &[Diagnostic]) {
+    for d in diagnostics {
+        let text = std::fs::read_to_string(&d.file).ok();
+        eprint!("{}", d.render(text.as_deref()));
+    }
+}
+
+/// An Ansible inventory, when `path` holds one (recognised by its content):
+/// read, with its hosts as runbook hosts.
+pub fn ansible(path: &Path) -> Option<Result<(Loaded, CheckedInventory), Vec<Diagnostic>>> {
+    let source = Source::read(path).ok()?;
+    let format = load::ansible::sniff(&source.text)?;
+    Some(load::ansible::load(source, format).map(|loaded| {
+        let checked = validate::ansible::inventory(&loaded);
+        (loaded, checked)
+    }))
+}
+
 pub fn load_inventory(path: &Path) -> Result<(Source, Inventory), Error> {
+    if let Some(result) = ansible(path) {
+        let (loaded, checked) = result.map_err(|diagnostics| {
+            print_files(&diagnostics);
+            invalid(path)
+        })?;
+        print_files(&checked.diagnostics);
+        return checked
+            .inventory
+            .map(|inv| (loaded.source, inv))
+            .ok_or_else(|| invalid(path));
+    }
     let (source, raw) = match load::load_inventory(path) {
         Ok(x) => x,
         Err(d) => {
@@ -73,7 +108,13 @@ pub fn load_inventory(path: &Path) -> Result<(Source, Inventory), Error> {
         }
     };
     let checked = validate::inventory::inventory(&source, &raw);
-    print(&checked.diagnostics, Some(&source.text));
+    // Some findings are in an OpenSSH config file: no inventory snippet.
+    for d in &checked.diagnostics {
+        eprint!(
+            "{}",
+            d.render((d.file == source.path).then_some(&*source.text))
+        );
+    }
     match checked.inventory {
         Some(inv) => Ok((source, inv)),
         None => Err(invalid(path)),

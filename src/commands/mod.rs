@@ -2,6 +2,7 @@
 
 mod decide;
 mod input;
+mod inventory;
 mod plan;
 mod report;
 mod resume;
@@ -27,5 +28,6 @@ pub fn dispatch(cli: &Cli) -> Result<u8, Error> {
         Command::Runs(args) => runs::run(&cli.global, args),
         Command::Report(args) => report::run(&cli.global, args),
         Command::Schema(args) => Ok(schema::run(args)),
+        Command::Inventory(args) => inventory::run(&cli.global, args),
     }
 }

@@ -8,15 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::input::{Input, load_with, overrides, var_text};
-use super::run::{Launch, require_inventory, sha256};
+use super::run::{Start, require_inventory, sha256};
 use crate::cli::{Global, ResumeArgs};
 use crate::error::Error;
 use crate::events::{EventKind, RunOutcome};
+use crate::exec::launch;
 use crate::exec::operator;
 use crate::exec::probe::describe_exit;
-use crate::exec::transport::{
-    Job, Router, Transport, groups_script, local::Local, new_tag, ssh::SshPool,
-};
+use crate::exec::transport::{Job, groups_script, new_tag};
 use crate::journal::{self, RunStatus, RunView, versions};
 use crate::resume::outstanding;
 use crate::state::{self, RunDir};
@@ -75,7 +74,7 @@ pub fn run(global: &Global, args: &ResumeArgs) -> Result<u8, Error> {
     }
     let input = load_with(&global_for_load, &runbook_path, true, journaled)?;
     require_inventory(&input)?;
-    refuse_if_still_running(&run_id, &view, &input, global)?;
+    refuse_if_still_running(&run_id, &view, &input, global, args.exec.secrets.as_deref())?;
     let todo = outstanding(&view, &input.runbook);
     let runbook_sha256 = sha256(&input.runbook_source.text);
     warn_changed_since_done(&dir, &view, &input, &todo.done);
@@ -122,7 +121,7 @@ pub fn run(global: &Global, args: &ResumeArgs) -> Result<u8, Error> {
         outstanding: outstanding_ids,
         vars: given,
     };
-    let launch = Launch {
+    let start = Start {
         dry_run: false,
         forks: args.exec.forks,
         yes: args.exec.yes,
@@ -134,7 +133,7 @@ pub fn run(global: &Global, args: &ResumeArgs) -> Result<u8, Error> {
         runbook_path,
         operator,
     };
-    launch.start(&global_for_load, input)
+    start.start(&global_for_load, input)
 }
 
 /// A finished step is not run again, even when its definition changed since
@@ -177,17 +176,15 @@ fn refuse_if_still_running(
     view: &RunView,
     input: &Input,
     global: &Global,
+    secrets_file: Option<&std::path::Path>,
 ) -> Result<(), Error> {
     let open = view.unfinished();
     if open.is_empty() {
         return Ok(());
     }
     let inventory = Arc::new(input.inventory.clone().unwrap_or_default());
-    let hosts = super::run::hosts(Some(&inventory));
-    let transport = Router {
-        local: Local,
-        ssh: SshPool::new(Arc::clone(&inventory)),
-    };
+    let hosts = launch::hosts(Some(&inventory));
+    let transport = launch::transport(&inventory, login_secrets(&inventory, secrets_file), false);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -206,6 +203,7 @@ fn refuse_if_still_running(
             command: &script,
             timeout: Some(STILL_RUNNING_TIMEOUT),
             tag: &new_tag(),
+            r#become: None,
         };
         match runtime.block_on(transport.exec(host, job)) {
             Ok(out) if out.exit.success() => {
@@ -258,30 +256,61 @@ fn refuse_if_still_running(
     )))
 }
 
-/// The latest run that has not succeeded, saying which one and why.
+/// The secrets the hosts log in with, to ask them what still runs; one that
+/// is missing makes that host's question fail (with a warning), and the run
+/// itself then says which secret is missing.
+fn login_secrets(
+    inventory: &crate::model::Inventory,
+    file: Option<&std::path::Path>,
+) -> crate::exec::context::Secrets {
+    let names = inventory
+        .hosts
+        .values()
+        .flat_map(|h| super::secrets::login_secrets(inventory, h))
+        .collect();
+    super::secrets::load(&names, file, false).unwrap_or_default()
+}
+
+/// The latest run that has not succeeded, saying which one and why; none
+/// when unfinished runs of different runbooks make the choice a guess.
 fn latest_unfinished(global: &Global) -> Result<String, Error> {
     let runs = journal::runs(&global.state_dir)?;
-    for run in runs.iter().rev() {
-        let view = match &run.view {
-            Ok(view) => view,
-            Err(e) => {
-                eprintln!("warning: skipping run {}: {e}", run.id);
-                continue;
+    let mut open: Vec<(&str, &RunView)> = Vec::new();
+    for run in &runs {
+        match &run.view {
+            Ok(view) if view.status != RunStatus::Finished(RunOutcome::Succeeded) => {
+                open.push((&run.id, view));
             }
-        };
-        if view.status != RunStatus::Finished(RunOutcome::Succeeded) {
-            eprintln!(
-                "resuming run {} of `{}` ({}, started {}): the latest unfinished run",
-                run.id,
-                view.runbook,
-                view.status.label(),
-                view.start
-            );
-            return Ok(run.id.clone());
+            Ok(_) => {}
+            Err(e) => eprintln!("warning: skipping run {}: {e}", run.id),
         }
     }
-    Err(Error::Usage(format!(
-        "no unfinished run in {}; `runbook runs` lists the runs",
-        global.state_dir.display()
-    )))
+    let Some(&(id, view)) = open.last() else {
+        return Err(Error::Usage(format!(
+            "no unfinished run in {}; `runbook runs` lists the runs",
+            global.state_dir.display()
+        )));
+    };
+    let describe = |id: &str, view: &RunView| {
+        format!(
+            "run {id} of `{}` ({}, started {})",
+            view.runbook,
+            view.status.label(),
+            view.start
+        )
+    };
+    if open.iter().any(|(_, v)| v.runbook != view.runbook) {
+        let list: Vec<String> = open
+            .iter()
+            .rev()
+            .map(|(id, v)| format!("  {}", describe(id, v)))
+            .collect();
+        return Err(Error::Usage(format!(
+            "unfinished runs of different runbooks; say which to resume:\n{}\nwith: runbook resume RUN_ID{}",
+            list.join("\n"),
+            super::run::state_flag(global)
+        )));
+    }
+    eprintln!("resuming {}: the latest unfinished run", describe(id, view));
+    Ok(id.to_string())
 }

@@ -1,27 +1,20 @@
 //! `runbook run RUNBOOK -i INV [--dry-run] [--only ..] [--from ..] [--tags ..] [--forks N] [--yes] [--operator NAME]`,
-//! and the launch of a run shared with `resume`.
+//! and the arguments of a run shared with `resume`: what `exec::launch`
+//! starts, and what is printed once it ends.
 
-use std::collections::BTreeMap;
-use std::io::IsTerminal as _;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Instant;
 
 use super::input::{Input, load, overrides, var_text};
 use crate::cli::{Global, RunArgs};
 use crate::error::{Error, FAILED, INTERRUPTED, PAUSED, SUCCESS};
 use crate::events::{EventKind, HostOutcome, JOURNAL_VERSION, RunOutcome};
-use crate::exec::confirm::Confirmer;
 use crate::exec::context::Secrets;
-use crate::exec::dispatcher::{Dispatcher, Options};
+use crate::exec::dispatcher::Options;
+use crate::exec::launch::{Finished, Journal, Launch, LaunchError};
 use crate::exec::operator;
 use crate::exec::selection::Selection;
-use crate::exec::transport::{Router, Transport, dry_run::DryRun, local::Local, ssh::SshPool};
-use crate::exec::worker::Shared;
-use crate::model::{Host, Inventory};
-use crate::redact::Redactor;
-use crate::report::summary::{Collect, render};
-use crate::report::{FanOut, Reporter, plain::Plain, progress::Progress};
+use crate::journal::RunView;
+use crate::report::summary::render;
 use crate::state::{self, RunDir};
 
 pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
@@ -34,7 +27,7 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
     };
     let selected = selection.resolve(&input.runbook).map_err(Error::Usage)?;
     let n = input.runbook.steps.len();
-    let launch = Launch {
+    let start = Start {
         dry_run: args.dry_run,
         forks: args.exec.forks,
         yes: args.exec.yes,
@@ -46,7 +39,7 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         runbook_path: args.runbook.clone(),
         operator: operator::resolve(args.exec.operator.as_deref()),
     };
-    launch.start(global, input)
+    start.start(global, input)
 }
 
 pub fn require_inventory(input: &Input) -> Result<(), Error> {
@@ -61,23 +54,14 @@ pub fn require_inventory(input: &Input) -> Result<(), Error> {
     Ok(())
 }
 
-/// Inventory hosts, plus the controller for steps without targets.
-pub fn hosts(inventory: Option<&Inventory>) -> BTreeMap<String, Host> {
-    let mut hosts = inventory.map(|i| i.hosts.clone()).unwrap_or_default();
-    let controller =
-        inventory.map_or_else(|| Host::controller(BTreeMap::new()), Inventory::controller);
-    hosts.entry(controller.name.clone()).or_insert(controller);
-    hosts
-}
-
 pub fn sha256(text: &str) -> String {
     use sha2::Digest as _;
     let digest = sha2::Sha256::digest(text.as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A run about to start: new, or resumed from its journal.
-pub struct Launch {
+/// A run about to start, as its arguments (or its journal) describe it.
+pub struct Start {
     pub dry_run: bool,
     pub forks: usize,
     pub yes: bool,
@@ -92,157 +76,52 @@ pub struct Launch {
     pub operator: String,
 }
 
-impl Launch {
-    pub fn start(self, global: &Global, input: Input) -> Result<u8, Error> {
+impl Start {
+    pub fn start(mut self, global: &Global, input: Input) -> Result<u8, Error> {
         let pending: Vec<bool> = self
             .selected
             .iter()
             .zip(&self.done)
             .map(|(s, d)| *s && d.is_none())
             .collect();
-        let names = super::secrets::referenced(&input.runbook, &pending);
+        let names = super::secrets::referenced(&input.runbook, input.inventory.as_ref(), &pending);
         let secrets = super::secrets::load(&names, self.secrets_file.as_deref(), self.dry_run)?;
         no_secret_in_vars(global, &secrets)?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| Error::Runtime(format!("cannot start the async runtime: {e}")))?;
-        runtime.block_on(self.execute(global, input, secrets))
-    }
-
-    async fn execute(self, global: &Global, input: Input, secrets: Secrets) -> Result<u8, Error> {
-        let Input {
-            runbook,
-            inventory,
-            runbook_source,
-            inventory_source,
-        } = input;
-        let runbook = Arc::new(runbook);
-        let inventory = Arc::new(inventory.unwrap_or_default());
-        let host_map = Arc::new(hosts(Some(&inventory)));
-        let (lock, mut run_dir, first) = match self.existing {
-            Some((lock, dir, first)) => (Some(lock), Some(dir), first),
-            None if self.dry_run => (
-                None,
-                None,
-                self.started_event(
-                    "dry-run",
-                    &runbook.name,
-                    &runbook_source.text,
-                    inventory_source.as_ref().map(|s| s.text.as_str()),
-                    global,
-                    &runbook.steps,
-                ),
-            ),
-            None => {
-                let lock = state::lock(&global.state_dir)?;
-                let dir = RunDir::create(&global.state_dir, &state::new_run_id())?;
-                dir.keep("runbook.yaml", &runbook_source.text)?;
-                if let Some(inv) = &inventory_source {
-                    dir.keep("inventory.yaml", &inv.text)?;
-                }
-                let first = self.started_event(
-                    &dir.id,
-                    &runbook.name,
-                    &runbook_source.text,
-                    inventory_source.as_ref().map(|s| s.text.as_str()),
-                    global,
-                    &runbook.steps,
-                );
-                (Some(lock), Some(dir), first)
-            }
-        };
-        let run_id = run_dir
-            .as_ref()
-            .map_or_else(|| "dry-run".to_string(), |d| d.id.clone());
-        let transport: Arc<dyn Transport> = if self.dry_run {
-            Arc::new(DryRun)
-        } else {
-            Arc::new(Router {
-                local: Local,
-                ssh: SshPool::new(Arc::clone(&inventory)),
-            })
-        };
-        let redactor = Redactor::new(if secrets.masked {
-            Vec::new()
-        } else {
-            secrets.values.values().cloned().collect()
-        });
-        let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
-        let shared = Arc::new(Shared {
-            runbook: Arc::clone(&runbook),
-            transport,
-            secrets,
-            redactor,
-            logs: run_dir.as_ref().map(RunDir::logs),
-            events: events_tx,
-        });
-        let terminal =
-            std::io::stderr().is_terminal() && std::env::var_os("CI").is_none() && !global.quiet;
-        let collect = Collect::default();
-        if let Some(dir) = &run_dir
-            && let Ok(before) = state::read_journal(&dir.journal_path())
-            && let Ok(mut seed) = collect.0.lock()
-        {
-            *seed = before;
-        }
-        let mut sinks: Vec<Box<dyn Reporter>> = vec![Box::new(collect.clone())];
-        let mut screen = None;
-        let to_run = |i: usize| self.selected[i] && self.done[i].is_none();
-        if terminal && !self.dry_run {
-            let measured = crate::history::measured(&global.state_dir, &runbook.name);
-            let expected = runbook
-                .steps
-                .iter()
-                .map(|step| {
-                    measured
-                        .get(&step.id)
-                        .map(|d| crate::model::Duration(*d))
-                        .or(step.estimate)
-                        .unwrap_or(crate::model::Duration::from_secs(0))
-                })
-                .collect();
-            let finished = (0..runbook.steps.len()).map(|i| !to_run(i)).collect();
-            let progress = Progress::new(Arc::clone(&runbook), expected, finished);
-            screen = Some(progress.screen());
-            sinks.push(Box::new(progress));
-        } else {
-            sinks.push(Box::new(Plain {
-                dry_run: self.dry_run,
-                quiet: global.quiet,
-            }));
-        }
-        let mut reporter = FanOut(sinks);
-        let confirmer = Arc::new(Confirmer {
-            yes: self.yes,
-            dry_run: self.dry_run,
-            interactive: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
-            screen,
-            operator: self.operator.clone(),
-            ..Confirmer::default()
-        });
-        let dispatcher = Dispatcher {
-            shared: Arc::clone(&shared),
-            hosts: host_map,
-            confirmer,
-            run_dir: run_dir.as_mut(),
-            reporter: &mut reporter,
+        let (journal, first) = self.journal(global, &input);
+        let forecast_for = crate::history::Hosts::of(input.inventory_source.as_ref());
+        let launch = Launch {
+            runbook: input.runbook,
+            inventory: input.inventory.unwrap_or_default(),
+            journal,
+            first,
             options: Options {
                 forks: self.forks,
-                selected: self.selected.clone(),
-                done: self.done.clone(),
-                confirmed: self.confirmed.clone(),
+                selected: self.selected,
+                done: self.done,
+                confirmed: self.confirmed,
                 sequential: self.dry_run,
             },
-            started: Instant::now(),
-            started_at: std::time::SystemTime::now(),
+            dry_run: self.dry_run,
+            yes: self.yes,
+            operator: self.operator,
+            secrets,
+            state_dir: global.state_dir.clone(),
+            forecast_for,
+            quiet: global.quiet,
         };
-        let summary = dispatcher
-            .run(events_rx, first)
-            .await
-            .map_err(|source| Error::Journal {
+        match launch.run() {
+            Ok(finished) => Ok(finish(global, &finished)),
+            Err(LaunchError::Runtime(e)) => Err(Error::Runtime(format!(
+                "cannot start the async runtime: {e}"
+            ))),
+            Err(LaunchError::State(e)) => Err(e.into()),
+            Err(LaunchError::Journal {
                 source,
-                next: if run_dir.as_ref().is_some_and(RunDir::is_published) {
+                run_id,
+                published,
+            }) => Err(Error::Journal {
+                source,
+                next: if published {
                     format!(
                         "the journal is whole up to that point: once that is fixed (e.g. space freed), \
                          continue with: runbook resume {run_id}{}",
@@ -251,58 +130,45 @@ impl Launch {
                 } else {
                     "no step had started: run it again once that is fixed".to_string()
                 },
-            })?;
-        reporter.finish();
-        let transport = Arc::clone(&shared.transport);
-        let _ = tokio::task::spawn_blocking(move || transport.shutdown()).await;
-        let events = std::mem::take(
-            &mut *collect
-                .0
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        );
-        if !global.quiet {
-            print!(
-                "{}",
-                render(&runbook, &crate::journal::RunView::from_events(&events))
-            );
+            }),
         }
-        drop(lock);
-        if !summary.held.is_empty() {
-            print_held(global, &run_id, &summary.held);
-        }
-        Ok(match summary.outcome {
-            RunOutcome::Succeeded => SUCCESS,
-            RunOutcome::Failed => FAILED,
-            RunOutcome::Interrupted => {
-                eprintln!(
-                    "interrupted; the journal is consistent. To continue: runbook resume {run_id}{}",
-                    state_flag(global)
-                );
-                INTERRUPTED
-            }
-            RunOutcome::Paused => PAUSED,
-        })
     }
 
-    fn started_event(
-        &self,
-        run_id: &str,
-        name: &str,
-        runbook_text: &str,
-        inventory_text: Option<&str>,
-        global: &Global,
-        steps: &[crate::model::Step],
-    ) -> EventKind {
+    /// Where the run's events go, and its first one.
+    fn journal(&mut self, global: &Global, input: &Input) -> (Journal, EventKind) {
+        if let Some((lock, dir, first)) = self.existing.take() {
+            return (Journal::Existing(lock, dir), first);
+        }
+        let id = if self.dry_run {
+            "dry-run".to_string()
+        } else {
+            state::new_run_id()
+        };
+        let first = self.started_event(&id, global, input);
+        let journal = if self.dry_run {
+            Journal::None
+        } else {
+            Journal::New {
+                id,
+                runbook: input.runbook_source.text.clone(),
+                inventory: input.inventory_source.as_ref().map(|s| s.text.clone()),
+            }
+        };
+        (journal, first)
+    }
+
+    fn started_event(&self, run_id: &str, global: &Global, input: &Input) -> EventKind {
+        let runbook = &input.runbook;
         EventKind::RunStarted {
             version: JOURNAL_VERSION,
             run_id: run_id.to_string(),
-            runbook: name.to_string(),
-            runbook_sha256: sha256(runbook_text),
-            inventory_sha256: inventory_text.map(sha256),
+            runbook: runbook.name.clone(),
+            runbook_sha256: sha256(&input.runbook_source.text),
+            inventory_sha256: input.inventory_source.as_ref().map(|s| sha256(&s.text)),
             operator: self.operator.clone(),
             dry_run: self.dry_run,
-            steps: steps
+            steps: runbook
+                .steps
                 .iter()
                 .zip(&self.selected)
                 .filter(|(_, s)| **s)
@@ -313,6 +179,39 @@ impl Launch {
             // Already parsed once by `load`.
             vars: overrides(&global.vars).unwrap_or_default(),
         }
+    }
+}
+
+/// The end of a run on the screen: its summary, what waits for an
+/// operator, and its exit code.
+fn finish(global: &Global, finished: &Finished) -> u8 {
+    let Finished {
+        run_id,
+        runbook,
+        summary,
+        events,
+        inventory,
+    } = finished;
+    let view = RunView::from_events(events);
+    if !global.quiet {
+        print!("{}", render(runbook, &view));
+    }
+    if !summary.held.is_empty() {
+        print_held(global, run_id, runbook, inventory, &summary.held);
+    } else if summary.outcome == RunOutcome::Failed && !view.dry_run {
+        print_failed(global, run_id, &view);
+    }
+    match summary.outcome {
+        RunOutcome::Succeeded => SUCCESS,
+        RunOutcome::Failed => FAILED,
+        RunOutcome::Interrupted => {
+            eprintln!(
+                "interrupted; the journal is consistent. To continue: runbook resume {run_id}{}",
+                state_flag(global)
+            );
+            INTERRUPTED
+        }
+        RunOutcome::Paused => PAUSED,
     }
 }
 
@@ -351,19 +250,57 @@ pub fn state_flag(global: &Global) -> String {
     }
 }
 
-fn print_held(global: &Global, run_id: &str, held: &[(String, crate::events::PauseReason)]) {
+fn print_held(
+    global: &Global,
+    run_id: &str,
+    runbook: &crate::model::Runbook,
+    inventory: &crate::model::Inventory,
+    held: &[(String, crate::events::PauseReason)],
+) {
     let flag = state_flag(global);
     eprintln!("\nwaiting for an operator. To go on, type:");
     for (step, reason) in held {
         if reason.needs_confirmation() {
             eprintln!("  runbook confirm {run_id} {step}{flag}");
+            // Nobody saw a prompt: what the operator must do first.
+            let Some(s) = runbook.steps.iter().find(|s| s.id == *step) else {
+                continue;
+            };
+            if let Some(title) = &s.title {
+                eprintln!("      {title}");
+            }
+            let manual = crate::report::lines::instructions(runbook, s, Some(inventory));
+            for line in manual.iter().flat_map(|m| m.lines()) {
+                eprintln!("      | {line}");
+            }
         } else {
-            eprintln!("  runbook resume {run_id}{flag}   (retries `{step}`), or");
-            eprintln!(
-                "  runbook mark {run_id} {step} done --note '...'{flag}   (fixed by hand), or"
-            );
-            eprintln!("  runbook mark {run_id} {step} skipped --note '...'{flag}");
+            retry_or_mark(run_id, step, &flag);
         }
     }
     eprintln!("  then: runbook resume {run_id}{flag}");
+}
+
+/// A failed run says what to type next, as a paused one does.
+fn print_failed(global: &Global, run_id: &str, view: &crate::journal::RunView) {
+    let failed: Vec<&str> = view
+        .steps
+        .iter()
+        .filter(|s| s.status.is_failure())
+        .map(|s| s.id.as_str())
+        .collect();
+    if failed.is_empty() {
+        return;
+    }
+    let flag = state_flag(global);
+    eprintln!("\nthe run failed. Once the cause is fixed, type:");
+    for step in failed {
+        retry_or_mark(run_id, step, &flag);
+    }
+    eprintln!("  then: runbook resume {run_id}{flag}");
+}
+
+fn retry_or_mark(run_id: &str, step: &str, flag: &str) {
+    eprintln!("  runbook resume {run_id}{flag}   (retries `{step}`), or");
+    eprintln!("  runbook mark {run_id} {step} done --note '...'{flag}   (fixed by hand), or");
+    eprintln!("  runbook mark {run_id} {step} skipped --note '...'{flag}");
 }

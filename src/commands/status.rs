@@ -11,8 +11,9 @@ use super::input::load;
 use crate::cli::{Global, StatusArgs};
 use crate::error::{Error, FAILED, SUCCESS};
 use crate::exec::context::{self, Secrets};
-use crate::exec::probe::probe;
-use crate::exec::transport::{Router, Transport, local::Local, new_tag, ssh::SshPool};
+use crate::exec::launch;
+use crate::exec::probe::ProbeJob;
+use crate::exec::transport::{Become, Transport, new_tag};
 use crate::model::{Host, Runbook};
 use crate::redact::Redactor;
 
@@ -26,22 +27,19 @@ enum Cell {
 pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
     let input = load(global, &args.runbook, true)?;
     let selected = vec![true; input.runbook.steps.len()];
-    let names = super::secrets::referenced(&input.runbook, &selected);
+    let names = super::secrets::referenced(&input.runbook, input.inventory.as_ref(), &selected);
     let secrets = super::secrets::load(&names, args.secrets.as_deref(), false)?;
     let runbook = Arc::new(input.runbook);
     let inventory = Arc::new(input.inventory.unwrap_or_default());
-    let hosts = super::run::hosts(Some(&inventory));
+    let hosts = launch::hosts(Some(&inventory));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
-    let transport: Arc<dyn Transport> = Arc::new(Router {
-        local: Local,
-        ssh: SshPool::new(Arc::clone(&inventory)),
-    });
+    let transport = launch::transport(&inventory, secrets.clone(), false);
     let redactor = Redactor::new(secrets.values.values().cloned());
     let board = runtime.block_on(probe_all(&runbook, &hosts, transport, &secrets, args.forks));
-    let (text, all_up) = render(&runbook, &board, &redactor);
+    let (text, all_up) = render(&runbook, Some(&inventory), &board, &redactor);
     print!("{text}");
     Ok(if all_up { SUCCESS } else { FAILED })
 }
@@ -70,6 +68,7 @@ async fn probe_all(
                 Arc::clone(&forks),
             );
             let ctx = context::for_host(&host, &runbook.vars, secrets);
+            let r#become = Become::of(&host, &runbook.steps[i], secrets);
             let key = (i, host.name.clone());
             let task = tasks.spawn(async move {
                 let _permit = forks.acquire_owned().await;
@@ -91,15 +90,15 @@ async fn probe_all(
                         _ => {
                             let mut cell = Cell::Up;
                             for p in [&step.check, &step.verify].into_iter().flatten() {
-                                let r = probe(
-                                    p,
-                                    &host,
-                                    &ctx,
-                                    &runbook.templates,
-                                    transport.as_ref(),
-                                    &new_tag(),
-                                )
-                                .await;
+                                let job = ProbeJob {
+                                    probe: p,
+                                    context: &ctx,
+                                    templates: &runbook.templates,
+                                    tag: &new_tag(),
+                                    before_run: false,
+                                    r#become: r#become.as_ref(),
+                                };
+                                let r = transport.probe(&host, job).await;
                                 if !r.passed {
                                     cell = Cell::Down(format!(
                                         "{}: {}",
@@ -133,7 +132,12 @@ async fn probe_all(
     board
 }
 
-fn render(runbook: &Runbook, board: &Board, redactor: &Redactor) -> (String, bool) {
+fn render(
+    runbook: &Runbook,
+    inventory: Option<&crate::model::Inventory>,
+    board: &Board,
+    redactor: &Redactor,
+) -> (String, bool) {
     let mut out = format!("status of `{}`\n", runbook.name);
     let (mut up, mut down, mut unknown) = (0, 0, 0);
     for phase in runbook.phase_slots() {
@@ -175,6 +179,13 @@ fn render(runbook: &Runbook, board: &Board, redactor: &Redactor) -> (String, boo
                     }
                 };
                 let _ = writeln!(out, "      {host}: {line}");
+            }
+            // No probe can tell: how a person checks it.
+            for line in crate::report::lines::instructions(runbook, step, inventory)
+                .iter()
+                .flat_map(|m| m.lines())
+            {
+                let _ = writeln!(out, "      | {line}");
             }
         }
     }
@@ -221,7 +232,7 @@ mod tests {
             dir.path(),
             &format!("version: 1\nname: board\nsteps:\n{steps}"),
         ));
-        let hosts = super::super::run::hosts(None);
+        let hosts = launch::hosts(None);
         let runtime = tokio::runtime::Runtime::new().unwrap();
         let board = runtime.block_on(probe_all(
             &runbook,
@@ -231,7 +242,7 @@ mod tests {
             1,
         ));
         assert_eq!(board.len(), 6, "every cell is on the board: {board:?}");
-        let (text, all_up) = render(&runbook, &board, &Redactor::new(Vec::new()));
+        let (text, all_up) = render(&runbook, None, &board, &Redactor::new(Vec::new()));
         assert!(!all_up, "a crashed probe is not up:\n{text}");
         assert!(text.contains("DOWN: the probe crashed"), "{text}");
     }

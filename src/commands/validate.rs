@@ -15,6 +15,8 @@ struct Report {
     diagnostics: Vec<Diagnostic>,
     sources: BTreeMap<PathBuf, String>,
     files: usize,
+    /// Some runbook has targets and no inventory was given to check them.
+    targets_unchecked: bool,
 }
 
 impl Report {
@@ -30,9 +32,12 @@ pub fn run(global: &Global, args: &ValidateArgs) -> Result<u8, Error> {
     let overrides = super::input::overrides(&global.vars)?;
     let mut report = Report::default();
     let mut inventory: Option<(Source, RawInventory, Inventory)> = None;
+    let mut ansible: Option<Inventory> = None;
     if let Some(path) = &global.inventory {
         report.files += 1;
-        if let Some((source, raw, diags, inv)) = check_inventory(path, &mut report) {
+        if let Some(checked) = super::input::ansible(path) {
+            ansible = check_ansible(checked, &mut report);
+        } else if let Some((source, raw, diags, inv)) = check_inventory(path, &mut report) {
             report.add(Some(&source), diags);
             if let Some(inv) = inv {
                 inventory = Some((source, raw, inv));
@@ -57,6 +62,22 @@ pub fn run(global: &Global, args: &ValidateArgs) -> Result<u8, Error> {
                 continue;
             }
         };
+        let ini_named = file.extension().is_none_or(|e| e != "yaml" && e != "yml");
+        match load::ansible::sniff(&source.text) {
+            Some(load::ansible::Format::Yaml) => {
+                if let Some(checked) = super::input::ansible(&file) {
+                    check_ansible(checked, &mut report);
+                }
+                continue;
+            }
+            Some(load::ansible::Format::Ini) if ini_named => {
+                if let Some(checked) = super::input::ansible(&file) {
+                    check_ansible(checked, &mut report);
+                }
+                continue;
+            }
+            _ => {}
+        }
         match FileKind::sniff(&source.text) {
             FileKind::Inventory => {
                 if let Some((source, _, diags, _)) = check_inventory(&file, &mut report) {
@@ -68,7 +89,12 @@ pub fn run(global: &Global, args: &ValidateArgs) -> Result<u8, Error> {
                 let raw = match load::parse::<load::RawRunbook>(&source) {
                     Ok(raw) => raw,
                     Err(d) => {
-                        let all = load::structure::explain(&source, FileKind::Runbook, *d);
+                        let mut all = load::structure::explain(&source, FileKind::Runbook, *d);
+                        if let Some(raw) = load::structure::salvage(&source, FileKind::Runbook) {
+                            let inv = inventory.as_ref().map(|(_, _, i)| i);
+                            let checked = validate::runbook(&source, raw, inv, &overrides);
+                            all = load::structure::merge(all, checked.diagnostics);
+                        }
                         report.add(Some(&source), all);
                         continue;
                     }
@@ -76,10 +102,13 @@ pub fn run(global: &Global, args: &ValidateArgs) -> Result<u8, Error> {
                 for step in raw.steps.iter() {
                     used_targets.extend(step.targets.iter().flatten().map(|t| t.value.clone()));
                 }
+                if global.inventory.is_none() {
+                    unchecked_targets(&source, &raw, args.strict, &mut report);
+                }
                 let checked = validate::runbook(
                     &source,
                     raw,
-                    inventory.as_ref().map(|(_, _, i)| i),
+                    inventory.as_ref().map(|(_, _, i)| i).or(ansible.as_ref()),
                     &overrides,
                 );
                 report.add(Some(&source), checked.diagnostics);
@@ -90,9 +119,57 @@ pub fn run(global: &Global, args: &ValidateArgs) -> Result<u8, Error> {
         && runbooks > 0
         && !report.diagnostics.iter().any(Diagnostic::is_error)
     {
-        report.add(None, unused_groups(source, raw, &used_targets));
+        report.add(None, validate::unused_groups(source, raw, &used_targets));
     }
     Ok(finish(&mut report, args))
+}
+
+/// Adds an Ansible inventory's diagnostics (in the inventory file and its
+/// `group_vars/`/`host_vars/` files) to the report.
+fn check_ansible(
+    checked: Result<
+        (load::ansible::Loaded, validate::inventory::CheckedInventory),
+        Vec<Diagnostic>,
+    >,
+    report: &mut Report,
+) -> Option<Inventory> {
+    let diagnostics = match checked {
+        Ok((_, checked)) => {
+            if checked.inventory.is_some() {
+                report.add(None, checked.diagnostics);
+                return checked.inventory;
+            }
+            checked.diagnostics
+        }
+        Err(diagnostics) => diagnostics,
+    };
+    for d in &diagnostics {
+        if let Ok(text) = std::fs::read_to_string(&d.file) {
+            report.sources.insert(d.file.clone(), text);
+        }
+    }
+    report.add(None, diagnostics);
+    None
+}
+
+/// Without an inventory no target can be checked: a note, or under
+/// `--strict` a warning at the runbook's first target.
+fn unchecked_targets(source: &Source, raw: &load::RawRunbook, strict: bool, report: &mut Report) {
+    let Some(first) = raw.steps.iter().find_map(|s| s.targets.as_ref()?.first()) else {
+        return;
+    };
+    if strict {
+        report.add(
+            Some(source),
+            vec![Diagnostic::warning(
+                &source.path,
+                first.pos,
+                Problem::TargetsNotChecked,
+            )],
+        );
+    } else {
+        report.targets_unchecked = true;
+    }
 }
 
 type CheckedFile = (Source, RawInventory, Vec<Diagnostic>, Option<Inventory>);
@@ -107,6 +184,15 @@ fn check_inventory(path: &Path, report: &mut Report) -> Option<CheckedFile> {
             match Source::read(path) {
                 Ok(s) => {
                     let all = load::structure::explain(&s, FileKind::Inventory, *d);
+                    // Read without its bad fields, the inventory still
+                    // checks itself and the runbooks' targets.
+                    if let Some(raw) =
+                        load::structure::salvage::<RawInventory>(&s, FileKind::Inventory)
+                    {
+                        let checked = validate::inventory::inventory(&s, &raw);
+                        let all = load::structure::merge(all, checked.diagnostics);
+                        return Some((s, raw, all, checked.inventory));
+                    }
                     report.sources.insert(s.path.clone(), s.text);
                     report.add(None, all);
                 }
@@ -155,39 +241,13 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
         if name.to_string_lossy().starts_with('.') {
             continue;
         }
-        if path.is_dir() {
+        // Symlinked folders are not followed: a link back up would loop.
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
             walk(&path, out);
         } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
             out.push(path);
         }
     }
-}
-
-/// Groups no runbook targets, directly or through a parent group.
-fn unused_groups(source: &Source, raw: &RawInventory, used: &HashSet<String>) -> Vec<Diagnostic> {
-    let mut reached: HashSet<&str> = HashSet::new();
-    let mut stack: Vec<&str> = used.iter().map(String::as_str).collect();
-    while let Some(g) = stack.pop() {
-        if let Some(group) = raw.groups.get(g)
-            && reached.insert(g)
-        {
-            stack.extend(group.children.iter().map(|c| c.as_str()));
-        }
-    }
-    raw.groups
-        .iter()
-        .filter(|(name, _)| !reached.contains(name.as_str()))
-        .map(|(name, g)| {
-            Diagnostic::warning(
-                &source.path,
-                g.pos,
-                Problem::Unused {
-                    what: "group",
-                    name: name.clone(),
-                },
-            )
-        })
-        .collect()
 }
 
 fn finish(report: &mut Report, args: &ValidateArgs) -> u8 {
@@ -204,10 +264,25 @@ fn finish(report: &mut Report, args: &ValidateArgs) -> u8 {
     let warnings = report.diagnostics.len() - errors;
     match args.format {
         ValidateFormat::Human => {
+            // Each file split into lines once: thousands of warnings must
+            // not each scan the file up to their line.
+            let lines: BTreeMap<&PathBuf, Vec<&str>> = report
+                .sources
+                .iter()
+                .map(|(path, text)| (path, text.lines().collect()))
+                .collect();
             for d in &report.diagnostics {
-                eprint!(
-                    "{}",
-                    d.render(report.sources.get(&d.file).map(String::as_str))
+                let line = lines
+                    .get(&d.file)
+                    .and_then(|l| l.get(d.pos.line.saturating_sub(1) as usize))
+                    .copied();
+                eprint!("{}", d.render_line(line));
+            }
+            if report.targets_unchecked {
+                eprintln!(
+                    "note: {}; {}",
+                    Problem::TargetsNotChecked,
+                    Problem::TargetsNotChecked.hint().unwrap_or_default()
                 );
             }
             let verdict = if errors > 0 { "invalid" } else { "valid" };
@@ -219,8 +294,14 @@ fn finish(report: &mut Report, args: &ValidateArgs) -> u8 {
             );
         }
         ValidateFormat::Json => {
+            let notes: Vec<String> = report
+                .targets_unchecked
+                .then(|| Problem::TargetsNotChecked.to_string())
+                .into_iter()
+                .collect();
             let value = serde_json::json!({
                 "valid": errors == 0,
+                "notes": notes,
                 "files": report.files,
                 "errors": errors,
                 "warnings": warnings,
@@ -231,6 +312,9 @@ fn finish(report: &mut Report, args: &ValidateArgs) -> u8 {
         ValidateFormat::Github => {
             for d in &report.diagnostics {
                 println!("{}", d.github());
+            }
+            if report.targets_unchecked {
+                println!("::notice::{}", Problem::TargetsNotChecked);
             }
         }
     }

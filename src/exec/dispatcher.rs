@@ -100,7 +100,7 @@ impl Dispatcher<'_> {
         }
         let events: Vec<RunEvent> = kinds.into_iter().map(|k| self.stamp(k)).collect();
         if let Some(dir) = self.run_dir.as_deref_mut() {
-            dir.append(&events)?;
+            off_the_workers(|| dir.append(&events))?;
         }
         for e in &events {
             self.reporter.event(e);
@@ -156,8 +156,48 @@ impl Dispatcher<'_> {
         mut events: UnboundedReceiver<EventKind>,
         first: EventKind,
     ) -> Result<Summary, StateError> {
+        let mut run = self.begin();
+        self.record(vec![first])?;
+        let mut signals = Signals::new();
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        loop {
+            if run.stop.is_none() {
+                self.start_ready(&mut run)?;
+            }
+            if run.tasks.is_empty() {
+                break;
+            }
+            let grace = grace_over(run.interrupted_at);
+            tokio::select! {
+                Some(kind) = events.recv() => {
+                    let mut batch = vec![kind];
+                    batch.extend(pending(&mut events));
+                    self.record(batch)?;
+                }
+                Some(joined) = run.tasks.join_next_with_id() => {
+                    let batch = pending(&mut events);
+                    self.step_ended(&mut run, joined, batch)?;
+                }
+                () = signals.next() => {
+                    if self.interrupt(&mut run).await {
+                        break;
+                    }
+                }
+                () = grace => {
+                    abandon(&mut run.tasks).await;
+                    break;
+                }
+                _ = tick.tick() => self.reporter.tick(),
+            }
+        }
+        self.finish(run)
+    }
+
+    /// The state of every step before anything starts: done before
+    /// (`resume`), pending, or not selected.
+    fn begin(&self) -> Run {
         let n = self.runbook().steps.len();
-        let mut state: Vec<State> = (0..n)
+        let state = (0..n)
             .map(|i| {
                 if let Some(outcome) = self.options.done.get(i).copied().flatten() {
                     State::Done(outcome)
@@ -168,169 +208,233 @@ impl Dispatcher<'_> {
                 }
             })
             .collect();
-        self.record(vec![first])?;
-        let forks = Arc::new(Semaphore::new(self.options.forks.max(1)));
-        let mut tasks: JoinSet<StepDone> = JoinSet::new();
-        // A task that panics loses its step index with it: find it by task.
-        let mut task_step: HashMap<tokio::task::Id, usize> = HashMap::new();
-        let mut step_started: Vec<Option<Instant>> = vec![None; n];
-        let mut stop: Option<Stop> = None;
-        let mut failed_any = false;
-        let mut held = Vec::new();
-        let mut interrupted_at: Option<Instant> = None;
-        let mut signals = Signals::new();
-        let mut tick = tokio::time::interval(Duration::from_millis(100));
-        loop {
-            if stop.is_none() {
-                for i in 0..n {
-                    if self.options.sequential && !tasks.is_empty() {
-                        break;
-                    }
-                    if self.ready(&state, i) {
-                        state[i] = State::Running;
-                        step_started[i] = Some(Instant::now());
-                        let hosts: Vec<Host> = self.runbook().steps[i]
-                            .hosts
-                            .iter()
-                            .filter_map(|h| self.hosts.get(h).cloned())
-                            .collect();
-                        self.record(vec![EventKind::StepStarted {
-                            step: self.runbook().steps[i].id.clone(),
-                            hosts: hosts.iter().map(|h| h.name.clone()).collect(),
-                        }])?;
-                        let shared = Arc::clone(&self.shared);
-                        let forks = Arc::clone(&forks);
-                        let confirmer = Arc::clone(&self.confirmer);
-                        let confirmed = self.options.confirmed.get(i).copied().unwrap_or(false);
-                        let sequential = self.options.sequential;
-                        let task = tasks.spawn(async move {
-                            (
-                                i,
-                                step_task(
-                                    shared, confirmer, forks, i, hosts, confirmed, sequential,
-                                )
-                                .await,
-                            )
-                        });
-                        task_step.insert(task.id(), i);
-                    }
-                }
-            }
-            if tasks.is_empty() {
+        Run {
+            state,
+            forks: Arc::new(Semaphore::new(self.options.forks.max(1))),
+            tasks: JoinSet::new(),
+            task_step: HashMap::new(),
+            step_started: vec![None; n],
+            stop: None,
+            failed_any: false,
+            held: Vec::new(),
+            interrupted_at: None,
+        }
+    }
+
+    /// Starts every step whose dependencies are satisfied (no wave
+    /// barriers), or only the next one when steps go one at a time.
+    fn start_ready(&mut self, run: &mut Run) -> Result<(), StateError> {
+        for i in 0..run.state.len() {
+            if self.options.sequential && !run.tasks.is_empty() {
                 break;
             }
-            let grace_over = async {
-                match interrupted_at {
-                    Some(at) => tokio::time::sleep_until((at + INTERRUPT_GRACE).into()).await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                Some(kind) = events.recv() => {
-                    let mut batch = vec![kind];
-                    while let Ok(k) = events.try_recv() {
-                        batch.push(k);
-                    }
-                    self.record(batch)?;
-                }
-                Some(joined) = tasks.join_next_with_id() => {
-                    let mut batch = Vec::new();
-                    while let Ok(k) = events.try_recv() {
-                        batch.push(k);
-                    }
-                    let (i, result) = match joined {
-                        Ok((id, done)) => {
-                            task_step.remove(&id);
-                            done
-                        }
-                        Err(e) => {
-                            let Some(i) = task_step.remove(&e.id()) else {
-                                self.record(batch)?;
-                                continue;
-                            };
-                            // What the step did before it crashed goes to
-                            // the journal first; then it counts as failed,
-                            // under its own failure policy.
-                            self.record(std::mem::take(&mut batch))?;
-                            self.reporter.note(&format!(
-                                "step `{}` crashed (a bug in runbook): {e}; it counts as failed",
-                                self.runbook().steps[i].id
-                            ));
-                            (i, StepEnd::Finished(HostOutcome::Failed))
-                        }
-                    };
-                    let duration = step_started[i].map_or(Duration::ZERO, |s| s.elapsed());
-                    let id = self.runbook().steps[i].id.clone();
-                    match result {
-                        StepEnd::Finished(outcome) => {
-                            state[i] = State::Done(outcome);
-                            batch.push(EventKind::StepFinished { step: id.clone(), outcome, duration_ms: millis(duration) });
-                            if !outcome.is_success() {
-                                failed_any = true;
-                                match self.runbook().steps[i].on_failure {
-                                    OnFailure::Abort => { stop.get_or_insert(Stop::Abort); }
-                                    OnFailure::Continue => self.block_dependents(&mut state, i, &mut batch),
-                                    OnFailure::Pause => {
-                                        stop.get_or_insert(Stop::Pause);
-                                        let reason = PauseReason::StepFailed;
-                                        held.push((id.clone(), reason));
-                                        batch.push(EventKind::RunPaused { reason: reason.sentence(&id), step: id });
-                                    }
-                                }
-                            }
-                        }
-                        StepEnd::Interrupted => {}
-                        StepEnd::Held(reason) => {
-                            // Only this step and its dependents wait for the
-                            // operator; independent branches go on.
-                            state[i] = State::Held;
-                            held.push((id.clone(), reason));
-                            batch.push(EventKind::RunPaused { reason: reason.sentence(&id), step: id });
-                        }
-                    }
-                    self.record(batch)?;
-                }
-                () = signals.next() => {
-                    self.confirmer.interrupt();
-                    if interrupted_at.is_some() {
-                        tasks.abort_all();
-                        while tasks.join_next().await.is_some() {}
-                        break;
-                    }
-                    interrupted_at = Some(Instant::now());
-                    stop = Some(Stop::Interrupt);
-                    self.reporter.note("interrupted: letting running steps finish (Ctrl-C again to kill them)");
-                }
-                () = grace_over => {
-                    tasks.abort_all();
-                    while tasks.join_next().await.is_some() {}
-                    break;
-                }
-                _ = tick.tick() => self.reporter.tick(),
+            if self.ready(&run.state, i) {
+                self.start_step(run, i)?;
             }
         }
+        Ok(())
+    }
+
+    /// Journals that a step starts, then starts its task.
+    fn start_step(&mut self, run: &mut Run, i: usize) -> Result<(), StateError> {
+        run.state[i] = State::Running;
+        run.step_started[i] = Some(Instant::now());
+        let hosts: Vec<Host> = self.runbook().steps[i]
+            .hosts
+            .iter()
+            .filter_map(|h| self.hosts.get(h).cloned())
+            .collect();
+        self.record(vec![EventKind::StepStarted {
+            step: self.runbook().steps[i].id.clone(),
+            hosts: hosts.iter().map(|h| h.name.clone()).collect(),
+        }])?;
+        let shared = Arc::clone(&self.shared);
+        let forks = Arc::clone(&run.forks);
+        let confirmer = Arc::clone(&self.confirmer);
+        let confirmed = self.options.confirmed.get(i).copied().unwrap_or(false);
+        let sequential = self.options.sequential;
+        let task = run.tasks.spawn(async move {
+            let end = step_task(shared, confirmer, forks, i, hosts, confirmed, sequential).await;
+            (i, end)
+        });
+        run.task_step.insert(task.id(), i);
+        Ok(())
+    }
+
+    /// A step task ended: what its hosts did is journaled first, then its
+    /// end and what that means for the run.
+    fn step_ended(
+        &mut self,
+        run: &mut Run,
+        joined: Result<(tokio::task::Id, StepDone), tokio::task::JoinError>,
+        mut batch: Vec<EventKind>,
+    ) -> Result<(), StateError> {
+        let (i, end) = match joined {
+            Ok((id, done)) => {
+                run.task_step.remove(&id);
+                done
+            }
+            Err(e) => {
+                let Some(i) = run.task_step.remove(&e.id()) else {
+                    return self.record(batch);
+                };
+                // What the step did before it crashed goes to the journal
+                // first; then it counts as failed, under its own failure
+                // policy.
+                self.record(std::mem::take(&mut batch))?;
+                self.reporter.note(&format!(
+                    "step `{}` crashed (a bug in runbook): {e}; it counts as failed",
+                    self.runbook().steps[i].id
+                ));
+                (i, StepEnd::Finished(HostOutcome::Failed))
+            }
+        };
+        self.settle(run, i, end, &mut batch);
+        self.record(batch)
+    }
+
+    /// Applies a step's end: its outcome and failure policy, or its wait
+    /// for an operator.
+    fn settle(&self, run: &mut Run, i: usize, end: StepEnd, batch: &mut Vec<EventKind>) {
+        let duration = run.step_started[i].map_or(Duration::ZERO, |s| s.elapsed());
+        let id = self.runbook().steps[i].id.clone();
+        match end {
+            StepEnd::Finished(outcome) => {
+                run.state[i] = State::Done(outcome);
+                batch.push(EventKind::StepFinished {
+                    step: id.clone(),
+                    outcome,
+                    duration_ms: millis(duration),
+                });
+                if outcome.is_success() {
+                    return;
+                }
+                run.failed_any = true;
+                match self.runbook().steps[i].on_failure {
+                    OnFailure::Abort => {
+                        run.stop.get_or_insert(Stop::Abort);
+                    }
+                    OnFailure::Continue => self.block_dependents(&mut run.state, i, batch),
+                    OnFailure::Pause => {
+                        run.stop.get_or_insert(Stop::Pause);
+                        hold(run, id, PauseReason::StepFailed, batch);
+                    }
+                }
+            }
+            StepEnd::Interrupted => {}
+            StepEnd::Held(reason) => {
+                // Only this step and its dependents wait for the operator;
+                // independent branches go on.
+                run.state[i] = State::Held;
+                hold(run, id, reason, batch);
+            }
+        }
+    }
+
+    /// A first signal lets running steps finish (within the grace period)
+    /// and starts no more; a second one kills them. Whether to stop now.
+    async fn interrupt(&mut self, run: &mut Run) -> bool {
+        self.confirmer.interrupt();
+        if run.interrupted_at.is_some() {
+            abandon(&mut run.tasks).await;
+            return true;
+        }
+        run.interrupted_at = Some(Instant::now());
+        run.stop = Some(Stop::Interrupt);
+        self.reporter
+            .note("interrupted: letting running steps finish (Ctrl-C again to kill them)");
+        false
+    }
+
+    /// Blocks what failed steps leave unreachable and journals the run's
+    /// end.
+    fn finish(mut self, mut run: Run) -> Result<Summary, StateError> {
         let mut batch = Vec::new();
-        for i in 0..n {
-            if let State::Done(o) = state[i]
+        for i in 0..run.state.len() {
+            if let State::Done(o) = run.state[i]
                 && !o.is_success()
                 && self.runbook().steps[i].on_failure != OnFailure::Pause
             {
-                self.block_dependents(&mut state, i, &mut batch);
+                self.block_dependents(&mut run.state, i, &mut batch);
             }
         }
-        let outcome = match stop {
-            Some(Stop::Interrupt) => RunOutcome::Interrupted,
-            Some(Stop::Pause) => RunOutcome::Paused,
-            _ if !held.is_empty() && !failed_any => RunOutcome::Paused,
-            _ if failed_any => RunOutcome::Failed,
-            Some(Stop::Abort) => RunOutcome::Failed,
-            None if state.contains(&State::Pending) => RunOutcome::Failed,
-            None => RunOutcome::Succeeded,
-        };
+        let outcome = run.outcome();
         batch.push(EventKind::RunFinished { outcome });
         self.record(batch)?;
-        Ok(Summary { outcome, held })
+        Ok(Summary {
+            outcome,
+            held: run.held,
+        })
     }
+}
+
+/// The dispatcher's run in progress.
+struct Run {
+    state: Vec<State>,
+    forks: Arc<Semaphore>,
+    tasks: JoinSet<StepDone>,
+    /// A task that panics loses its step index with it: find it by task.
+    task_step: HashMap<tokio::task::Id, usize>,
+    step_started: Vec<Option<Instant>>,
+    stop: Option<Stop>,
+    failed_any: bool,
+    held: Vec<(String, PauseReason)>,
+    interrupted_at: Option<Instant>,
+}
+
+impl Run {
+    fn outcome(&self) -> RunOutcome {
+        match self.stop {
+            Some(Stop::Interrupt) => RunOutcome::Interrupted,
+            Some(Stop::Pause) => RunOutcome::Paused,
+            _ if !self.held.is_empty() && !self.failed_any => RunOutcome::Paused,
+            _ if self.failed_any => RunOutcome::Failed,
+            Some(Stop::Abort) => RunOutcome::Failed,
+            None if self.state.contains(&State::Pending) => RunOutcome::Failed,
+            None => RunOutcome::Succeeded,
+        }
+    }
+}
+
+/// A step waits for an operator: the run says so.
+fn hold(run: &mut Run, step: String, reason: PauseReason, batch: &mut Vec<EventKind>) {
+    run.held.push((step.clone(), reason));
+    batch.push(EventKind::RunPaused {
+        reason: reason.sentence(&step),
+        step,
+    });
+}
+
+/// Runs blocking file work (the journal's write and fsync) without holding
+/// up the runtime's worker threads: on a multi-threaded runtime the tasks
+/// queued on this thread move to another one meanwhile. The dispatcher
+/// waits for it either way: it acts only on what is journaled.
+fn off_the_workers<T>(work: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        // One thread (tests in process): nowhere else to run its tasks.
+        _ => work(),
+    }
+}
+
+/// Worker events already sent, without waiting for more.
+fn pending(events: &mut UnboundedReceiver<EventKind>) -> Vec<EventKind> {
+    std::iter::from_fn(|| events.try_recv().ok()).collect()
+}
+
+/// Ends when the grace period after the first interruption is over.
+async fn grace_over(interrupted_at: Option<Instant>) {
+    match interrupted_at {
+        Some(at) => tokio::time::sleep_until((at + INTERRUPT_GRACE).into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Kills the running steps' tasks (their commands with them).
+async fn abandon(tasks: &mut JoinSet<StepDone>) {
+    tasks.abort_all();
+    while tasks.join_next().await.is_some() {}
 }
 
 /// Runs one step on all its hosts, unless it waits for an operator.
@@ -344,38 +448,11 @@ async fn step_task(
     sequential: bool,
 ) -> StepEnd {
     let s = &shared.runbook.steps[step];
-    if (s.manual.is_some() || s.confirm) && !confirmed {
-        let instructions = s.manual.map(|m| {
-            let controller = hosts
-                .first()
-                .cloned()
-                .unwrap_or_else(|| Host::controller(BTreeMap::new()));
-            let ctx = super::context::for_host(&controller, &shared.runbook.vars, &shared.secrets);
-            let text = shared
-                .runbook
-                .templates
-                .render(m, &ctx)
-                .unwrap_or_else(|_| shared.runbook.templates.source(m).to_string());
-            shared.redactor.redact(&text)
-        });
-        match confirmer
-            .ask(&s.id, s.title.as_deref(), instructions.as_deref())
-            .await
-        {
-            Answer::Confirmed { note, automatic } => {
-                let _ = shared.events.send(EventKind::Confirmation {
-                    step: s.id.clone(),
-                    operator: confirmer.operator.clone(),
-                    note,
-                    automatic,
-                });
-                if s.manual.is_some() {
-                    return StepEnd::Finished(HostOutcome::Confirmed);
-                }
-            }
-            Answer::Pause(reason) => return StepEnd::Held(reason),
-            Answer::Interrupted => return StepEnd::Interrupted,
-        }
+    if (s.manual.is_some() || s.confirm)
+        && !confirmed
+        && let Some(end) = ask_operator(&shared, &confirmer, step, &hosts).await
+    {
+        return end;
     }
     if sequential {
         let mut outcomes = Vec::new();
@@ -398,6 +475,48 @@ async fn step_task(
         outcomes.push(r.unwrap_or(HostOutcome::Failed));
     }
     StepEnd::Finished(aggregate(&outcomes))
+}
+
+/// Asks for a manual step or a confirmation; `None` when the step goes on
+/// to run (confirmed, and not manual).
+async fn ask_operator(
+    shared: &Shared,
+    confirmer: &Confirmer,
+    step: usize,
+    hosts: &[Host],
+) -> Option<StepEnd> {
+    let s = &shared.runbook.steps[step];
+    let instructions = s.manual.map(|m| {
+        let controller = hosts
+            .first()
+            .cloned()
+            .unwrap_or_else(|| Host::controller(BTreeMap::new()));
+        let ctx = super::context::for_host(&controller, &shared.runbook.vars, &shared.secrets);
+        let text = shared
+            .runbook
+            .templates
+            .render(m, &ctx)
+            .unwrap_or_else(|_| shared.runbook.templates.source(m).to_string());
+        crate::redact::printable(&shared.redactor.redact(&text))
+    });
+    match confirmer
+        .ask(&s.id, s.title.as_deref(), instructions.as_deref())
+        .await
+    {
+        Answer::Confirmed { note, automatic } => {
+            let _ = shared.events.send(EventKind::Confirmation {
+                step: s.id.clone(),
+                operator: confirmer.operator.clone(),
+                note,
+                automatic,
+            });
+            s.manual
+                .is_some()
+                .then_some(StepEnd::Finished(HostOutcome::Confirmed))
+        }
+        Answer::Pause(reason) => Some(StepEnd::Held(reason)),
+        Answer::Interrupted => Some(StepEnd::Interrupted),
+    }
 }
 
 /// A step's outcome from its hosts' outcomes.
@@ -478,6 +597,22 @@ pub(crate) mod tests {
         let (source, raw) = crate::load::load_runbook(&path).unwrap();
         let checked = crate::validate::runbook(&source, raw, None, &BTreeMap::new());
         checked.runbook.expect("a valid runbook")
+    }
+
+    /// With one worker thread busy on the journal, other tasks still run:
+    /// held up, the sender below would never run and the wait would end
+    /// empty (the timeout is only a hang guard).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn journal_work_does_not_hold_up_the_workers() {
+        let (started_tx, started) = tokio::sync::oneshot::channel();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let blocked = tokio::spawn(async move {
+            let _ = started_tx.send(());
+            off_the_workers(|| rx.recv_timeout(Duration::from_secs(60)))
+        });
+        started.await.unwrap();
+        tokio::spawn(async move { tx.send(()).unwrap() });
+        assert!(blocked.await.unwrap().is_ok(), "the other task never ran");
     }
 
     #[tokio::test]

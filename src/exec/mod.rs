@@ -4,6 +4,7 @@
 pub mod confirm;
 pub mod context;
 pub mod dispatcher;
+pub mod launch;
 pub mod operator;
 pub mod probe;
 pub mod selection;

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use minijinja::Value;
 
-use super::transport::{Exit, Job, Output, Transport};
+use super::transport::{Become, Exit, Job, Output, Transport};
 use crate::model::{Host, Probe, ProbeKind, StdoutMatch};
 use crate::template::Templates;
 
@@ -18,13 +18,97 @@ pub struct ProbeResult {
     pub duration: Duration,
 }
 
-pub async fn probe(
-    probe: &Probe,
+/// A probe to run on a host, and what it is for.
+pub struct ProbeJob<'a> {
+    pub probe: &'a Probe,
+    pub context: &'a Value,
+    pub templates: &'a Templates,
+    pub tag: &'a str,
+    /// A `check` that decides whether a `run` happens (a rehearsal answers
+    /// it "no", so that the run shows).
+    pub before_run: bool,
+    /// `command` probes go through sudo when the host or step says so.
+    pub r#become: Option<&'a Become>,
+}
+
+/// A probe with its templates rendered.
+pub enum Rendered<'a> {
+    Command {
+        command: String,
+        stdout: Option<&'a StdoutMatch>,
+    },
+    Tcp {
+        address: String,
+        port: u16,
+    },
+    Http {
+        url: String,
+        status: Option<u16>,
+        body_contains: Option<&'a str>,
+    },
+}
+
+impl Rendered<'_> {
+    /// What was probed, as events and logs show it.
+    #[must_use]
+    pub fn what(&self) -> String {
+        match self {
+            Self::Command { command, .. } => command.clone(),
+            Self::Tcp { address, port } => format!("tcp {address}:{port}"),
+            Self::Http { url, .. } => format!("http GET {url}"),
+        }
+    }
+}
+
+/// Renders a probe's templates; a template that fails gives what it was
+/// (unrendered) and why.
+pub fn render<'a>(job: &ProbeJob<'a>, host: &Host) -> Result<Rendered<'a>, (String, String)> {
+    let templates = job.templates;
+    match &job.probe.kind {
+        ProbeKind::Command { command, stdout } => templates
+            .render(*command, job.context)
+            .map(|command| Rendered::Command {
+                command,
+                stdout: stdout.as_ref(),
+            })
+            .map_err(|e| (templates.source(*command).into(), e)),
+        ProbeKind::Tcp { port, host: target } => {
+            let address = match target.map(|t| templates.render(t, job.context)) {
+                Some(Ok(a)) => a,
+                Some(Err(e)) => return Err((format!("tcp port {port}"), e)),
+                None => host.address.clone(),
+            };
+            Ok(Rendered::Tcp {
+                address,
+                port: *port,
+            })
+        }
+        ProbeKind::Http {
+            url,
+            status,
+            body_contains,
+        } => {
+            let mut url = templates
+                .render(*url, job.context)
+                .map_err(|e| ("http".to_string(), e))?;
+            if url.starts_with('/') {
+                url = format!("http://{}{url}", host.address);
+            }
+            Ok(Rendered::Http {
+                url,
+                status: *status,
+                body_contains: body_contains.as_deref(),
+            })
+        }
+    }
+}
+
+/// Runs a probe for real: commands through `transport`, `tcp` and `http`
+/// from the controller.
+pub async fn probe<T: Transport + ?Sized>(
+    transport: &T,
     host: &Host,
-    context: &Value,
-    templates: &Templates,
-    transport: &dyn Transport,
-    tag: &str,
+    job: ProbeJob<'_>,
 ) -> ProbeResult {
     let started = Instant::now();
     let failed = |what: String, detail: String| ProbeResult {
@@ -34,114 +118,91 @@ pub async fn probe(
         output: None,
         duration: started.elapsed(),
     };
-    match &probe.kind {
-        ProbeKind::Command { command, stdout } => {
-            let rendered = match templates.render(*command, context) {
-                Ok(r) => r,
-                Err(e) => return failed(templates.source(*command).into(), e),
+    let passed = |what: String| ProbeResult {
+        passed: true,
+        what,
+        detail: None,
+        output: None,
+        duration: started.elapsed(),
+    };
+    let rendered = match render(&job, host) {
+        Ok(r) => r,
+        Err((what, why)) => return failed(what, why),
+    };
+    let what = rendered.what();
+    let timeout = job.probe.timeout.std();
+    match rendered {
+        Rendered::Command { command, stdout } => {
+            let exec = Job {
+                command: &command,
+                timeout: Some(timeout),
+                tag: job.tag,
+                r#become: job.r#become,
             };
-            let job = Job {
-                command: &rendered,
-                timeout: Some(probe.timeout.std()),
-                tag,
-            };
-            match transport.exec(host, job).await {
+            match transport.exec(host, exec).await {
                 Ok(output) => {
-                    // Trailing newlines are not content: `^2$` matches `2\n`.
-                    let text = String::from_utf8_lossy(&output.stdout);
-                    let text = text.trim_end_matches(['\n', '\r']);
-                    let (passed, detail) = match (&output.exit, stdout) {
-                        (Exit::Code(0), None) => (true, None),
-                        (Exit::Code(0), Some(StdoutMatch::Contains(s))) => {
-                            let ok = text.contains(s.as_str());
-                            (ok, (!ok).then(|| format!("stdout does not contain `{s}`")))
-                        }
-                        (Exit::Code(0), Some(StdoutMatch::Matches(re))) => {
-                            let ok = re.is_match(text);
-                            (ok, (!ok).then(|| format!("stdout does not match `{re}`")))
-                        }
-                        (exit, _) => (false, Some(describe_exit(exit))),
-                    };
+                    let (passed, detail) = judge(&output, stdout);
                     ProbeResult {
                         passed,
-                        what: rendered,
+                        what,
                         detail,
                         output: Some(output),
                         duration: started.elapsed(),
                     }
                 }
-                Err(e) => failed(rendered, e.to_string()),
+                Err(e) => failed(what, e.to_string()),
             }
         }
-        ProbeKind::Tcp { port, host: target } => {
-            let address = match target.map(|t| templates.render(t, context)) {
-                Some(Ok(a)) => a,
-                Some(Err(e)) => return failed(format!("tcp port {port}"), e),
-                None => host.address.clone(),
-            };
-            let what = format!("tcp {address}:{port}");
-            if !transport.is_real() {
-                return failed(what, "dry-run".into());
-            }
+        Rendered::Tcp { address, port } => {
             match tokio::time::timeout(
-                probe.timeout.std(),
-                tokio::net::TcpStream::connect((address.as_str(), *port)),
+                timeout,
+                tokio::net::TcpStream::connect((address.as_str(), port)),
             )
             .await
             {
-                Ok(Ok(_)) => ProbeResult {
-                    passed: true,
-                    what,
-                    detail: None,
-                    output: None,
-                    duration: started.elapsed(),
-                },
+                Ok(Ok(_)) => passed(what),
                 Ok(Err(e)) => failed(what, e.to_string()),
                 Err(_) => failed(
                     what,
-                    format!(
-                        "no answer within {}",
-                        crate::model::Duration(probe.timeout.std())
-                    ),
+                    format!("no answer within {}", crate::model::Duration(timeout)),
                 ),
             }
         }
-        ProbeKind::Http {
+        Rendered::Http {
             url,
             status,
             body_contains,
         } => {
-            let mut url = match templates.render(*url, context) {
-                Ok(u) => u,
-                Err(e) => return failed("http".into(), e),
-            };
-            if url.starts_with('/') {
-                url = format!("http://{}{url}", host.address);
-            }
-            let what = format!("http GET {url}");
-            if !transport.is_real() {
-                return failed(what, "dry-run".into());
-            }
-            let timeout = probe.timeout.std();
-            let expected = *status;
-            let needle = body_contains.clone();
-            let target = url.clone();
+            let needle = body_contains.map(str::to_string);
             let result = tokio::task::spawn_blocking(move || {
-                http_get(&target, timeout, expected, needle.as_deref())
+                http_get(&url, timeout, status, needle.as_deref())
             })
             .await;
             match result {
-                Ok(Ok(())) => ProbeResult {
-                    passed: true,
-                    what,
-                    detail: None,
-                    output: None,
-                    duration: started.elapsed(),
-                },
+                Ok(Ok(())) => passed(what),
                 Ok(Err(e)) => failed(what, e),
                 Err(e) => failed(what, e.to_string()),
             }
         }
+    }
+}
+
+/// Whether a command probe's output passes: exit 0, and its stdout as
+/// asked. Trailing newlines are not content: `^2$` matches `2\n`.
+fn judge(output: &Output, stdout: Option<&StdoutMatch>) -> (bool, Option<String>) {
+    let text = String::from_utf8_lossy(&output.stdout);
+    let text = text.trim_end_matches(['\n', '\r']);
+    match (&output.exit, stdout) {
+        (Exit::Code(0), None) => (true, None),
+        (Exit::Code(0), Some(StdoutMatch::Contains(s))) => {
+            let ok = text.contains(s.as_str());
+            (ok, (!ok).then(|| format!("stdout does not contain `{s}`")))
+        }
+        (Exit::Code(0), Some(StdoutMatch::Matches(re))) => {
+            let ok = re.is_match(text);
+            (ok, (!ok).then(|| format!("stdout does not match `{re}`")))
+        }
+        (exit, _) => (false, Some(describe_exit(exit))),
     }
 }
 

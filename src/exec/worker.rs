@@ -11,11 +11,11 @@ use minijinja::Value;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::context::{self, Secrets};
-use super::probe::{ProbeResult, describe_exit, probe};
-use super::transport::{Exit, Job, MAX_CAPTURE, Output, Transport, new_tag};
+use super::probe::{ProbeJob, ProbeResult, describe_exit};
+use super::transport::{Become, Exit, Job, MAX_CAPTURE, Output, Transport, new_tag};
 use crate::events::{Action, EventKind, HostOutcome};
 use crate::model::{Host, Probe, Runbook};
-use crate::redact::Redactor;
+use crate::redact::{Redactor, printable};
 
 /// Everything a worker needs, shared by all workers of a run.
 pub struct Shared {
@@ -40,6 +40,7 @@ struct Worker<'a> {
     /// Journaled in `host-started`; every command of this step on this
     /// host carries it.
     tag: String,
+    r#become: Option<Become>,
 }
 
 const TAIL_LINES: usize = 10;
@@ -58,21 +59,40 @@ pub async fn run_host(shared: &Shared, step: usize, host: &Host) -> HostResult {
         host,
         context: context::for_host(host, &shared.runbook.vars, &shared.secrets),
         tag,
+        r#become: Become::of(host, &shared.runbook.steps[step], &shared.secrets),
     };
     let (outcome, message, stderr) = worker.run().await;
     let s = &shared.runbook.steps[step];
+    // What a host printed reaches the operator's terminal: never as escape
+    // sequences.
     let stderr_tail = stderr
-        .map(|bytes| tail(&shared.redactor.redact_bytes(&bytes)))
+        .map(|bytes| tail(&printable(&shared.redactor.redact_bytes(&bytes))))
         .unwrap_or_default();
     let _ = shared.events.send(EventKind::HostFinished {
         step: s.id.clone(),
         host: host.name.clone(),
         outcome,
         duration_ms: millis(started.elapsed()),
-        message: message.map(|m| shared.redactor.redact(&m)),
+        message: message.map(|m| printable(&shared.redactor.redact(&m))),
         stderr_tail,
     });
     HostResult { outcome }
+}
+
+/// `name` as one file name inside the logs folder. Validation already
+/// refuses names that could leave it; this holds even if one got through:
+/// anything outside `[A-Za-z0-9_:-]`, and `.` at the start, becomes `%XX`
+/// (so `%` too, keeping distinct names distinct).
+fn file_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for (i, b) in name.bytes().enumerate() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'_' | b':' | b'-') || (b == b'.' && i > 0) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 fn tail(text: &str) -> Vec<String> {
@@ -117,108 +137,116 @@ impl Worker<'_> {
             last_check = Some(result);
         }
         let Some(run) = step.run else {
-            if let Some(verify) = &step.verify {
-                return match self.poll(verify).await {
-                    Ok(()) => (HostOutcome::Ok, None, None),
-                    Err(r) => (
-                        HostOutcome::Failed,
-                        Some(format!("verify failed: {}", r.0)),
-                        r.1,
-                    ),
-                };
-            }
-            if let Some(check) = last_check {
-                return (
-                    HostOutcome::Failed,
-                    Some(format!(
-                        "check failed: {}",
-                        check.detail.unwrap_or_default()
-                    )),
-                    check.output.map(|o| o.stderr),
-                );
-            }
-            return (HostOutcome::Ok, None, None);
+            return self.without_run(last_check).await;
         };
         let command = match templates.render(run, &self.context) {
             Ok(c) => c,
             Err(e) => return (HostOutcome::Failed, Some(format!("`run`: {e}")), None),
         };
-        let attempts = step.retries + 1;
         let mut last: Finish = (HostOutcome::Failed, None, None);
-        for attempt in 1..=attempts {
-            if attempt > 1 && self.shared.transport.is_real() {
+        for attempt in 1..=step.retries + 1 {
+            if attempt > 1 {
                 tokio::time::sleep(step.retry_delay.std()).await;
             }
-            let timeout = step.timeout.map(crate::model::Duration::std);
-            let job = Job {
-                command: &command,
-                timeout,
-                tag: &self.tag,
-            };
-            let output = self.shared.transport.exec(self.host, job).await;
-            let output = match output {
-                Ok(o) => o,
-                Err(e) => {
-                    self.action(
-                        Action::Run,
-                        attempt,
-                        &command,
-                        false,
-                        None,
-                        Some(e.to_string()),
-                        Duration::ZERO,
-                    );
-                    last = (HostOutcome::Failed, Some(e.to_string()), None);
-                    continue;
-                }
-            };
-            self.log(Action::Run, attempt, &command, &output);
-            let ok = output.exit.success();
-            let detail = (!ok).then(|| describe_exit(&output.exit));
-            self.action(
-                Action::Run,
-                attempt,
-                &command,
-                ok,
-                Some(&output.exit),
-                detail.clone(),
-                output.duration,
-            );
-            if !ok {
-                let outcome = if output.exit == Exit::TimedOut {
-                    HostOutcome::TimedOut
-                } else {
-                    HostOutcome::Failed
-                };
-                last = (
-                    outcome,
-                    detail.map(|d| format!("run failed: {d}")),
-                    Some(output.stderr),
-                );
-                continue;
-            }
-            let Some(verify) = &step.verify else {
-                return (HostOutcome::Ok, None, None);
-            };
-            match self.poll(verify).await {
+            match self.attempt(&command, attempt).await {
                 Ok(()) => return (HostOutcome::Ok, None, None),
-                Err((detail, stderr)) => {
-                    last = (
-                        HostOutcome::Failed,
-                        Some(format!("verify failed: {detail}")),
-                        stderr.or(Some(output.stderr)),
-                    );
-                }
+                Err(failed) => last = failed,
             }
         }
         last
+    }
+
+    /// A step with nothing to run: its `verify` decides, or else the check
+    /// that did not pass.
+    async fn without_run(&self, last_check: Option<ProbeResult>) -> Finish {
+        if let Some(verify) = &self.step().verify {
+            return match self.poll(verify).await {
+                Ok(()) => (HostOutcome::Ok, None, None),
+                Err(r) => (
+                    HostOutcome::Failed,
+                    Some(format!("verify failed: {}", r.0)),
+                    r.1,
+                ),
+            };
+        }
+        match last_check {
+            Some(check) => (
+                HostOutcome::Failed,
+                Some(format!(
+                    "check failed: {}",
+                    check.detail.unwrap_or_default()
+                )),
+                check.output.map(|o| o.stderr),
+            ),
+            None => (HostOutcome::Ok, None, None),
+        }
+    }
+
+    /// One attempt of `run`, then its `verify`; how it failed otherwise.
+    async fn attempt(&self, command: &str, attempt: u32) -> Result<(), Finish> {
+        let step = self.step();
+        let job = Job {
+            command,
+            timeout: step.timeout.map(crate::model::Duration::std),
+            tag: &self.tag,
+            r#become: self.r#become.as_ref(),
+        };
+        let output = match self.shared.transport.exec(self.host, job).await {
+            Ok(o) => o,
+            Err(e) => {
+                self.action(
+                    Action::Run,
+                    attempt,
+                    command,
+                    false,
+                    None,
+                    Some(e.to_string()),
+                    Duration::ZERO,
+                );
+                return Err((HostOutcome::Failed, Some(e.to_string()), None));
+            }
+        };
+        self.log(Action::Run, attempt, command, &output).await;
+        let ok = output.exit.success();
+        let detail = (!ok).then(|| describe_exit(&output.exit));
+        self.action(
+            Action::Run,
+            attempt,
+            command,
+            ok,
+            Some(&output.exit),
+            detail.clone(),
+            output.duration,
+        );
+        if !ok {
+            let outcome = if output.exit == Exit::TimedOut {
+                HostOutcome::TimedOut
+            } else {
+                HostOutcome::Failed
+            };
+            return Err((
+                outcome,
+                detail.map(|d| format!("run failed: {d}")),
+                Some(output.stderr),
+            ));
+        }
+        let Some(verify) = &step.verify else {
+            return Ok(());
+        };
+        self.poll(verify).await.map_err(|(detail, stderr)| {
+            (
+                HostOutcome::Failed,
+                Some(format!("verify failed: {detail}")),
+                stderr.or(Some(output.stderr)),
+            )
+        })
     }
 
     /// Polls a probe until it passes or its attempts run out.
     async fn poll(&self, verify: &Probe) -> Result<(), (String, Option<Vec<u8>>)> {
         let mut last = None;
         for attempt in 1..=verify.attempts {
-            if attempt > 1 && self.shared.transport.is_real() {
+            if attempt > 1 {
                 tokio::time::sleep(verify.interval.std()).await;
             }
             let result = self.probe(verify, Action::Verify, attempt).await;
@@ -233,24 +261,17 @@ impl Worker<'_> {
 
     async fn probe(&self, p: &Probe, action: Action, attempt: u32) -> ProbeResult {
         let shared = self.shared;
-        let mut result = probe(
-            p,
-            self.host,
-            &self.context,
-            &shared.runbook.templates,
-            shared.transport.as_ref(),
-            &self.tag,
-        )
-        .await;
-        if !shared.transport.is_real() {
-            // A rehearsal shows the path that does the work: a check in
-            // front of a `run` does not pass (so the run is shown), a pure
-            // verification and every verify do.
-            result.passed = action == Action::Verify || self.step().run.is_none();
-            result.detail = Some("dry-run".into());
-        }
+        let job = ProbeJob {
+            probe: p,
+            context: &self.context,
+            templates: &shared.runbook.templates,
+            tag: &self.tag,
+            before_run: action == Action::Check && self.step().run.is_some(),
+            r#become: self.r#become.as_ref(),
+        };
+        let mut result = shared.transport.probe(self.host, job).await;
         if let Some(output) = &result.output {
-            self.log(action, attempt, &result.what, output);
+            self.log(action, attempt, &result.what, output).await;
         }
         let exit = result.output.as_ref().map(|o| o.exit.clone());
         result.what = shared.redactor.redact(&result.what);
@@ -299,15 +320,14 @@ impl Worker<'_> {
         });
     }
 
-    /// Appends a command's output to `logs/STEP/HOST.stdout|stderr`.
-    fn log(&self, action: Action, attempt: u32, command: &str, output: &Output) {
+    /// Appends a command's output to `logs/STEP/HOST.stdout|stderr`, on a
+    /// blocking thread: a slow disk must not hold up the other workers'
+    /// tasks. Awaited, so that a log is written before its action is told.
+    async fn log(&self, action: Action, attempt: u32, command: &str, output: &Output) {
         let Some(dir) = &self.shared.logs else {
             return;
         };
-        let dir = dir.join(&self.step().id);
-        if crate::state::create_dirs(&dir).is_err() {
-            return;
-        }
+        let dir = dir.join(file_name(&self.step().id));
         let r = &self.shared.redactor;
         let header = format!(
             "=== {} attempt {attempt}: {} ({}, {}ms)\n",
@@ -320,22 +340,62 @@ impl Worker<'_> {
             ("stdout", &output.stdout, output.stdout_dropped),
             ("stderr", &output.stderr, output.stderr_dropped),
         ];
-        for (ext, bytes, dropped) in streams {
-            let path = dir.join(format!("{}.{ext}", self.host.name));
-            if let Ok(mut file) = crate::state::append_file(&path) {
-                let _ = file.write_all(header.as_bytes());
+        let files: Vec<(PathBuf, Vec<u8>)> = streams
+            .into_iter()
+            .map(|(ext, bytes, dropped)| {
+                let mut text = header.clone().into_bytes();
                 if dropped > 0 {
                     let _ = writeln!(
-                        file,
+                        text,
                         "[truncated: the first {dropped} bytes of {ext} were dropped; its last {} MiB follow]",
                         MAX_CAPTURE / (1024 * 1024)
                     );
                 }
-                let _ = file.write_all(r.redact_bytes(bytes).as_bytes());
+                text.extend_from_slice(r.redact_bytes(bytes).as_bytes());
                 if !bytes.ends_with(b"\n") && !bytes.is_empty() {
-                    let _ = file.write_all(b"\n");
+                    text.push(b'\n');
+                }
+                (dir.join(format!("{}.{ext}", file_name(&self.host.name))), text)
+            })
+            .collect();
+        let _ = tokio::task::spawn_blocking(move || {
+            if crate::state::create_dirs(&dir).is_err() {
+                return;
+            }
+            for (path, text) in files {
+                if let Ok(mut file) = crate::state::append_file(&path) {
+                    let _ = file.write_all(&text);
                 }
             }
+        })
+        .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::file_name;
+
+    #[test]
+    fn no_name_leaves_the_logs_folder() {
+        for name in [
+            "../../tmp/x",
+            "..",
+            ".",
+            "a/b",
+            "",
+            "x\0y",
+            "\u{1b}[31m",
+            "%2F",
+        ] {
+            let f = file_name(name);
+            assert!(
+                !f.contains('/') && !f.starts_with('.') && !f.chars().any(char::is_control),
+                "{name:?} -> {f:?}"
+            );
         }
+        assert_eq!(file_name("web-1.example.com"), "web-1.example.com");
+        assert_eq!(file_name("2001:db8::1"), "2001:db8::1");
+        assert_ne!(file_name("a/b"), file_name("a%2Fb"));
     }
 }

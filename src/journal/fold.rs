@@ -222,6 +222,9 @@ pub struct RunView {
     pub dry_run: bool,
     pub runbook_path: Option<String>,
     pub inventory_path: Option<String>,
+    /// The inventory's SHA-256 as the run last read it (start or latest
+    /// resumption): which hosts its timings were measured on.
+    pub inventory_sha256: Option<String>,
     /// Wall-clock times of the first and last events.
     pub start: String,
     pub end: String,
@@ -289,6 +292,7 @@ impl RunView {
             dry_run: false,
             runbook_path: None,
             inventory_path: None,
+            inventory_sha256: None,
             start: events.first().map(|e| e.at.clone()).unwrap_or_default(),
             end: events.last().map(|e| e.at.clone()).unwrap_or_default(),
             operators: Vec::new(),
@@ -320,9 +324,11 @@ impl RunView {
                     steps,
                     runbook_path,
                     inventory_path,
+                    inventory_sha256,
                     vars,
                     ..
                 } => {
+                    v.inventory_sha256.clone_from(inventory_sha256);
                     v.vars.extend(vars.clone());
                     v.run_id.clone_from(run_id);
                     v.runbook.clone_from(runbook);
@@ -340,10 +346,14 @@ impl RunView {
                 EventKind::RunResumed {
                     operator,
                     runbook_sha256,
+                    inventory_sha256,
                     outstanding,
                     vars,
                     ..
                 } => {
+                    if inventory_sha256.is_some() {
+                        v.inventory_sha256.clone_from(inventory_sha256);
+                    }
                     v.vars.extend(vars.clone());
                     v.add_operator(operator);
                     version = Some(v.version_of(runbook_sha256));

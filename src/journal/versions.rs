@@ -20,7 +20,13 @@ pub fn kept_copy(run_dir: &Path, sha256: &str) -> PathBuf {
 
 #[must_use]
 pub fn file_name(sha256: &str) -> String {
-    format!("runbook-{}.yaml", &sha256[..sha256.len().min(16)])
+    // The hash is read back from a journal: only hex digits reach a path.
+    let prefix: String = sha256
+        .chars()
+        .take_while(char::is_ascii_hexdigit)
+        .take(16)
+        .collect();
+    format!("runbook-{prefix}.yaml")
 }
 
 /// Each step's definition as written, by id: what "the step changed" means.

@@ -36,6 +36,19 @@ pub struct RawHostSettings {
     pub connect_timeout: Option<Duration>,
     /// `none` for an SSH server that runs its own CLI (no POSIX shell).
     pub shell: Option<Shell>,
+    /// An OpenSSH client configuration to read, or `none`; without it,
+    /// `~/.ssh/config` when it exists.
+    pub ssh_config: Option<Sp<String>>,
+    /// Passphrase of an encrypted `identity_file`: `{{ secret.NAME }}`.
+    pub passphrase: Option<Sp<String>>,
+    /// For password or keyboard-interactive authentication: `{{ secret.NAME }}`.
+    pub password: Option<Sp<String>>,
+    /// Run `run` and `command` probes through `sudo`.
+    pub r#become: Option<bool>,
+    /// Who sudo runs them as (default `root`).
+    pub become_user: Option<String>,
+    /// The password sudo asks for, if it does: `{{ secret.NAME }}`.
+    pub become_password: Option<Sp<String>>,
     #[serde(default)]
     pub vars: BTreeMap<String, serde_json::Value>,
 }

@@ -1,12 +1,15 @@
 //! YAML text -> raw types that keep positions. Nothing here knows what a
 //! valid runbook is; it only knows what a well-formed one looks like.
 
+pub mod ansible;
 pub mod inventory;
 pub mod runbook;
 pub mod schema_check;
 pub mod source;
 pub mod span;
+pub mod ssh_config;
 pub mod structure;
+mod syntax;
 
 use std::path::Path;
 
@@ -42,9 +45,62 @@ impl FileKind {
     }
 }
 
+/// The most YAML nodes (scalars, lists and mappings, as written) one file
+/// may hold: a generated 20,000-step runbook has about 250,000, and a file
+/// at the size limit can reach this only by being degenerate. Aliases are
+/// bounded separately (the parser's replay limit), so raising this does
+/// not let an alias bomb through.
+pub const DEFAULT_MAX_NODES: usize = 2_000_000;
+
+/// What all aliases of a file may expand to, in parser events: far more
+/// than shared probes or defaults need, little enough that an alias bomb
+/// under `vars` is refused within a few megabytes.
+const MAX_REPLAYED_EVENTS: usize = 250_000;
+
+/// The environment variable that raises [`DEFAULT_MAX_NODES`].
+pub const MAX_NODES_VAR: &str = "RUNBOOK_MAX_YAML_NODES";
+
+/// Marks every message of a refused document, so that no second pass
+/// reads it again.
+const REFUSED: &str = "refusing to read it";
+
+fn max_nodes() -> usize {
+    std::env::var(MAX_NODES_VAR)
+        .ok()
+        .and_then(|v| v.trim().replace('_', "").parse().ok())
+        .unwrap_or(DEFAULT_MAX_NODES)
+}
+
+/// Whether `message` is a refusal of the whole document for its size.
+#[must_use]
+pub fn is_refusal(message: &str) -> bool {
+    message.ends_with(REFUSED)
+}
+
 pub fn parse<T: DeserializeOwned>(source: &Source) -> Result<T, Box<Diagnostic>> {
+    parse_with(source, false)
+}
+
+/// `legacy_octal_numbers`: YAML 1.1's `0750` is octal, as Ansible reads it.
+/// The budgets against oversized documents and alias bombs hold for every
+/// file, runbook or inventory.
+pub fn parse_with<T: DeserializeOwned>(
+    source: &Source,
+    legacy_octal_numbers: bool,
+) -> Result<T, Box<Diagnostic>> {
+    let nodes = max_nodes();
     let options = serde_saphyr::options! {
         with_snippet: false,
+        legacy_octal_numbers: legacy_octal_numbers,
+        budget: serde_saphyr::budget! {
+            max_nodes: nodes,
+            // Every node is at most two events (start and end).
+            max_events: nodes.saturating_mul(2).saturating_add(16),
+            max_recorded_anchor_events: MAX_REPLAYED_EVENTS,
+        },
+        alias_limits: serde_saphyr::alias_limits! {
+            max_total_replayed_events: MAX_REPLAYED_EVENTS,
+        },
     };
     serde_saphyr::from_str_with_options(&source.text, options).map_err(|e| {
         let pos = e.location().map_or(Pos::new(1, 1), |l| {
@@ -53,14 +109,15 @@ pub fn parse<T: DeserializeOwned>(source: &Source) -> Result<T, Box<Diagnostic>>
                 u32::try_from(l.column()).unwrap_or(u32::MAX).max(1),
             )
         });
-        Box::new(Diagnostic::error(
-            &source.path,
+        let message = syntax_message(&e, nodes);
+        let (pos, problem) = syntax::explain(&source.text, pos, &message).unwrap_or((
             pos,
             Problem::Syntax {
                 suggestion: unknown_field_suggestion(&e),
-                message: syntax_message(&e),
+                message,
             },
-        ))
+        ));
+        Box::new(Diagnostic::error(&source.path, pos, problem))
     })
 }
 
@@ -78,7 +135,43 @@ pub fn load_inventory(path: &Path) -> Result<(Source, RawInventory), Box<Diagnos
 
 /// The parser's message without its own location suffix, which the
 /// diagnostic prints in its own format.
-fn syntax_message(e: &serde_saphyr::Error) -> String {
+fn syntax_message(e: &serde_saphyr::Error, max_nodes: usize) -> String {
+    use serde_saphyr::budget::BudgetBreach;
+    let mut inner = e;
+    while let serde_saphyr::Error::AliasError { error, .. }
+    | serde_saphyr::Error::WithSnippet { error, .. } = inner
+    {
+        inner = error;
+    }
+    match inner {
+        serde_saphyr::Error::Budget {
+            breach: BudgetBreach::Nodes { .. } | BudgetBreach::Events { .. },
+            ..
+        } => {
+            return format!(
+                "the document has more than {max_nodes} YAML nodes (values, lists and \
+                 mappings), the limit for one file; split it, or raise the limit with the \
+                 environment variable {MAX_NODES_VAR}; {REFUSED}"
+            );
+        }
+        serde_saphyr::Error::Budget {
+            breach: BudgetBreach::Depth { depth },
+            ..
+        } => {
+            return format!("the document nests lists and mappings {depth} levels deep; {REFUSED}");
+        }
+        serde_saphyr::Error::Budget { .. }
+        | serde_saphyr::Error::AliasReplayLimitExceeded { .. }
+        | serde_saphyr::Error::AliasExpansionLimitExceeded { .. }
+        | serde_saphyr::Error::AliasReplayStackDepthExceeded { .. }
+        | serde_saphyr::Error::AliasReplayCounterOverflow { .. } => {
+            return format!(
+                "the document's aliases expand too far (`*name` repeats what `&name` \
+                 marks); write the values out; {REFUSED}"
+            );
+        }
+        _ => {}
+    }
     let text = e.without_snippet().to_string();
     let text = match text.rfind(" at line ") {
         Some(i) => text[..i].to_string(),
@@ -100,13 +193,6 @@ fn unknown_field_suggestion(e: &serde_saphyr::Error) -> Option<String> {
 
 /// Rewords the parser's messages that speak Rust or name its options.
 fn humanize(text: &str) -> String {
-    if let Some(rest) = text.strip_prefix("budget breached: ") {
-        let detail = rest.split(" at line ").next().unwrap_or(rest);
-        return format!(
-            "the document is too large or its aliases expand too far ({detail}); \
-             refusing to read it"
-        );
-    }
     if let Some(rest) = text.strip_prefix("duplicate mapping key: ") {
         let key = rest
             .split(", set DuplicateKeyPolicy")

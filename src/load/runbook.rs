@@ -85,6 +85,12 @@ pub struct RawStep {
     pub estimate: Option<Duration>,
     #[serde(default)]
     pub tags: Vec<String>,
+    /// Overrides the inventory's `become` for this step.
+    pub r#become: Option<bool>,
+    /// Runs this step as that user through sudo (implies `become`).
+    pub become_user: Option<String>,
+    /// `{{ secret.NAME }}`: overrides the inventory's `become_password`.
+    pub become_password: Option<Sp<String>>,
 }
 
 /// A probe: exactly one of `command`, `tcp` or `http`.

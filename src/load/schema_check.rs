@@ -176,6 +176,71 @@ pub fn check(root: &Value, schema: &Value, value: &Value, path: &str, out: &mut 
     }
 }
 
+/// `schema` with its `$ref`s followed and, for an optional field, its
+/// non-null branch taken: the schema that describes a mapping or list.
+fn resolve<'a>(root: &'a Value, schema: &'a Value) -> &'a Value {
+    let mut schema = schema;
+    for _ in 0..16 {
+        if let Some(target) = schema.get("$ref").and_then(Value::as_str)
+            && let Some(resolved) = target.strip_prefix('#').and_then(|p| root.pointer(p))
+        {
+            schema = resolved;
+            continue;
+        }
+        let branches = ["anyOf", "oneOf"]
+            .iter()
+            .find_map(|k| schema.get(*k).and_then(Value::as_array));
+        match branches.and_then(|b| {
+            b.iter()
+                .find(|b| b.get("type") != Some(&Value::from("null")))
+        }) {
+            Some(b) => schema = b,
+            None => break,
+        }
+    }
+    schema
+}
+
+/// The field names the mapping at `path` (a JSON pointer into `value`)
+/// may hold, as `root` describes it; empty when it is not a mapping.
+#[must_use]
+pub fn fields_at(root: &Value, value: &Value, path: &str) -> Vec<String> {
+    schema_at(root, value, path)
+        .and_then(|s| s.get("properties"))
+        .and_then(Value::as_object)
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// The schema of the node at `path` (a JSON pointer into `value`), with
+/// its `$ref`s followed and an optional field's `null` branch left aside.
+#[must_use]
+pub fn schema_at<'a>(root: &'a Value, value: &Value, path: &str) -> Option<&'a Value> {
+    let mut schema = resolve(root, root);
+    let mut value = value;
+    for segment in path.split('/').skip(1) {
+        let key = segment.replace("~1", "/").replace("~0", "~");
+        let next = match value {
+            Value::Array(items) => key
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| items.get(i))
+                .zip(schema.get("items")),
+            Value::Object(map) => map.get(&key).zip(
+                schema
+                    .get("properties")
+                    .and_then(|p| p.get(&key))
+                    .or_else(|| schema.get("additionalProperties").filter(|a| a.is_object())),
+            ),
+            _ => None,
+        };
+        let (child, child_schema) = next?;
+        value = child;
+        schema = resolve(root, child_schema);
+    }
+    Some(schema)
+}
+
 /// `anyOf` / `oneOf`: fine when a branch accepts the value; otherwise the
 /// problem of the branch meant for it (not the `null` of an optional
 /// field), or the list of allowed constants.

@@ -19,32 +19,18 @@ pub struct Source {
 
 impl Source {
     pub fn read(path: &Path) -> Result<Self, Box<Diagnostic>> {
-        let at_start = |problem| Box::new(Diagnostic::error(path, Pos::new(1, 1), problem));
-        let meta = std::fs::metadata(path).map_err(|e| {
-            at_start(Problem::Unreadable {
-                reason: e.to_string(),
-            })
-        })?;
-        if meta.is_dir() {
-            return Err(at_start(Problem::Unreadable {
-                reason: "is a directory".into(),
-            }));
-        }
-        if meta.len() > MAX_FILE_BYTES {
-            return Err(at_start(Problem::TooLarge {
-                bytes: meta.len(),
-                limit: MAX_FILE_BYTES,
-            }));
-        }
-        let bytes = std::fs::read(path).map_err(|e| {
-            at_start(Problem::Unreadable {
-                reason: e.to_string(),
-            })
-        })?;
+        let bytes = read_limited(path)
+            .map_err(|problem| Box::new(Diagnostic::error(path, Pos::new(1, 1), problem)))?;
         Self::from_bytes(path, bytes)
     }
 
     pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Self, Box<Diagnostic>> {
+        if let Some(nul) = bytes.iter().position(|&b| b == 0) {
+            // A NUL never belongs in YAML; refusing here also keeps binary
+            // and /proc-style files out of error snippets.
+            let pos = position_after(&bytes[..nul]);
+            return Err(Box::new(Diagnostic::error(path, pos, Problem::NotText)));
+        }
         match String::from_utf8(bytes) {
             Ok(text) => {
                 if text.trim().is_empty() {
@@ -66,6 +52,57 @@ impl Source {
             }
         }
     }
+}
+
+/// The bytes of the regular file at `path` (a symlink is followed to one),
+/// at most [`MAX_FILE_BYTES`]. Devices, FIFOs and sockets are refused before
+/// they are read from, and so are pseudo-files (`/proc`, `/sys`) whose
+/// contents do not match their size on disk: `/dev/zero` would never end,
+/// and `/proc/self/environ` would print the environment in an error.
+pub fn read_limited(path: &Path) -> Result<Vec<u8>, Problem> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let unreadable = |e: std::io::Error| Problem::Unreadable {
+        reason: e.to_string(),
+    };
+    // Non-blocking, so that a FIFO put in place after a check cannot hang
+    // the open; the handle's own metadata is what is checked.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(unreadable)?;
+    let meta = file.metadata().map_err(unreadable)?;
+    if meta.is_dir() {
+        return Err(Problem::Unreadable {
+            reason: "is a directory".into(),
+        });
+    }
+    if !meta.is_file() {
+        return Err(Problem::Unreadable {
+            reason: "not a regular file".into(),
+        });
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(Problem::TooLarge {
+            bytes: meta.len(),
+            limit: MAX_FILE_BYTES,
+        });
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(unreadable)?;
+    if bytes.len() as u64 != meta.len() {
+        return Err(Problem::Unreadable {
+            reason: format!(
+                "not a regular file on disk: read {} bytes where its size is {}",
+                bytes.len(),
+                meta.len()
+            ),
+        });
+    }
+    Ok(bytes)
 }
 
 fn position_after(valid: &[u8]) -> Pos {

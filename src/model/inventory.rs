@@ -23,8 +23,21 @@ pub struct Host {
     pub known_hosts: Option<PathBuf>,
     pub host_key_checking: HostKeyChecking,
     pub jump: Option<String>,
+    /// The jump host `jump` names, when it is not the inventory host of
+    /// that name: one reached through an OpenSSH `ProxyJump` (its own
+    /// settings, and its own `jump` before it).
+    pub jump_via: Option<Box<Host>>,
     pub connect_timeout: Duration,
     pub shell: Shell,
+    /// Secret names (never values): the identity file's passphrase, and
+    /// the password for password or keyboard-interactive authentication.
+    pub passphrase: Option<String>,
+    pub password: Option<String>,
+    /// Commands go through `sudo` as `become_user` (root when `None`);
+    /// `become_password` is the name of the secret sudo is given.
+    pub r#become: bool,
+    pub become_user: Option<String>,
+    pub become_password: Option<String>,
     pub vars: BTreeMap<String, serde_json::Value>,
     /// Where each connection setting came from (by field name: `address`,
     /// `port`, `user`, ...), for `runbook inventory`; a setting absent here
@@ -60,8 +73,14 @@ impl Host {
             known_hosts: None,
             host_key_checking: HostKeyChecking::Strict,
             jump: None,
+            jump_via: None,
             connect_timeout: Duration::from_secs(10),
             shell: Shell::Posix,
+            passphrase: None,
+            password: None,
+            r#become: false,
+            become_user: None,
+            become_password: None,
             vars,
             origins: BTreeMap::new(),
         }

@@ -67,7 +67,42 @@ pub struct Step {
     pub confirm: bool,
     pub estimate: Option<Duration>,
     pub tags: Vec<String>,
+    /// The step's own `become` settings, over the host's (see [`Step::becomes`]).
+    pub r#become: Option<bool>,
+    pub become_user: Option<String>,
+    /// A secret name.
+    pub become_password: Option<String>,
     pub pos: Pos,
+}
+
+/// Who a step's commands run as on a host through sudo, and the name of
+/// the secret holding sudo's password, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BecomeAs {
+    pub user: String,
+    pub password_secret: Option<String>,
+}
+
+impl Step {
+    /// The step's settings win over the host's; a step that names a
+    /// `become_user` becomes it unless it says `become: false`.
+    #[must_use]
+    pub fn becomes(&self, host: &crate::model::Host) -> Option<BecomeAs> {
+        let on = self
+            .r#become
+            .unwrap_or(self.become_user.is_some() || host.r#become);
+        on.then(|| BecomeAs {
+            user: self
+                .become_user
+                .clone()
+                .or_else(|| host.become_user.clone())
+                .unwrap_or_else(|| "root".into()),
+            password_secret: self
+                .become_password
+                .clone()
+                .or_else(|| host.become_password.clone()),
+        })
+    }
 }
 
 #[derive(Debug)]

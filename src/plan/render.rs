@@ -6,10 +6,68 @@ use serde::Serialize;
 
 use super::Plan;
 use crate::diagnostic::count;
-use crate::model::Runbook;
+use crate::history::History;
+use crate::model::{Duration, Runbook};
+
+/// Where a forecast's durations came from.
+pub struct Sources<'a> {
+    /// Measured in earlier runs on the same inventory.
+    pub history: &'a History,
+    /// The critical path by the runbook's estimates alone.
+    pub estimates_only: Duration,
+}
+
+/// A path as the user would type it: relative to the working directory
+/// when it is below it.
+fn shown(path: Option<&str>) -> String {
+    let Some(path) = path else {
+        return "no inventory".into();
+    };
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| {
+            std::path::Path::new(path)
+                .strip_prefix(cwd)
+                .ok()
+                .map(|p| p.display().to_string())
+        })
+        .unwrap_or_else(|| path.to_string())
+}
+
+/// The lines that say where the forecast's durations came from, and which
+/// measurements were left out: none without any history.
+fn provenance(out: &mut String, sources: &Sources) {
+    let h = sources.history;
+    if let Some(latest) = h.runs.last() {
+        let _ = writeln!(
+            out,
+            "measured durations of {} on this inventory (latest {latest}) replace the runbook's estimates; by estimates alone the critical path is {}",
+            count(h.runs.len(), "run"),
+            sources.estimates_only,
+        );
+    }
+    if h.other_runs > 0 {
+        let places: Vec<String> = h
+            .other_inventories
+            .iter()
+            .map(|p| shown(p.as_deref()))
+            .collect();
+        let _ = writeln!(
+            out,
+            "not used: the timings of {} on {} ({})",
+            count(h.other_runs, "run"),
+            if places.len() == 1 {
+                "another inventory"
+            } else {
+                "other inventories"
+            },
+            places.join(", "),
+        );
+    }
+}
 
 #[must_use]
-pub fn text(runbook: &Runbook, plan: &Plan, measured: &[bool]) -> String {
+pub fn text(runbook: &Runbook, plan: &Plan, sources: &Sources) -> String {
     let mut out = String::new();
     let title = runbook
         .title
@@ -25,6 +83,7 @@ pub fn text(runbook: &Runbook, plan: &Plan, measured: &[bool]) -> String {
         plan.total,
         count(plan.critical_path.len(), "step"),
     );
+    provenance(&mut out, sources);
     let width = runbook.steps.iter().map(|s| s.id.len()).max().unwrap_or(0);
     for (w, wave) in plan.waves.iter().enumerate() {
         let _ = writeln!(out, "\nwave {}", w + 1);
@@ -41,11 +100,16 @@ pub fn text(runbook: &Runbook, plan: &Plan, measured: &[bool]) -> String {
             } else {
                 ""
             };
-            let est = if measured[i] {
-                format!("measured {}", plan.estimate[i])
-            } else {
-                step.estimate
-                    .map_or_else(|| "no estimate".to_string(), |e| format!("est {e}"))
+            let est = step
+                .estimate
+                .map_or_else(|| "no estimate".to_string(), |e| format!("est {e}"));
+            let est = match sources.history.get(&step.id) {
+                Some(m) => format!(
+                    "{est}, measured {} over {}",
+                    Duration(m.median),
+                    count(m.samples, "run")
+                ),
+                None => est,
             };
             let _ = writeln!(
                 out,
@@ -97,7 +161,18 @@ pub struct PlanJson<'a> {
     steps: Vec<StepJson<'a>>,
     critical_path: Vec<&'a str>,
     critical_path_secs: f64,
+    /// The critical path by the runbook's estimates alone.
+    critical_path_estimate_secs: f64,
+    history: HistoryJson,
     phases: Vec<PhaseJson<'a>>,
+}
+
+/// The runs whose timings the forecast uses, and those it leaves out.
+#[derive(Serialize)]
+struct HistoryJson {
+    runs: Vec<String>,
+    other_inventory_runs: usize,
+    other_inventories: Vec<Option<String>>,
 }
 
 #[derive(Serialize)]
@@ -120,6 +195,9 @@ struct StepJson<'a> {
     expected_secs: f64,
     /// `history`, `estimate` or `none`.
     expected_from: &'static str,
+    /// Median over the runs on this inventory that did the step's work.
+    measured_secs: Option<f64>,
+    measured_runs: usize,
     earliest_start_secs: f64,
     earliest_finish_secs: f64,
     tags: &'a [String],
@@ -136,7 +214,8 @@ struct PhaseJson<'a> {
 }
 
 #[must_use]
-pub fn json<'a>(runbook: &'a Runbook, plan: &Plan, measured: &[bool]) -> PlanJson<'a> {
+pub fn json<'a>(runbook: &'a Runbook, plan: &Plan, sources: &Sources) -> PlanJson<'a> {
+    let history = sources.history;
     let ids =
         |v: &[usize]| -> Vec<&'a str> { v.iter().map(|&i| runbook.steps[i].id.as_str()).collect() };
     let secs = |d: crate::model::Duration| d.std().as_secs_f64();
@@ -168,13 +247,15 @@ pub fn json<'a>(runbook: &'a Runbook, plan: &Plan, measured: &[bool]) -> PlanJso
                 confirm: s.confirm,
                 estimate_secs: s.estimate.map(secs),
                 expected_secs: secs(plan.estimate[i]),
-                expected_from: if measured[i] {
+                expected_from: if history.get(&s.id).is_some() {
                     "history"
                 } else if s.estimate.is_some() {
                     "estimate"
                 } else {
                     "none"
                 },
+                measured_secs: history.get(&s.id).map(|m| m.median.as_secs_f64()),
+                measured_runs: history.get(&s.id).map_or(0, |m| m.samples),
                 earliest_start_secs: secs(plan.earliest_start[i]),
                 earliest_finish_secs: secs(plan.earliest_finish[i]),
                 tags: &s.tags,
@@ -182,6 +263,12 @@ pub fn json<'a>(runbook: &'a Runbook, plan: &Plan, measured: &[bool]) -> PlanJso
             .collect(),
         critical_path: ids(&plan.critical_path),
         critical_path_secs: secs(plan.total),
+        critical_path_estimate_secs: secs(sources.estimates_only),
+        history: HistoryJson {
+            runs: history.runs.clone(),
+            other_inventory_runs: history.other_runs,
+            other_inventories: history.other_inventories.clone(),
+        },
         phases: runbook
             .phases
             .iter()

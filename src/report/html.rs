@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::run_report::{RunReport, human};
+use super::run_report::{RunReport, StepReport, human};
 use crate::events::RunOutcome;
 use crate::journal::{RunStatus, Status};
 
@@ -59,6 +59,21 @@ pre{background:#fff4f4;border-left:4px solid #d62728;padding:6px 10px;white-spac
 #[must_use]
 pub fn render(r: &RunReport) -> String {
     let mut o = String::new();
+    header(&mut o, r);
+    phases(&mut o, r);
+    let _ = writeln!(o, "<h2>Timeline</h2>");
+    o.push_str(&gantt(r));
+    steps(&mut o, r);
+    waiting(&mut o, r);
+    failures(&mut o, r);
+    decisions(&mut o, r);
+    events(&mut o, r);
+    o.push_str("</body></html>\n");
+    o
+}
+
+/// The document's head, the verdict and the run's facts.
+fn header(o: &mut String, r: &RunReport) {
     let title = format!("Run report: {}", r.title.as_deref().unwrap_or(&r.runbook));
     let badge = match r.outcome {
         RunStatus::Finished(RunOutcome::Succeeded) => "#2e8b57",
@@ -97,33 +112,38 @@ pub fn render(r: &RunReport) -> String {
     if let Some(d) = &r.description {
         let _ = writeln!(o, "<p>{}</p>", esc(d));
     }
-    if !r.phases.is_empty() {
+}
+
+fn phases(o: &mut String, r: &RunReport) {
+    if r.phases.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "<h2>Phases against their RTO</h2><table><tr><th>phase</th><th>start</th><th>end</th><th>duration</th><th>RTO</th><th></th></tr>"
+    );
+    for p in &r.phases {
+        let (class, verdict) = match p.rto_met {
+            Some(true) => ("met", "met"),
+            Some(false) => ("missed", "missed"),
+            None if p.done => ("", "no RTO"),
+            None => ("", "not done"),
+        };
+        let f = |x: Option<f64>| x.map_or_else(|| "-".into(), human);
         let _ = writeln!(
             o,
-            "<h2>Phases against their RTO</h2><table><tr><th>phase</th><th>start</th><th>end</th><th>duration</th><th>RTO</th><th></th></tr>"
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{class}\">{verdict}</td></tr>",
+            esc(p.title.as_deref().unwrap_or(&p.id)),
+            f(p.start_secs),
+            f(p.end_secs),
+            f(p.duration_secs),
+            f(p.rto_secs)
         );
-        for p in &r.phases {
-            let (class, verdict) = match p.rto_met {
-                Some(true) => ("met", "met"),
-                Some(false) => ("missed", "missed"),
-                None if p.done => ("", "no RTO"),
-                None => ("", "not done"),
-            };
-            let f = |x: Option<f64>| x.map_or_else(|| "-".into(), human);
-            let _ = writeln!(
-                o,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{class}\">{verdict}</td></tr>",
-                esc(p.title.as_deref().unwrap_or(&p.id)),
-                f(p.start_secs),
-                f(p.end_secs),
-                f(p.duration_secs),
-                f(p.rto_secs)
-            );
-        }
-        o.push_str("</table>\n");
     }
-    let _ = writeln!(o, "<h2>Timeline</h2>");
-    o.push_str(&gantt(r));
+    o.push_str("</table>\n");
+}
+
+fn steps(o: &mut String, r: &RunReport) {
     let _ = writeln!(
         o,
         "<h2>Steps</h2><table><tr><th>step</th><th>phase</th><th>outcome</th><th>duration</th><th>hosts</th></tr>"
@@ -166,41 +186,81 @@ pub fn render(r: &RunReport) -> String {
         );
     }
     o.push_str("</table>\n");
-    let failures = r.failures();
-    if !failures.is_empty() {
-        let _ = writeln!(o, "<h2 class=\"failed\">Failures</h2>");
-        for (s, h) in failures {
-            let _ = writeln!(
-                o,
-                "<p class=\"failed\"><code>{}</code> on <code>{}</code>: {} ({} attempt(s))</p>",
-                esc(&s.id),
-                esc(&h.host),
-                esc(h.message.as_deref().unwrap_or(h.outcome.label())),
-                h.attempts
-            );
-            if !h.stderr_tail.is_empty() {
-                let _ = writeln!(o, "<pre>{}</pre>", esc(&h.stderr_tail.join("\n")));
-            }
-        }
+}
+
+/// Steps waiting for an operator, with what the operator must do.
+fn waiting(o: &mut String, r: &RunReport) {
+    let waiting: Vec<_> = r
+        .steps
+        .iter()
+        .filter(|s| s.outcome == Status::Waiting)
+        .collect();
+    if waiting.is_empty() {
+        return;
     }
-    if !r.confirmations.is_empty() || !r.marks.is_empty() {
+    let _ = writeln!(o, "<h2>Waiting for an operator</h2>");
+    for s in waiting {
         let _ = writeln!(
             o,
-            "<h2>Decisions</h2><table><tr><th>when</th><th>step</th><th>who</th><th>decision</th><th>note</th></tr>"
+            "<p><code>{}</code> {}</p>",
+            esc(&s.id),
+            esc(s.title.as_deref().unwrap_or(""))
         );
-        for d in r.confirmations.iter().chain(&r.marks) {
+        if let Some(i) = &s.instructions {
             let _ = writeln!(
                 o,
-                "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(&d.at),
-                esc(&d.step),
-                esc(&d.operator),
-                esc(d.decision.label()),
-                esc(d.note.as_deref().unwrap_or(""))
+                "<blockquote style=\"white-space:pre-wrap\">{}</blockquote>",
+                esc(i)
             );
         }
-        o.push_str("</table>\n");
     }
+}
+
+fn failures(o: &mut String, r: &RunReport) {
+    let failures = r.failures();
+    if failures.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "<h2 class=\"failed\">Failures</h2>");
+    for (s, h) in failures {
+        let _ = writeln!(
+            o,
+            "<p class=\"failed\"><code>{}</code> on <code>{}</code>: {} ({} attempt(s))</p>",
+            esc(&s.id),
+            esc(&h.host),
+            esc(h.message.as_deref().unwrap_or(h.outcome.label())),
+            h.attempts
+        );
+        if !h.stderr_tail.is_empty() {
+            let _ = writeln!(o, "<pre>{}</pre>", esc(&h.stderr_tail.join("\n")));
+        }
+    }
+}
+
+/// Confirmations and marks: who decided what, and when.
+fn decisions(o: &mut String, r: &RunReport) {
+    if r.confirmations.is_empty() && r.marks.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "<h2>Decisions</h2><table><tr><th>when</th><th>step</th><th>who</th><th>decision</th><th>note</th></tr>"
+    );
+    for d in r.confirmations.iter().chain(&r.marks) {
+        let _ = writeln!(
+            o,
+            "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&d.at),
+            esc(&d.step),
+            esc(&d.operator),
+            esc(d.decision.label()),
+            esc(d.note.as_deref().unwrap_or(""))
+        );
+    }
+    o.push_str("</table>\n");
+}
+
+fn events(o: &mut String, r: &RunReport) {
     let _ = writeln!(
         o,
         "<h2>Events</h2><table><tr><th>+time</th><th>event</th></tr>"
@@ -213,115 +273,35 @@ pub fn render(r: &RunReport) -> String {
             esc_code(&t.text)
         );
     }
-    o.push_str("</table>\n</body></html>\n");
-    o
+    o.push_str("</table>\n");
 }
 
 /// Steps as bars on a time axis, grouped by phase; dashed lines mark each
 /// phase's RTO when it falls within the chart.
 fn gantt(r: &RunReport) -> String {
-    const LEFT: f64 = 230.0;
-    const WIDTH: f64 = 1060.0;
-    const ROW: f64 = 20.0;
-    let span = r
-        .duration_secs
-        .max(
-            r.steps
-                .iter()
-                .filter_map(|s| s.end_secs)
-                .fold(0.0, f64::max),
-        )
-        .max(1.0);
-    let x = |secs: f64| LEFT + (secs / span) * (WIDTH - LEFT - 10.0);
-    let mut rows: Vec<(Option<&str>, Option<&super::run_report::StepReport>)> = Vec::new();
-    let mut phases: Vec<Option<&str>> = r.phases.iter().map(|p| Some(p.id.as_str())).collect();
-    phases.push(None);
-    for phase in phases {
-        let steps: Vec<_> = r
-            .steps
-            .iter()
-            .filter(|s| s.phase.as_deref() == phase)
-            .collect();
-        if steps.is_empty() {
-            continue;
-        }
-        rows.push((Some(phase.unwrap_or("no phase")), None));
-        rows.extend(steps.into_iter().map(|s| (None, Some(s))));
-    }
-    let height = 30.0 + ROW * rows.len() as f64 + 10.0;
+    let rows = rows(r);
+    let chart = Chart {
+        span: r
+            .duration_secs
+            .max(
+                r.steps
+                    .iter()
+                    .filter_map(|s| s.end_secs)
+                    .fold(0.0, f64::max),
+            )
+            .max(1.0),
+        height: 30.0 + ROW * rows.len() as f64 + 10.0,
+    };
     let mut o = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {WIDTH} {height}\" width=\"100%\" role=\"img\" aria-label=\"timeline of steps\">\n"
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {WIDTH} {}\" width=\"100%\" role=\"img\" aria-label=\"timeline of steps\">\n",
+        chart.height
     );
-    for i in 0..=4 {
-        let t = span * f64::from(i) / 4.0;
-        let anchor = match i {
-            0 => "start",
-            4 => "end",
-            _ => "middle",
-        };
-        let _ = writeln!(
-            o,
-            "<line x1=\"{0:.1}\" y1=\"18\" x2=\"{0:.1}\" y2=\"{height}\" stroke=\"#eee\"/><text x=\"{0:.1}\" y=\"12\" text-anchor=\"{anchor}\" fill=\"#666\">+{1}</text>",
-            x(t),
-            human(t)
-        );
-    }
-    for (i, (phase, step)) in rows.iter().enumerate() {
+    chart.axis(&mut o);
+    for (i, row) in rows.iter().enumerate() {
         let y = 24.0 + ROW * i as f64;
-        if let Some(phase) = phase {
-            let _ = writeln!(
-                o,
-                "<text x=\"4\" y=\"{:.1}\" font-weight=\"700\">{}</text>",
-                y + 14.0,
-                esc(phase)
-            );
-            if let Some(p) = r.phases.iter().find(|p| p.id == *phase)
-                && let Some(rto) = p.rto_secs
-                && rto <= span
-            {
-                let _ = writeln!(
-                    o,
-                    "<line x1=\"{0:.1}\" y1=\"18\" x2=\"{0:.1}\" y2=\"{height}\" stroke=\"#d62728\" stroke-dasharray=\"5,4\"/><text x=\"{0:.1}\" y=\"{1:.1}\" fill=\"#d62728\"> RTO {2}</text>",
-                    x(rto),
-                    y + 14.0,
-                    esc(phase)
-                );
-            }
-            continue;
-        }
-        let Some(s) = step else { continue };
-        let _ = writeln!(
-            o,
-            "<text x=\"14\" y=\"{:.1}\">{}</text>",
-            y + 14.0,
-            esc(&s.id)
-        );
-        if let Some(start) = s.start_secs {
-            let end = s.end_secs.unwrap_or(span);
-            let w = (x(end) - x(start)).max(3.0);
-            let failed = s.outcome.is_failure();
-            let stroke = if failed {
-                " stroke=\"#7f0000\" stroke-width=\"2\""
-            } else {
-                ""
-            };
-            let _ = writeln!(
-                o,
-                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"14\" rx=\"2\" fill=\"{}\"{stroke}><title>{}: {} ({})</title></rect>",
-                x(start),
-                y + 3.0,
-                color(s.outcome),
-                esc(&s.id),
-                esc(s.outcome.label()),
-                s.duration_secs.map_or_else(|| "-".into(), human)
-            );
-        } else {
-            let _ = writeln!(
-                o,
-                "<text x=\"{LEFT}\" y=\"{:.1}\" fill=\"#999\">{}</text>",
-                y + 14.0,
-                esc(s.outcome.label())
-            );
+        match row {
+            Row::Phase(phase) => chart.phase(&mut o, r, phase, y),
+            Row::Step(s) => chart.step(&mut o, s, y),
         }
     }
     o.push_str("</svg>\n");
@@ -330,7 +310,7 @@ fn gantt(r: &RunReport) -> String {
         .iter()
         .filter_map(|p| {
             p.rto_secs
-                .filter(|rto| *rto > span)
+                .filter(|rto| *rto > chart.span)
                 .map(|rto| format!("{} {}", esc(&p.id), human(rto)))
         })
         .collect();
@@ -342,4 +322,123 @@ fn gantt(r: &RunReport) -> String {
         );
     }
     o
+}
+
+const LEFT: f64 = 230.0;
+const WIDTH: f64 = 1060.0;
+const ROW: f64 = 20.0;
+
+enum Row<'a> {
+    Phase(&'a str),
+    Step(&'a StepReport),
+}
+
+/// A title row per phase (steps without one last), then its steps.
+fn rows(r: &RunReport) -> Vec<Row<'_>> {
+    let mut rows = Vec::new();
+    let mut phases: Vec<Option<&str>> = r.phases.iter().map(|p| Some(p.id.as_str())).collect();
+    phases.push(None);
+    for phase in phases {
+        let steps: Vec<_> = r
+            .steps
+            .iter()
+            .filter(|s| s.phase.as_deref() == phase)
+            .collect();
+        if steps.is_empty() {
+            continue;
+        }
+        rows.push(Row::Phase(phase.unwrap_or("no phase")));
+        rows.extend(steps.into_iter().map(Row::Step));
+    }
+    rows
+}
+
+/// The timeline's scale: `span` seconds across, `height` pixels down.
+struct Chart {
+    span: f64,
+    height: f64,
+}
+
+impl Chart {
+    fn x(&self, secs: f64) -> f64 {
+        LEFT + (secs / self.span) * (WIDTH - LEFT - 10.0)
+    }
+
+    /// Five time marks across the top, with their grid lines.
+    fn axis(&self, o: &mut String) {
+        for i in 0..=4 {
+            let t = self.span * f64::from(i) / 4.0;
+            let anchor = match i {
+                0 => "start",
+                4 => "end",
+                _ => "middle",
+            };
+            let _ = writeln!(
+                o,
+                "<line x1=\"{0:.1}\" y1=\"18\" x2=\"{0:.1}\" y2=\"{2}\" stroke=\"#eee\"/><text x=\"{0:.1}\" y=\"12\" text-anchor=\"{anchor}\" fill=\"#666\">+{1}</text>",
+                self.x(t),
+                human(t),
+                self.height
+            );
+        }
+    }
+
+    /// A phase's title, and its RTO line when it falls within the chart.
+    fn phase(&self, o: &mut String, r: &RunReport, phase: &str, y: f64) {
+        let _ = writeln!(
+            o,
+            "<text x=\"4\" y=\"{:.1}\" font-weight=\"700\">{}</text>",
+            y + 14.0,
+            esc(phase)
+        );
+        if let Some(p) = r.phases.iter().find(|p| p.id == phase)
+            && let Some(rto) = p.rto_secs
+            && rto <= self.span
+        {
+            let _ = writeln!(
+                o,
+                "<line x1=\"{0:.1}\" y1=\"18\" x2=\"{0:.1}\" y2=\"{3}\" stroke=\"#d62728\" stroke-dasharray=\"5,4\"/><text x=\"{0:.1}\" y=\"{1:.1}\" fill=\"#d62728\"> RTO {2}</text>",
+                self.x(rto),
+                y + 14.0,
+                esc(phase),
+                self.height
+            );
+        }
+    }
+
+    /// A step's name and its bar, or its outcome when it never started.
+    fn step(&self, o: &mut String, s: &StepReport, y: f64) {
+        let _ = writeln!(
+            o,
+            "<text x=\"14\" y=\"{:.1}\">{}</text>",
+            y + 14.0,
+            esc(&s.id)
+        );
+        let Some(start) = s.start_secs else {
+            let _ = writeln!(
+                o,
+                "<text x=\"{LEFT}\" y=\"{:.1}\" fill=\"#999\">{}</text>",
+                y + 14.0,
+                esc(s.outcome.label())
+            );
+            return;
+        };
+        let end = s.end_secs.unwrap_or(self.span);
+        let w = (self.x(end) - self.x(start)).max(3.0);
+        let stroke = if s.outcome.is_failure() {
+            " stroke=\"#7f0000\" stroke-width=\"2\""
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            o,
+            "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"14\" rx=\"2\" fill=\"{}\"{stroke}><title>{}: {} ({})</title></rect>",
+            self.x(start),
+            y + 3.0,
+            color(s.outcome),
+            esc(&s.id),
+            esc(s.outcome.label()),
+            s.duration_secs.map_or_else(|| "-".into(), human)
+        );
+    }
 }

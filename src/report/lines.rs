@@ -144,3 +144,33 @@ pub fn host_list(hosts: &[String]) -> String {
         n => format!("{}, ... ({n} hosts)", hosts[..3].join(", ")),
     }
 }
+
+/// A manual step's instructions as the operator is shown them, rendered
+/// with the runbook's variables on the controller. Secrets are never
+/// filled in here (this text goes to reports and logs): a template that
+/// needs one is shown as written.
+#[must_use]
+pub fn instructions(
+    runbook: &crate::model::Runbook,
+    step: &crate::model::Step,
+    inventory: Option<&crate::model::Inventory>,
+) -> Option<String> {
+    let manual = step.manual?;
+    let controller = inventory.map_or_else(
+        || crate::model::Host::controller(std::collections::BTreeMap::new()),
+        crate::model::Inventory::controller,
+    );
+    let ctx = crate::exec::context::for_host(
+        &controller,
+        &runbook.vars,
+        &crate::exec::context::Secrets::default(),
+    );
+    Some(
+        runbook
+            .templates
+            .render(manual, &ctx)
+            .unwrap_or_else(|_| runbook.templates.source(manual).to_string())
+            .trim_end()
+            .to_string(),
+    )
+}

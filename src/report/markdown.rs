@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use super::run_report::{RunReport, human};
+use crate::journal::Status;
 
 fn opt(secs: Option<f64>) -> String {
     secs.map_or_else(|| "-".into(), human)
@@ -91,6 +92,25 @@ pub fn render(r: &RunReport) -> String {
             opt(s.duration_secs),
             cell(&hosts.join(", "))
         );
+    }
+    let waiting: Vec<_> = r
+        .steps
+        .iter()
+        .filter(|s| s.outcome == Status::Waiting)
+        .collect();
+    if !waiting.is_empty() {
+        let _ = writeln!(out, "\n## Waiting for an operator\n");
+        for s in waiting {
+            let title = s
+                .title
+                .as_deref()
+                .map(|t| format!(": {t}"))
+                .unwrap_or_default();
+            let _ = writeln!(out, "- `{}`{title}", s.id);
+            for line in s.instructions.iter().flat_map(|i| i.lines()) {
+                let _ = writeln!(out, "  > {line}");
+            }
+        }
     }
     let failures = r.failures();
     if !failures.is_empty() {

@@ -95,6 +95,8 @@ pub struct StepReport {
     pub runbook_sha256: Option<String>,
     /// It finished under a definition that the runbook has changed since.
     pub definition_changed: bool,
+    /// A manual step's instructions (secrets not filled in).
+    pub instructions: Option<String>,
     pub hosts: Vec<HostReport>,
 }
 
@@ -138,6 +140,13 @@ fn secs(ms: u64) -> f64 {
     ms as f64 / 1000.0
 }
 
+/// The latest runbook the run executed.
+fn latest<'a>(view: &RunView, executed: &'a [Executed]) -> Option<&'a Executed> {
+    view.latest_version
+        .and_then(|i| executed.iter().find(|e| e.sha256 == view.versions[i]))
+        .or(executed.last())
+}
+
 /// Steps as they ran: the latest runbook's steps, each with the definition
 /// it ran under, and the steps of earlier versions that ran and were
 /// removed since, after the step they followed. Steps that never ran in a
@@ -146,36 +155,17 @@ fn steps_as_run<'a>(
     view: &RunView,
     executed: &'a [Executed],
 ) -> Vec<(&'a Step, &'a Runbook, bool)> {
-    let latest = view
-        .latest_version
-        .and_then(|i| executed.iter().position(|e| e.sha256 == view.versions[i]))
-        .unwrap_or(executed.len().saturating_sub(1));
-    let ran_under = |id: &str| {
-        view.version_of_step(id)
-            .and_then(|sha| executed.iter().find(|e| e.sha256 == sha))
-    };
-    let definition = |step: &'a Step, owner: &'a Executed| {
-        let ran = ran_under(&step.id).and_then(|e| {
-            e.runbook
-                .steps
-                .iter()
-                .find(|s| s.id == step.id)
-                .map(|s| (s, e))
-        });
-        match ran {
-            Some((s, e)) => {
-                let changed = crate::journal::versions::changed(
-                    &e.definitions,
-                    &executed[latest].definitions,
-                    &step.id,
-                );
-                (s, &e.runbook, changed)
-            }
-            None => (step, &owner.runbook, false),
-        }
-    };
-    let Some(last) = executed.get(latest) else {
+    let Some(last) = latest(view, executed) else {
         return Vec::new();
+    };
+    let definition = |step: &'a Step, owner: &'a Executed| match ran_under(view, executed, &step.id)
+    {
+        Some((s, e)) => {
+            let changed =
+                crate::journal::versions::changed(&e.definitions, &last.definitions, &step.id);
+            (s, &e.runbook, changed)
+        }
+        None => (step, &owner.runbook, false),
     };
     let mut out: Vec<(&Step, &Runbook, bool)> = last
         .runbook
@@ -204,6 +194,18 @@ fn steps_as_run<'a>(
     out
 }
 
+/// The definition of step `id` that ran, and the runbook it belongs to.
+fn ran_under<'a>(
+    view: &RunView,
+    executed: &'a [Executed],
+    id: &str,
+) -> Option<(&'a Step, &'a Executed)> {
+    let e = view
+        .version_of_step(id)
+        .and_then(|sha| executed.iter().find(|e| e.sha256 == sha))?;
+    e.runbook.steps.iter().find(|s| s.id == id).map(|s| (s, e))
+}
+
 #[must_use]
 pub fn build(
     run_id: &str,
@@ -213,88 +215,15 @@ pub fn build(
 ) -> RunReport {
     let steps: Vec<StepReport> = steps_as_run(view, executed)
         .into_iter()
-        .map(|(step, runbook, definition_changed)| {
-            let seen = view.step(&step.id);
-            StepReport {
-                id: step.id.clone(),
-                title: step.title.clone(),
-                phase: step.phase.map(|p| runbook.phases[p].id.clone()),
-                outcome: seen.map_or(Status::NotRun, |s| s.status),
-                start_secs: seen.and_then(|s| s.start_ms).map(secs),
-                end_secs: seen.and_then(|s| s.end_ms).map(secs),
-                duration_secs: seen.and_then(|s| s.duration_ms).map(secs),
-                blocked_by: seen.and_then(|s| s.blocked_by.clone()),
-                runbook_sha256: view.version_of_step(&step.id).map(str::to_string),
-                definition_changed,
-                hosts: seen
-                    .map(|s| {
-                        let mut hosts: Vec<HostReport> = s
-                            .hosts
-                            .iter()
-                            .map(|h| HostReport {
-                                host: h.host.clone(),
-                                outcome: h.status,
-                                attempts: h.attempts,
-                                duration_secs: secs(h.duration_ms),
-                                exit_code: h.exit_code,
-                                message: h.message.clone(),
-                                stderr_tail: h.stderr_tail.clone(),
-                            })
-                            .collect();
-                        hosts.sort_by(|a, b| a.host.cmp(&b.host));
-                        hosts
-                    })
-                    .unwrap_or_default(),
-            }
-        })
+        .map(|(step, runbook, changed)| step_report(view, step, runbook, changed))
         .collect();
-    let runbook = view
-        .latest_version
-        .and_then(|i| executed.iter().find(|e| e.sha256 == view.versions[i]))
-        .or(executed.last())
-        .map(|e| &e.runbook);
+    let runbook = latest(view, executed).map(|e| &e.runbook);
     let phases = runbook
         .map(|r| r.phases.as_slice())
         .unwrap_or_default()
         .iter()
-        .map(|p| {
-            let mine: Vec<&StepReport> = steps
-                .iter()
-                .filter(|s| s.phase.as_deref() == Some(&p.id))
-                .collect();
-            let done = !mine.is_empty() && mine.iter().all(|s| s.outcome.is_success());
-            let start_secs = mine.iter().filter_map(|s| s.start_secs).reduce(f64::min);
-            let end_secs = if done {
-                mine.iter().filter_map(|s| s.end_secs).reduce(f64::max)
-            } else {
-                None
-            };
-            let rto_secs = p.rto.map(|r| r.std().as_secs_f64());
-            PhaseReport {
-                id: p.id.clone(),
-                title: p.title.clone(),
-                start_secs,
-                end_secs,
-                duration_secs: start_secs.zip(end_secs).map(|(a, b)| b - a),
-                rto_secs,
-                rto_met: rto_secs.zip(end_secs).map(|(rto, end)| end <= rto),
-                done,
-            }
-        })
+        .map(|p| phase_report(p, &steps))
         .collect();
-    let decisions = |confirmations: bool| {
-        view.decisions
-            .iter()
-            .filter(|d| matches!(d.kind, DecisionKind::Confirmed { .. }) == confirmations)
-            .map(|d| Decision {
-                step: d.step.clone(),
-                at: d.at.clone(),
-                operator: d.operator.clone(),
-                decision: d.kind,
-                note: d.note.clone(),
-            })
-            .collect()
-    };
     RunReport {
         format_version: 1,
         run_id: run_id.to_string(),
@@ -311,10 +240,90 @@ pub fn build(
         skipped_by_hand: view.skipped_by_hand(),
         phases,
         steps,
-        confirmations: decisions(true),
-        marks: decisions(false),
+        confirmations: decisions(view, true),
+        marks: decisions(view, false),
         timeline: timeline(events),
     }
+}
+
+/// A step as the fold saw it, under the definition that ran.
+fn step_report(view: &RunView, step: &Step, runbook: &Runbook, changed: bool) -> StepReport {
+    let seen = view.step(&step.id);
+    StepReport {
+        id: step.id.clone(),
+        title: step.title.clone(),
+        phase: step.phase.map(|p| runbook.phases[p].id.clone()),
+        outcome: seen.map_or(Status::NotRun, |s| s.status),
+        start_secs: seen.and_then(|s| s.start_ms).map(secs),
+        end_secs: seen.and_then(|s| s.end_ms).map(secs),
+        duration_secs: seen.and_then(|s| s.duration_ms).map(secs),
+        blocked_by: seen.and_then(|s| s.blocked_by.clone()),
+        runbook_sha256: view.version_of_step(&step.id).map(str::to_string),
+        definition_changed: changed,
+        instructions: super::lines::instructions(runbook, step, None),
+        hosts: seen.map(host_reports).unwrap_or_default(),
+    }
+}
+
+/// A step's hosts, by name.
+fn host_reports(step: &crate::journal::StepView) -> Vec<HostReport> {
+    let mut hosts: Vec<HostReport> = step
+        .hosts
+        .iter()
+        .map(|h| HostReport {
+            host: h.host.clone(),
+            outcome: h.status,
+            attempts: h.attempts,
+            duration_secs: secs(h.duration_ms),
+            exit_code: h.exit_code,
+            message: h.message.clone(),
+            stderr_tail: h.stderr_tail.clone(),
+        })
+        .collect();
+    hosts.sort_by(|a, b| a.host.cmp(&b.host));
+    hosts
+}
+
+/// A phase against its RTO: it ends when its last step does, once all of
+/// them succeeded.
+fn phase_report(p: &crate::model::Phase, steps: &[StepReport]) -> PhaseReport {
+    let mine: Vec<&StepReport> = steps
+        .iter()
+        .filter(|s| s.phase.as_deref() == Some(&p.id))
+        .collect();
+    let done = !mine.is_empty() && mine.iter().all(|s| s.outcome.is_success());
+    let start_secs = mine.iter().filter_map(|s| s.start_secs).reduce(f64::min);
+    let end_secs = if done {
+        mine.iter().filter_map(|s| s.end_secs).reduce(f64::max)
+    } else {
+        None
+    };
+    let rto_secs = p.rto.map(|r| r.std().as_secs_f64());
+    PhaseReport {
+        id: p.id.clone(),
+        title: p.title.clone(),
+        start_secs,
+        end_secs,
+        duration_secs: start_secs.zip(end_secs).map(|(a, b)| b - a),
+        rto_secs,
+        rto_met: rto_secs.zip(end_secs).map(|(rto, end)| end <= rto),
+        done,
+    }
+}
+
+/// Confirmations, or else marks, in the order they were made.
+fn decisions(view: &RunView, confirmations: bool) -> Vec<Decision> {
+    view.decisions
+        .iter()
+        .filter(|d| matches!(d.kind, DecisionKind::Confirmed { .. }) == confirmations)
+        .map(|d| Decision {
+            step: d.step.clone(),
+            at: d.at.clone(),
+            operator: d.operator.clone(),
+            decision: d.kind,
+            note: d.note.clone(),
+        })
+        .collect()
 }
 
 /// One line per event people care about, at its offset from the start.

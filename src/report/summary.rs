@@ -69,6 +69,14 @@ pub fn render(runbook: &Runbook, view: &RunView) -> String {
                 status.words(),
                 step.id
             );
+            // A rehearsal shows what the operator will be asked to do.
+            if view.dry_run
+                && let Some(manual) = super::lines::instructions(runbook, step, None)
+            {
+                for line in manual.lines() {
+                    let _ = writeln!(out, "                  | {line}");
+                }
+            }
             // Failures of a step fixed since (marked, run again) are history.
             let failed = row
                 .filter(|_| !status.is_success())

@@ -25,6 +25,12 @@ pub enum Context {
     /// After a `#` that follows a `{% … %}`: whether it starts a comment
     /// depends on what the branches wrote, so nothing after it is known.
     Unknown,
+    /// Inside `${ … }`, where bash evaluates a subscript or an offset as
+    /// arithmetic, running any `$( )` in the value's text.
+    Parameter,
+    /// After text that POSIX shells read differently (`\'` in `$'…'`, `'`
+    /// in `"${ }"`, a `case` inside `$( )`): nothing after it is known.
+    Ambiguous,
 }
 
 impl Context {
@@ -41,6 +47,8 @@ impl Context {
             Self::Backslash => "an escape: right after `\\`",
             Self::Dollar => "an expansion: right after `$`",
             Self::Unknown => "a line whose quoting depends on a `{% %}` branch",
+            Self::Parameter => "a parameter expansion `${ }`",
+            Self::Ambiguous => "text that POSIX shells read differently",
         }
     }
 }
@@ -50,11 +58,19 @@ enum Frame {
     /// Commands: the top level or a `$( … )`, with its open parentheses.
     Code(u32),
     Single,
+    /// `$'…'`: bash and the POSIX of 2024 read `\'` in it as a quote.
+    AnsiC,
     Double,
     Backtick,
+    /// `$(( … ))` and bash's `(( … ))`, with open parentheses.
     Arithmetic(u32),
+    /// bash's `$[ … ]`, with open brackets.
+    Brackets(u32),
+    /// `${ … }`; `true` inside double quotes.
+    Parameter(bool),
     Comment,
     Unknown,
+    Ambiguous,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +85,9 @@ enum WordStart {
 struct Heredoc {
     delimiter: String,
     strip_tabs: bool,
+    /// The depth of the frame it was written in: its body starts at a
+    /// newline of that frame, not at one inside a `$( )` opened after it.
+    depth: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -99,8 +118,13 @@ impl Default for Scanner {
     }
 }
 
+/// The shell's own separators only: a no-break space or a `\r` is part of
+/// a word (a heredoc's delimiter included).
 fn ends_word(c: char) -> bool {
-    c.is_whitespace() || matches!(c, ';' | '&' | '|' | '(' | ')' | '<' | '>')
+    matches!(
+        c,
+        ' ' | '\t' | '\n' | ';' | '&' | '|' | '(' | ')' | '<' | '>'
+    )
 }
 
 impl Scanner {
@@ -110,12 +134,19 @@ impl Scanner {
         if self.body.is_some() {
             return Context::Heredoc;
         }
+        // A backquoted command is read twice, its backslashes first: a
+        // value's `"a\\"` becomes `"a\"` even inside a `$( )` in it.
+        if self.stack.contains(&Frame::Backtick) {
+            return Context::Backticks;
+        }
         match self.stack.last() {
             _ if self.escaped => Context::Backslash,
-            Some(Frame::Single) => Context::SingleQuotes,
+            Some(Frame::Single | Frame::AnsiC) => Context::SingleQuotes,
             Some(Frame::Double) => Context::DoubleQuotes,
             Some(Frame::Backtick) => Context::Backticks,
-            Some(Frame::Arithmetic(_)) => Context::Arithmetic,
+            Some(Frame::Arithmetic(_) | Frame::Brackets(_)) => Context::Arithmetic,
+            Some(Frame::Parameter(_)) => Context::Parameter,
+            Some(Frame::Ambiguous) => Context::Ambiguous,
             Some(Frame::Comment) => Context::Comment,
             Some(Frame::Unknown) => Context::Unknown,
             Some(Frame::Code(_)) | None if self.dollar => Context::Dollar,
@@ -158,20 +189,34 @@ impl Scanner {
     }
 
     pub fn feed(&mut self, text: &str) {
-        let chars: Vec<char> = text.chars().collect();
+        // Line continuations go before anything else is read: `a \⏎#` is a
+        // comment, `$\⏎(` is `$(`, `x\⏎EOF` ends no heredoc. (In single
+        // quotes, a comment or a quoted heredoc, they are text: dropping
+        // them there only ever makes the scan stricter.)
+        let mut chars: Vec<char> = Vec::with_capacity(text.len());
+        let mut input = text.chars().peekable();
+        while let Some(c) = input.next() {
+            match (c, input.peek()) {
+                ('\\', Some('\n')) => {
+                    input.next();
+                }
+                ('\\', Some(&escaped)) => {
+                    chars.extend([c, escaped]);
+                    input.next();
+                }
+                _ => chars.push(c),
+            }
+        }
         let mut i = 0;
         while i < chars.len() {
-            i += self.step(
-                chars[i],
-                chars.get(i + 1).copied(),
-                chars.get(i + 2).copied(),
-            );
+            i += self.step(&chars[i..]);
         }
     }
 
-    /// Reads `c` (with two characters of lookahead); returns how many
-    /// characters were consumed.
-    fn step(&mut self, c: char, next: Option<char>, after: Option<char>) -> usize {
+    /// Reads the first character of `rest` (the rest is lookahead);
+    /// returns how many characters were consumed.
+    fn step(&mut self, rest: &[char]) -> usize {
+        let (c, next, after) = (rest[0], rest.get(1).copied(), rest.get(2).copied());
         if let Some((heredoc, line)) = &mut self.body {
             if c == '\n' {
                 let text = if heredoc.strip_tabs {
@@ -195,35 +240,48 @@ impl Scanner {
             self.word_start = WordStart::No;
             return 1;
         }
-        let dollar = std::mem::take(&mut self.dollar);
         let top = *self.stack.last().unwrap_or(&Frame::Code(0));
+        let dollar = std::mem::take(&mut self.dollar);
         match top {
-            Frame::Code(parens) => return self.code(c, next, after, parens, dollar),
+            Frame::Code(parens) => return self.code(rest, parens, dollar),
             Frame::Single => {
                 if c == '\'' {
                     self.stack.pop();
                 }
             }
-            Frame::Double | Frame::Backtick => match c {
+            // dash reads `$'a\'` as `$` then `'a\'`: the shells disagree
+            // on where the string ends.
+            Frame::AnsiC => match (c, next) {
+                ('\\', Some('\'')) => self.stack.push(Frame::Ambiguous),
+                ('\\', _) => return 2,
+                ('\'', _) => {
+                    self.stack.pop();
+                }
+                _ => {}
+            },
+            Frame::Double | Frame::Backtick | Frame::Parameter(_) => match c {
                 '\\' => self.escaped = true,
                 '"' if top == Frame::Double => {
                     self.stack.pop();
                 }
+                '"' if top != Frame::Backtick => self.stack.push(Frame::Double),
                 '`' if top == Frame::Backtick => {
                     self.stack.pop();
                 }
                 '`' => self.stack.push(Frame::Backtick),
-                '$' if next == Some('(') && after == Some('(') => {
-                    self.stack.push(Frame::Arithmetic(0));
-                    return 3;
+                '}' if matches!(top, Frame::Parameter(_)) => {
+                    self.stack.pop();
                 }
-                '$' if next == Some('(') => {
-                    self.stack.push(Frame::Code(0));
-                    self.word_start = WordStart::Yes;
-                    return 2;
-                }
+                '\'' if top == Frame::Parameter(false) => self.stack.push(Frame::Single),
+                // Literal in `"${x:-'…'}"` for dash, a quote for bash.
+                '\'' if top == Frame::Parameter(true) => self.stack.push(Frame::Ambiguous),
+                '$' => return self.expansion(next, after, top == Frame::Parameter(false)),
                 _ => {}
             },
+            // bash skips a `))` in quotes inside `$(( ))`, dash does not.
+            Frame::Arithmetic(_) | Frame::Brackets(_) if matches!(c, '"' | '\'' | '`' | '\\') => {
+                self.stack.push(Frame::Ambiguous);
+            }
             Frame::Arithmetic(depth) => match c {
                 '(' => self.set_top(Frame::Arithmetic(depth + 1)),
                 ')' if depth == 0 && next == Some(')') => {
@@ -233,6 +291,14 @@ impl Scanner {
                 ')' => self.set_top(Frame::Arithmetic(depth.saturating_sub(1))),
                 _ => {}
             },
+            Frame::Brackets(depth) => match c {
+                '[' => self.set_top(Frame::Brackets(depth + 1)),
+                ']' if depth == 0 => {
+                    self.stack.pop();
+                }
+                ']' => self.set_top(Frame::Brackets(depth - 1)),
+                _ => {}
+            },
             Frame::Comment => {
                 if c == '\n' {
                     self.stack.pop();
@@ -240,19 +306,40 @@ impl Scanner {
                     self.start_body();
                 }
             }
-            Frame::Unknown => {}
+            Frame::Unknown | Frame::Ambiguous => {}
         }
         1
     }
 
-    fn code(
-        &mut self,
-        c: char,
-        next: Option<char>,
-        after: Option<char>,
-        parens: u32,
-        dollar: bool,
-    ) -> usize {
+    /// At a `$` that opens an expansion in a frame whose quotes are
+    /// `"…"`-like; `ansi_c`: whether `$'` opens a string here.
+    fn expansion(&mut self, next: Option<char>, after: Option<char>, ansi_c: bool) -> usize {
+        let frame = match (next, after) {
+            (Some('('), Some('(')) => {
+                self.stack.push(Frame::Arithmetic(0));
+                return 3;
+            }
+            (Some('('), _) => {
+                self.word_start = WordStart::Yes;
+                Frame::Code(0)
+            }
+            // A backquoted command ends at the next backquote, whatever
+            // it holds.
+            (Some('[' | '{'), _) if self.stack.last() == Some(&Frame::Backtick) => return 1,
+            (Some('['), _) => Frame::Brackets(0),
+            (Some('{'), _) => Frame::Parameter(matches!(
+                self.stack.last(),
+                Some(Frame::Double | Frame::Parameter(true))
+            )),
+            (Some('\''), _) if ansi_c => Frame::AnsiC,
+            _ => return 1,
+        };
+        self.stack.push(frame);
+        2
+    }
+
+    fn code(&mut self, rest: &[char], parens: u32, dollar: bool) -> usize {
+        let (c, next, after) = (rest[0], rest.get(1).copied(), rest.get(2).copied());
         if let Some((heredoc, started)) = &mut self.delimiter {
             if !*started && matches!(c, ' ' | '\t') {
                 return 1;
@@ -279,22 +366,35 @@ impl Scanner {
                 WordStart::Unknown => self.stack.push(Frame::Unknown),
                 WordStart::No => {}
             },
-            '$' if next == Some('(') && after == Some('(') => {
-                self.stack.push(Frame::Arithmetic(0));
-                return 3;
-            }
-            '$' if next == Some('(') => {
-                self.stack.push(Frame::Code(0));
-                self.word_start = WordStart::Yes;
-                return 2;
+            '$' if next == Some('(') || (!dollar && matches!(next, Some('[' | '{' | '\''))) => {
+                return self.expansion(next, after, true);
             }
             '$' if !dollar => self.dollar = true,
+            // bash's arithmetic command, also `for ((…))`.
+            '(' if next == Some('(') && word_start != WordStart::No => {
+                self.stack.push(Frame::Arithmetic(0));
+                return 2;
+            }
+            // In `$( )`, a `case` pattern's `)` would look like its end.
+            'c' if word_start != WordStart::No
+                && self.stack.len() > 1
+                && rest.starts_with(&['c', 'a', 's', 'e'])
+                && rest.get(4).is_none_or(|&c| ends_word(c)) =>
+            {
+                self.stack.push(Frame::Ambiguous);
+            }
             '(' => {
                 self.set_top(Frame::Code(parens + 1));
                 self.word_start = WordStart::Yes;
             }
             ')' if parens == 0 && self.stack.len() > 1 => {
+                // A heredoc whose body would start after its `$( )` closed:
+                // bash reads one there, dash none.
+                let orphan = self.pending.iter().any(|h| h.depth == self.stack.len());
                 self.stack.pop();
+                if orphan {
+                    self.stack.push(Frame::Ambiguous);
+                }
             }
             ')' => {
                 self.set_top(Frame::Code(parens.saturating_sub(1)));
@@ -311,6 +411,7 @@ impl Scanner {
                     Heredoc {
                         delimiter: String::new(),
                         strip_tabs,
+                        depth: self.stack.len(),
                     },
                     false,
                 ));
@@ -334,7 +435,11 @@ impl Scanner {
 
     /// At a newline: the next pending heredoc's body begins.
     fn start_body(&mut self) {
-        if !self.pending.is_empty() {
+        if self
+            .pending
+            .first()
+            .is_some_and(|h| h.depth == self.stack.len())
+        {
             self.body = Some((self.pending.remove(0), String::new()));
         }
     }
@@ -381,6 +486,66 @@ mod tests {
             ("cat <<A <<B\nA\nB\necho ", Context::Word),
             ("echo \"a\\\" ", Context::DoubleQuotes),
             ("cat <<< ", Context::Word),
+            // bash (the `sh` of Red Hat hosts) reparses these as code.
+            ("echo $'a\\' ", Context::Ambiguous),
+            ("echo $'a\\'' ", Context::Ambiguous),
+            ("echo $'a' ", Context::Word),
+            ("echo $'a\\\\' ", Context::Word),
+            ("echo $'a ", Context::SingleQuotes),
+            ("echo \"$'\" ", Context::Word),
+            ("echo $$'a' ", Context::Word),
+            ("echo $[ 1 + ", Context::Arithmetic),
+            ("echo $[ a[1] ] ", Context::Word),
+            ("(( x = ", Context::Arithmetic),
+            ("for (( i = ", Context::Arithmetic),
+            ("(( x = 1 )); echo ", Context::Word),
+            ("( (echo a) ) ", Context::Word),
+            ("echo ${a[", Context::Parameter),
+            ("echo ${y:", Context::Parameter),
+            ("echo ${x:-", Context::Parameter),
+            ("echo \"${x:-", Context::Parameter),
+            ("echo ${x:-'}'} ", Context::Word),
+            ("echo \"${x:-'}\" ", Context::Ambiguous),
+            ("echo \"${x:-a}\" ", Context::Word),
+            ("echo ${x:-\"}\"} ", Context::Word),
+            ("echo ${x%)} $(echo ", Context::Word),
+            ("echo \"$(echo ${x%)}) ", Context::DoubleQuotes),
+            ("echo \"$(case a in a) echo \" ", Context::Ambiguous),
+            ("echo $(echo case) ", Context::Ambiguous),
+            ("case a in a) echo ", Context::Word),
+            ("echo $(echo cases) ", Context::Word),
+            ("echo `echo ${x` ", Context::Word),
+            // The delimiter is `EOF\u{a0}x` for the shell.
+            ("cat <<EOF\u{a0}x\nEOF\necho ", Context::Heredoc),
+            ("cat <<EOF\rx\nEOF\necho ", Context::Heredoc),
+            ("cat <<EOF\u{a0}x\nEOF\u{a0}x\necho ", Context::Word),
+            // `x\` joins the `EOF` line: the body goes on.
+            ("cat <<EOF\nx\\\nEOF\necho ", Context::Heredoc),
+            ("cat <<EOF\nx\\\nEOF\nEOF\necho ", Context::Word),
+            ("cat <<EOF\nx\\\\\nEOF\necho ", Context::Word),
+            ("cat <<'EOF'\nx\\\nEOF\necho ", Context::Heredoc),
+            ("cat <<\\EOF\nx\\\nEOF\necho ", Context::Heredoc),
+            // The body starts at the first newline after `true)`.
+            ("cat <<EOF; x=$(\nEOF\ntrue)\necho ", Context::Heredoc),
+            ("cat <<EOF; x=$(\nEOF\ntrue)\nEOF\necho ", Context::Word),
+            ("x=$(cat <<EOF\nb\nEOF\n) ", Context::Word),
+            ("x=$(cat <<EOF\nb\n", Context::Heredoc),
+            ("x=$(cat <<EOF) ", Context::Ambiguous),
+            ("echo $(( \")) \" )) ", Context::Ambiguous),
+            ("echo $(( $(echo 1) + 2 )) ", Context::Word),
+            ("echo `echo $(echo ", Context::Backticks),
+            ("echo `echo $(echo a)` ", Context::Word),
+            // Line continuations vanish.
+            ("echo a \\\n#", Context::Comment),
+            ("echo a\\\n#", Context::Word),
+            ("echo $\\\n'a\\' ", Context::Ambiguous),
+            ("echo $\\\n", Context::Dollar),
+            ("echo \\\\\n#", Context::Comment),
+            ("echo 'a\\\n", Context::SingleQuotes),
+            ("echo # a\\\necho ", Context::Comment),
+            ("echo \"$\\\n(echo \" ", Context::DoubleQuotes),
+            ("echo $(\\\n( 1 + ", Context::Arithmetic),
+            ("echo $(ca\\\nse ", Context::Ambiguous),
         ] {
             assert_eq!(after(text), expected, "{text:?}");
         }

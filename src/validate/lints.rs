@@ -1,13 +1,13 @@
 //! Warnings: runbooks that validate but will hurt during a real recovery.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::LazyLock;
 
 use regex::Regex;
 
 use super::Sink;
 use crate::diagnostic::Problem;
-use crate::load::Sp;
+use crate::load::{RawInventory, Source, Sp};
 use crate::model::{Dag, OnFailure, Phase, ProbeKind, Step};
 use crate::template::Templates;
 
@@ -26,8 +26,27 @@ pub fn literal_secret(text: &str) -> Option<&'static str> {
         .then_some("password or token")
 }
 
+/// Whether a value, or any key or value inside it, holds a NUL byte.
+#[must_use]
+pub fn holds_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(holds_nul),
+        serde_json::Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        _ => false,
+    }
+}
+
 pub fn literal_vars(sink: &mut Sink<'_>, vars: &BTreeMap<String, Sp<serde_json::Value>>) {
     for (name, value) in vars {
+        if holds_nul(value) {
+            sink.error(
+                value.pos,
+                Problem::NulByte {
+                    what: format!("variable `{name}`"),
+                },
+            );
+        }
         let lower = name.to_lowercase();
         let secret_name = ["password", "passwd", "secret", "token", "api_key", "apikey"]
             .iter()
@@ -127,6 +146,38 @@ pub fn runbook(
 }
 
 /// Steps that wait on `index` directly or through a phase barrier.
+/// Groups that no runbook targets, directly or through a parent group:
+/// checked once every runbook given to `validate` is read.
+#[must_use]
+pub fn unused_groups(
+    source: &Source,
+    raw: &RawInventory,
+    used: &HashSet<String>,
+) -> Vec<crate::diagnostic::Diagnostic> {
+    let mut reached: HashSet<&str> = HashSet::new();
+    let mut stack: Vec<&str> = used.iter().map(String::as_str).collect();
+    while let Some(g) = stack.pop() {
+        if let Some(group) = raw.groups.get(g)
+            && reached.insert(g)
+        {
+            stack.extend(group.children.iter().map(|c| c.as_str()));
+        }
+    }
+    let mut sink = Sink::new(source);
+    for (name, g) in &raw.groups {
+        if !reached.contains(name.as_str()) {
+            sink.warn(
+                g.pos,
+                Problem::Unused {
+                    what: "group",
+                    name: name.clone(),
+                },
+            );
+        }
+    }
+    sink.diagnostics
+}
+
 fn dependents<'a>(dag: &Dag, index: usize, steps: &'a [Step]) -> Vec<&'a str> {
     let mut out = Vec::new();
     for &n in &dag.succs[index] {

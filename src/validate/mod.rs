@@ -1,10 +1,13 @@
 //! Raw types -> model, collecting every diagnostic of a file in one pass.
 
+pub mod ansible;
 mod graph;
 pub mod inventory;
 mod lints;
+pub use lints::unused_groups;
 mod names;
 mod probes;
+pub mod ssh_config;
 mod steps;
 pub use steps::step_templates;
 mod templates;
@@ -21,6 +24,8 @@ pub struct Sink<'a> {
     pub file: &'a Path,
     pub text: &'a str,
     pub diagnostics: Vec<Diagnostic>,
+    /// `text` split into lines on first use, for [`Sink::find_on_line`].
+    lines: std::cell::OnceCell<Vec<&'a str>>,
 }
 
 impl<'a> Sink<'a> {
@@ -30,6 +35,7 @@ impl<'a> Sink<'a> {
             file: source.path.as_path(),
             text: source.text.as_str(),
             diagnostics: Vec::new(),
+            lines: std::cell::OnceCell::new(),
         }
     }
 
@@ -89,7 +95,8 @@ impl<'a> Sink<'a> {
     /// pointing inside a template string at the name that is wrong.
     #[must_use]
     pub fn find_on_line(&self, pos: Pos, needle: &str) -> Pos {
-        let Some(line) = self.text.lines().nth(pos.line.saturating_sub(1) as usize) else {
+        let lines = self.lines.get_or_init(|| self.text.lines().collect());
+        let Some(line) = lines.get(pos.line.saturating_sub(1) as usize).copied() else {
             return pos;
         };
         let start: usize = line
@@ -150,6 +157,7 @@ pub fn runbook(
     lints::literal_vars(&mut sink, &raw.vars);
     let phases = steps::phases(&mut sink, &raw.phases);
     let built = steps::steps(&mut sink, &raw, &phases, inventory, &vars);
+    steps::become_without_shell(&mut sink, source, &built.steps, &raw, inventory);
     let dag = graph::build(&mut sink, &phases, &built.steps, &built.dep_pos);
     if !sink.has_errors() {
         lints::runbook(&mut sink, &built.steps, &phases, &dag, &built.templates);

@@ -15,6 +15,19 @@ pub fn is_valid_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
+/// Host and group names as real inventories write them: short names,
+/// FQDNs, IPv4 and IPv6 addresses. Never a path separator, whitespace or a
+/// control character, since names become log file names and terminal
+/// output; never a leading `-` or `.` (an option, `..`).
+#[must_use]
+pub fn is_valid_host_name(name: &str) -> bool {
+    !name.starts_with(['-', '.'])
+        && !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
+}
+
 pub fn check_name(sink: &mut Sink<'_>, what: &'static str, name: &Sp<String>) {
     if !is_valid_name(name) {
         sink.error(

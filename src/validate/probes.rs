@@ -114,6 +114,15 @@ pub fn compile(
     text: &Sp<String>,
     flavor: Flavor,
 ) -> Option<TemplateId> {
+    if text.contains('\0') {
+        sink.error(
+            text.pos,
+            Problem::NulByte {
+                what: "this text".into(),
+            },
+        );
+        return None;
+    }
     match templates.add(text, flavor, text.pos) {
         Ok(id) => {
             for found in templates.findings(text, flavor) {

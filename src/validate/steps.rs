@@ -8,7 +8,7 @@ use crate::diagnostic::{Problem, suggest};
 use crate::load::runbook::{RawPhase, RawRunbook, RawStep};
 use crate::load::{Pos, Sp};
 use crate::model::{Duration, Inventory, Phase, Probe, ProbeKind, Step};
-use crate::template::{Flavor, TemplateId, Templates};
+use crate::template::{Flavor, TemplateId, Templates, secret_reference};
 
 pub const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(10);
 
@@ -97,6 +97,60 @@ pub fn steps(
     }
 }
 
+/// A step that asks for sudo cannot have it on a host without a shell
+/// (a host's own `become` there is the inventory's error). Pointed at the
+/// step's `become`, else its `become_user`.
+pub fn become_without_shell(
+    sink: &mut Sink<'_>,
+    source: &crate::load::Source,
+    steps: &[Step],
+    raw: &RawRunbook,
+    inventory: Option<&Inventory>,
+) {
+    let Some(inventory) = inventory else {
+        return;
+    };
+    let bad: Vec<(usize, String)> = steps
+        .iter()
+        .enumerate()
+        .filter(|(_, step)| step.r#become.unwrap_or(step.become_user.is_some()))
+        .filter_map(|(i, step)| {
+            let hosts: Vec<String> = step
+                .hosts
+                .iter()
+                .filter(|h| {
+                    inventory
+                        .hosts
+                        .get(*h)
+                        .is_some_and(|h| h.shell == crate::model::Shell::None)
+                })
+                .map(|h| format!("`{h}`"))
+                .collect();
+            (!hosts.is_empty()).then(|| (i, hosts.join(", ")))
+        })
+        .collect();
+    if bad.is_empty() {
+        return;
+    }
+    let keys = crate::load::structure::key_positions(source);
+    for (i, hosts) in bad {
+        let field = if steps[i].r#become.is_some() {
+            "become"
+        } else {
+            "become_user"
+        };
+        sink.error(
+            keys.get(&format!("/steps/{i}/{field}"))
+                .copied()
+                .unwrap_or(raw.steps[i].id.pos),
+            Problem::StepBecomeWithoutShell {
+                step: steps[i].id.clone(),
+                hosts,
+            },
+        );
+    }
+}
+
 fn hosts(sink: &mut Sink<'_>, s: &RawStep, inventory: Option<&Inventory>) -> Vec<String> {
     let Some(targets) = &s.targets else {
         return vec![crate::model::CONTROLLER.to_string()];
@@ -169,6 +223,7 @@ fn step(
     };
     let check = probe_of(&s.check);
     let verify = probe_of(&s.verify);
+    super::inventory::secret_name(sink, "become_password", s.become_password.as_ref());
     let d = &raw.defaults;
     Step {
         id: s.id.value.clone(),
@@ -195,6 +250,13 @@ fn step(
         confirm: s.confirm,
         estimate: s.estimate,
         tags: s.tags.clone(),
+        r#become: s.r#become,
+        become_user: s.become_user.clone(),
+        become_password: s
+            .become_password
+            .as_ref()
+            .and_then(|p| secret_reference(p))
+            .map(str::to_string),
         pos: s.id.pos,
     }
 }

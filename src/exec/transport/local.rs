@@ -11,7 +11,10 @@ use tokio::io::AsyncReadExt;
 
 use tokio::io::AsyncWriteExt;
 
-use super::{Capture, ExecFuture, Exit, Job, Output, Transport, TransportError, tag_word};
+use super::{
+    Become, Capture, ExecFuture, Exit, Job, Output, Transport, TransportError, kill_script,
+    new_tag, shell_quote, tag_word,
+};
 use crate::model::Host;
 
 /// Between SIGTERM and SIGKILL on timeout.
@@ -28,8 +31,15 @@ pub const SCRIPT_FROM_STDIN: &str = r#"eval "$(cat)" </dev/null"#;
 pub struct Local;
 
 impl Transport for Local {
-    fn exec<'a>(&'a self, _host: &'a Host, job: Job<'a>) -> ExecFuture<'a> {
-        Box::pin(run(job))
+    fn exec<'a>(&'a self, host: &'a Host, job: Job<'a>) -> ExecFuture<'a> {
+        Box::pin(async move {
+            let Some(b) = job.r#become else {
+                return run(job).await;
+            };
+            b.check(host)?;
+            let output = run(job).await?;
+            b.failure(host, job.tag, &output).map_or(Ok(output), Err)
+        })
     }
 }
 
@@ -78,9 +88,16 @@ async fn run(job: Job<'_>) -> Result<Output, TransportError> {
             sh.env_remove(name);
         }
     }
+    let line = match job.r#become {
+        Some(b) => b.line(
+            job.tag,
+            &format!("sh -c {} \"$0\"", shell_quote(SCRIPT_FROM_STDIN)),
+        ),
+        None => SCRIPT_FROM_STDIN.to_string(),
+    };
     let mut child = sh
         .arg("-c")
-        .arg(SCRIPT_FROM_STDIN)
+        .arg(line)
         .arg(tag_word(job.tag))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -92,9 +109,9 @@ async fn run(job: Job<'_>) -> Result<Output, TransportError> {
             reason: e.to_string(),
         })?;
     let pid = child.id().and_then(|p| i32::try_from(p).ok());
-    let mut guard = GroupGuard(pid);
+    let mut guard = GroupGuard(pid, job.r#become.cloned(), job.tag.to_string());
     if let Some(mut stdin) = child.stdin.take() {
-        let script = job.command.to_string();
+        let script = Become::stdin(job.r#become, job.command);
         // A script that exits before reading all of it closes the pipe:
         // that is its business, not an error.
         tokio::spawn(async move {
@@ -133,6 +150,10 @@ async fn run(job: Job<'_>) -> Result<Output, TransportError> {
                 kill_group(pid, libc::SIGKILL);
                 let _ = child.wait().await;
             }
+        }
+        if let Some(b) = job.r#become {
+            let (b, tag) = (b.clone(), job.tag.to_string());
+            let _ = tokio::task::spawn_blocking(move || kill_as(&b, &tag)).await;
         }
         Exit::TimedOut
     };
@@ -176,13 +197,41 @@ fn signal_name(sig: i32) -> String {
 
 /// Kills the command's whole process group if the run abandons it (an
 /// interrupted run whose grace period ran out); disarmed once it exits.
-struct GroupGuard(Option<i32>);
+struct GroupGuard(Option<i32>, Option<Become>, String);
 
 impl Drop for GroupGuard {
     fn drop(&mut self) {
         if let Some(pid) = self.0 {
             kill_group(pid, libc::SIGKILL);
+            if let Some(b) = &self.1 {
+                kill_as(b, &self.2);
+            }
         }
+    }
+}
+
+/// Kills what a command started through sudo, by its tag: those processes
+/// belong to the become user, whom the controller may not signal.
+fn kill_as(b: &Become, tag: &str) {
+    use std::io::Write as _;
+    use std::os::unix::process::CommandExt as _;
+    let Some(kill) = kill_script(tag) else {
+        return;
+    };
+    let line = b.line(&new_tag(), &format!("sh -c {}", shell_quote(&kill)));
+    let child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(line)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn();
+    if let Ok(mut child) = child {
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = stdin.write_all(Become::stdin(Some(b), "").as_bytes());
+        }
+        let _ = child.wait();
     }
 }
 

@@ -12,6 +12,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use super::probe::{ProbeJob, ProbeResult};
 use crate::model::{Host, TransportKind};
 
 /// Output kept in memory per stream: the end of the stream (where a
@@ -79,11 +80,17 @@ pub enum TransportError {
         known_hosts: String,
         offered: String,
     },
-    #[error("authentication failed for `{user}@{host}` with {method}: {reason}")]
+    /// `tried` lists every method tried, with why it failed.
+    #[error("authentication failed for `{user}@{host}`: tried {}", tried.join("; "))]
     Auth {
         host: String,
         user: String,
-        method: String,
+        tried: Vec<String>,
+    },
+    #[error("sudo on `{host}` cannot run commands as `{become_user}`: {reason}")]
+    Become {
+        host: String,
+        become_user: String,
         reason: String,
     },
     #[error("lost the connection to `{host}`: {reason}")]
@@ -103,17 +110,156 @@ pub struct Job<'a> {
     /// host can be asked whether the command still runs, and it can be
     /// killed, whatever the command prints (see [`groups_script`]).
     pub tag: &'a str,
+    /// Run through sudo as another user.
+    pub r#become: Option<&'a Become>,
+}
+
+/// Who a command runs as through sudo, and the password sudo may ask for
+/// (the secret's value: it only ever travels on sudo's standard input).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Become {
+    pub user: String,
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for Become {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Become")
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+impl Become {
+    /// What `step` runs as on `host`, its password read from `secrets`.
+    #[must_use]
+    pub fn of(
+        host: &Host,
+        step: &crate::model::Step,
+        secrets: &crate::exec::context::Secrets,
+    ) -> Option<Self> {
+        let b = step.becomes(host)?;
+        Some(Self {
+            user: b.user,
+            password: b
+                .password_secret
+                .and_then(|name| secrets.values.get(&name).cloned()),
+        })
+    }
+
+    /// What a command run through [`Become::line`] reads on its standard
+    /// input: the password line first, when there is one.
+    #[must_use]
+    pub fn stdin(b: Option<&Self>, script: &str) -> String {
+        match b.and_then(|b| b.password.as_deref()) {
+            Some(password) => format!("{password}\n{script}"),
+            None => script.to_string(),
+        }
+    }
+
+    /// A POSIX shell compound that runs `command` (shell words, which may
+    /// use `"$0"`) as the become user. sudo never prompts: `-n` when it
+    /// needs no password; otherwise the password, read from standard input
+    /// into a shell variable (no command line, no environment), is first
+    /// checked alone, so that a wrong one fails at once instead of sudo
+    /// reading the script as further attempts, then given to sudo ahead of
+    /// the rest of standard input. `-k` ignores sudo's cached credentials,
+    /// so that whether it reads a password does not depend on timing. When
+    /// sudo refuses, a line `runbook-become-TAG:KIND` then sudo's own words
+    /// go to stderr (see [`Become::failure`]).
+    #[must_use]
+    pub fn line(&self, tag: &str, command: &str) -> String {
+        let user = shell_quote(&self.user);
+        let nopw = format!("sudo -n -k -u {user} --");
+        let check = format!("m=$({nopw} sh -c : 2>&1)");
+        let fail = |kind: &str| {
+            format!(
+                "cat >/dev/null; echo {BECOME_MARKER}{tag}:{kind} >&2; printf '%s\\n' \"$m\" >&2; false"
+            )
+        };
+        if self.password.is_none() {
+            return format!(
+                "if {check}; then {nopw} {command}; else {}; fi",
+                fail("needs-password")
+            );
+        }
+        let withpw = format!("sudo -S -k -p '' -u {user} --");
+        format!(
+            "IFS= read -r p; if {check}; then {nopw} {command}; \
+             elif m=$(printf '%s\\n' \"$p\" | {withpw} sh -c : 2>&1); then \
+             {{ printf '%s\\n' \"$p\"; exec cat; }} | {withpw} {command}; else {}; fi",
+            fail("refused")
+        )
+    }
+
+    /// sudo reads its password up to the end of a line.
+    pub fn check(&self, host: &Host) -> Result<(), TransportError> {
+        match &self.password {
+            Some(p) if p.contains(['\n', '\r']) => Err(TransportError::Become {
+                host: host.name.clone(),
+                become_user: self.user.clone(),
+                reason: "the `become_password` holds a line break, which sudo cannot read".into(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// The error sudo's refusal (see [`Become::line`]) stands for.
+    #[must_use]
+    pub fn failure(&self, host: &Host, tag: &str, output: &Output) -> Option<TransportError> {
+        if output.exit.success() {
+            return None;
+        }
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let marker = format!("{BECOME_MARKER}{tag}:");
+        let (_, after) = stderr.split_once(&marker)?;
+        let (kind, said) = after.split_once('\n').unwrap_or((after, ""));
+        let said: Vec<&str> = said
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        let said = said.join(" / ");
+        let reason = match kind {
+            "needs-password" => format!(
+                "it asks `{}` for a password and no `become_password` is set ({said})",
+                host.user
+            ),
+            _ => format!(
+                "it refused the `become_password` of `{}` ({said})",
+                host.user
+            ),
+        };
+        Some(TransportError::Become {
+            host: host.name.clone(),
+            become_user: self.user.clone(),
+            reason,
+        })
+    }
+}
+
+/// Starts the line a become wrapper prints when sudo refuses.
+const BECOME_MARKER: &str = "runbook-become-";
+
+/// Single quotes only (`'\''` for a quote): the same word in every shell.
+#[must_use]
+pub fn shell_quote(word: &str) -> String {
+    format!("'{}'", word.replace('\'', r"'\''"))
 }
 
 pub type ExecFuture<'a> = Pin<Box<dyn Future<Output = Result<Output, TransportError>> + Send + 'a>>;
+
+pub type ProbeFuture<'a> = Pin<Box<dyn Future<Output = ProbeResult> + Send + 'a>>;
 
 /// Runs shell commands on hosts.
 pub trait Transport: Send + Sync {
     fn exec<'a>(&'a self, host: &'a Host, job: Job<'a>) -> ExecFuture<'a>;
 
-    /// Whether this transport really touches hosts (false for dry-run).
-    fn is_real(&self) -> bool {
-        true
+    /// Runs a probe: commands through [`Transport::exec`], `tcp` and `http`
+    /// from the controller. A rehearsal answers it instead.
+    fn probe<'a>(&'a self, host: &'a Host, job: ProbeJob<'a>) -> ProbeFuture<'a> {
+        Box::pin(super::probe::probe(self, host, job))
     }
 
     /// Ends every connection; commands abandoned by an interrupted run are
@@ -206,6 +352,17 @@ pub fn groups_script(tag: &str) -> Option<String> {
     let (first, rest) = tag.split_at(1);
     Some(format!(
         "command -v pgrep >/dev/null || exit 127; for p in $(pgrep -f 'runbook-[{first}]{rest}'); do ps -o pgid= -p \"$p\"; done | tr -d ' ' | sort -u"
+    ))
+}
+
+/// A POSIX shell script that kills every process group holding a process
+/// tagged `tag`: TERM, then KILL a second later (`kill -SIG -PGID`: dash's
+/// `kill` knows no `--`; never `-1`, which would mean every process).
+#[must_use]
+pub fn kill_script(tag: &str) -> Option<String> {
+    let groups = groups_script(tag)?;
+    Some(format!(
+        "g=$({groups}); for i in $g; do [ \"$i\" -gt 1 ] && kill -TERM \"-$i\"; done 2>/dev/null; [ -n \"$g\" ] && sleep 1; for i in $g; do [ \"$i\" -gt 1 ] && kill -KILL \"-$i\"; done 2>/dev/null; true"
     ))
 }
 

@@ -20,9 +20,10 @@ use ssh2::{BlockDirections, Channel, Session};
 
 use super::local::{PIPE_GRACE, SCRIPT_FROM_STDIN};
 use super::{
-    Capture, ExecFuture, Exit, Job, Output, Transport, TransportError, groups_script, known_hosts,
-    new_tag, tag_word,
+    Become, Capture, ExecFuture, Exit, Job, Output, Transport, TransportError, kill_script,
+    known_hosts, new_tag, tag_word,
 };
+use crate::exec::context::Secrets;
 use crate::model::inventory::MAX_JUMPS;
 use crate::model::{Host, Inventory, Shell};
 
@@ -55,9 +56,12 @@ const REQUEST_DENIED: ssh2::ErrorCode = ssh2::ErrorCode::Session(-22);
 type Reply = tokio::sync::oneshot::Sender<Result<Output, TransportError>>;
 
 struct Request {
+    /// What the command reads on its standard input: the script, after
+    /// sudo's password line when there is one.
     command: String,
     timeout: Option<Duration>,
     tag: String,
+    r#become: Option<Become>,
     /// Closed when the run abandons the command (interrupted): the remote
     /// process group is then killed.
     reply: Reply,
@@ -86,15 +90,18 @@ impl Link {
 /// A connection per host, opened on first use and kept for the run.
 pub struct SshPool {
     inventory: Arc<Inventory>,
+    /// Passphrases and passwords the hosts log in with.
+    secrets: Arc<Secrets>,
     hosts: Mutex<HashMap<String, Arc<Link>>>,
     threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
 
 impl SshPool {
     #[must_use]
-    pub fn new(inventory: Arc<Inventory>) -> Self {
+    pub fn new(inventory: Arc<Inventory>, secrets: Secrets) -> Self {
         Self {
             inventory,
+            secrets: Arc::new(secrets),
             hosts: Mutex::new(HashMap::new()),
             threads: Mutex::new(Vec::new()),
         }
@@ -149,9 +156,10 @@ impl SshPool {
         woken.set_nonblocking(true)?;
         let thread_host = host.clone();
         let inventory = Arc::clone(&self.inventory);
+        let secrets = Arc::clone(&self.secrets);
         let handle = std::thread::Builder::new()
             .name(format!("ssh-{}", host.name))
-            .spawn(move || serve(&thread_host, &inventory, &rx, &woken))?;
+            .spawn(move || serve(&thread_host, &inventory, &secrets, &rx, &woken))?;
         self.threads
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -171,20 +179,36 @@ impl Transport for SshPool {
                 host: host.name.clone(),
                 reason,
             };
+            if let Some(b) = job.r#become {
+                // The password would go out as part of the command.
+                if host.shell == Shell::None {
+                    return Err(TransportError::Become {
+                        host: host.name.clone(),
+                        become_user: b.user.clone(),
+                        reason: "the host has `shell: none`, and sudo needs a shell".into(),
+                    });
+                }
+                b.check(host)?;
+            }
             let link = link.map_err(|e| lost(format!("cannot start its thread: {e}")))?;
             link.jobs
                 .send(Request {
-                    command: job.command.to_string(),
+                    command: Become::stdin(job.r#become, job.command),
                     timeout: job.timeout,
                     tag: job.tag.to_string(),
+                    r#become: job.r#become.cloned(),
                     reply,
                 })
                 .map_err(|_| lost("the connection thread stopped".into()))?;
             link.wake();
             drop(link);
-            answer
+            let output = answer
                 .await
-                .map_err(|_| lost("the connection thread stopped".into()))?
+                .map_err(|_| lost("the connection thread stopped".into()))??;
+            match job.r#become.and_then(|b| b.failure(host, job.tag, &output)) {
+                Some(refused) => Err(refused),
+                None => Ok(output),
+            }
         })
     }
 }
@@ -192,7 +216,13 @@ impl Transport for SshPool {
 /// The connection thread: starts each job on a channel as soon as it is
 /// queued and drives all of them at once. A failed connection answers
 /// every job with the same error.
-fn serve(host: &Host, inventory: &Inventory, jobs: &mpsc::Receiver<Request>, woken: &UnixStream) {
+fn serve(
+    host: &Host,
+    inventory: &Inventory,
+    secrets: &Secrets,
+    jobs: &mpsc::Receiver<Request>,
+    woken: &UnixStream,
+) {
     let mut connections: Vec<Connection> = Vec::new();
     let mut queue: VecDeque<Request> = VecDeque::new();
     let mut failure: Option<(TransportError, Instant)> = None;
@@ -229,7 +259,7 @@ fn serve(host: &Host, inventory: &Inventory, jobs: &mpsc::Receiver<Request>, wok
                     break;
                 }
             }
-            match Connection::open(host, inventory, 0) {
+            match Connection::open(host, inventory, secrets, 0) {
                 Ok(c) => {
                     c.session.set_blocking(false);
                     failure = None;
@@ -367,7 +397,12 @@ struct Drive {
 }
 
 impl Connection {
-    fn open(host: &Host, inventory: &Inventory, depth: usize) -> Result<Self, TransportError> {
+    fn open(
+        host: &Host,
+        inventory: &Inventory,
+        secrets: &Secrets,
+        depth: usize,
+    ) -> Result<Self, TransportError> {
         let connect_err = |reason: String| TransportError::Connect {
             host: host.name.clone(),
             address: format!("{}:{}", host.address, host.port),
@@ -382,17 +417,18 @@ impl Connection {
                     "more than {MAX_JUMPS} jump hosts in a row (next: `{name}`); refusing to connect"
                 )));
             }
-            Some(name) => Some(
-                inventory
+            Some(name) => Some(match host.jump_via.as_deref() {
+                Some(via) => via,
+                None => inventory
                     .hosts
                     .get(name)
                     .ok_or_else(|| connect_err(format!("unknown jump host `{name}`")))?,
-            ),
+            }),
             None => None,
         };
         let (socket, jump) = match jump_host {
             Some(jump_host) => {
-                let via = Self::open(jump_host, inventory, depth + 1).map_err(|e| {
+                let via = Self::open(jump_host, inventory, secrets, depth + 1).map_err(|e| {
                     connect_err(format!("through jump host `{}`: {e}", jump_host.name))
                 })?;
                 let (ours, theirs) = UnixStream::pair().map_err(|e| connect_err(e.to_string()))?;
@@ -432,7 +468,7 @@ impl Connection {
             .handshake()
             .map_err(|e| connect_err(format!("SSH handshake failed: {e}")))?;
         known_hosts::verify(&session, host, &known_hosts)?;
-        authenticate(&session, host)?;
+        authenticate(&session, host, secrets)?;
         session.set_keepalive(true, KEEPALIVE_SECS);
         session.set_timeout(0);
         Ok(Self {
@@ -626,7 +662,7 @@ impl Task {
             // The script goes on the channel's standard input, which the
             // wrapper reads whole before running it.
             (
-                wrap(job.timeout, &job.tag, &nonce),
+                wrap(job.timeout, &job.tag, &nonce, job.r#become.as_ref()),
                 job.command.clone().into_bytes(),
                 Some(EndLine::new(&nonce)),
                 deadline,
@@ -656,12 +692,22 @@ impl Task {
     }
 
     /// A task killing what `tag` started, then giving `answer` to `reply`.
-    fn kill(tag: &str, reply: Option<Reply>, answer: Result<Output, TransportError>) -> Self {
-        // `kill -SIG -PGID` (dash's `kill` knows no `--`); never `-1`,
-        // which would mean every process.
-        let script = groups_script(tag).map(|groups| format!(
-            "g=$({groups}); for i in $g; do [ \"$i\" -gt 1 ] && kill -TERM \"-$i\"; done 2>/dev/null; [ -n \"$g\" ] && sleep 1; for i in $g; do [ \"$i\" -gt 1 ] && kill -KILL \"-$i\"; done 2>/dev/null; true"
-        )).unwrap_or_else(|| "true".into());
+    /// What runs through sudo is killed through sudo too: the login user
+    /// may not signal the become user's processes.
+    fn kill(
+        tag: &str,
+        r#become: Option<&Become>,
+        reply: Option<Reply>,
+        answer: Result<Output, TransportError>,
+    ) -> Self {
+        let script = match (kill_script(tag), r#become) {
+            (Some(kill), Some(b)) => format!(
+                "{}; {kill}",
+                b.line(&new_tag(), &format!("sh -c {}", quote(&kill)))
+            ),
+            (Some(kill), None) => kill,
+            (None, _) => "true".into(),
+        };
         let started = Instant::now();
         Self {
             kind: Kind::Kill,
@@ -672,7 +718,7 @@ impl Task {
             tag: String::new(),
             raw: false,
             line: format!("exec sh -c {}", quote(&script)),
-            stdin: Vec::new(),
+            stdin: Become::stdin(r#become, "").into_bytes(),
             sent: 0,
             eof_sent: false,
             channel: None,
@@ -880,10 +926,13 @@ impl Task {
     fn complete(mut self) -> Option<Task> {
         let result = self.result.take()?;
         let ending = matches!(&result, Ok(o) if o.exit == Exit::TimedOut);
-        let reply = self.job.take().map(|j| j.reply).or(self.reply.take());
+        let job = self.job.take();
+        let r#become = job.as_ref().and_then(|j| j.r#become.clone());
+        let reply = job.map(|j| j.reply).or(self.reply.take());
         if matches!(self.kind, Kind::Command) && ending && !self.raw {
             return Some(Task::kill(
                 &self.tag,
+                r#become.as_ref(),
                 reply.filter(|r| !r.is_closed()),
                 result,
             ));
@@ -908,15 +957,22 @@ fn exit_of(code: i32, timeout: Option<Duration>, started: Instant) -> Exit {
 /// puts the command in its own process group and on its deadline kills
 /// the whole group (`timeout 0`: no deadline); the script itself comes on
 /// standard input, so no secret is in an argv. Both shells carry the tag
-/// word as `$0`, for `kill_remote` and `resume`. Once `timeout` returns,
+/// word as `$0`, for the kill task and `resume`. Once `timeout` returns,
 /// the end line reports its status. One line, single-quoted: any login
 /// shell (bash, csh, fish) passes it to `sh` as is.
-fn wrap(timeout: Option<Duration>, tag: &str, nonce: &str) -> String {
+fn wrap(timeout: Option<Duration>, tag: &str, nonce: &str, r#become: Option<&Become>) -> String {
     let secs = timeout.map_or(0.0, |t| t.as_secs_f64().max(0.001));
-    let inner = format!(
-        "timeout -k {REMOTE_KILL_GRACE_SECS} {secs:.3} sh -c {} \"$0\"; s=$?; echo {END_MARKER}{nonce}:$s >&2; exit $s",
+    // Through sudo, `timeout` runs as the become user, whose whole process
+    // group it can then kill.
+    let run = format!(
+        "timeout -k {REMOTE_KILL_GRACE_SECS} {secs:.3} sh -c {} \"$0\"",
         quote(SCRIPT_FROM_STDIN)
     );
+    let run = match r#become {
+        Some(b) => b.line(tag, &run),
+        None => run,
+    };
+    let inner = format!("{run}; s=$?; echo {END_MARKER}{nonce}:$s >&2; exit $s");
     format!("exec sh -c {} {}", quote(&inner), quote(&tag_word(tag)))
 }
 
@@ -990,33 +1046,108 @@ fn default_known_hosts() -> PathBuf {
     PathBuf::from(home).join(".ssh/known_hosts")
 }
 
-fn authenticate(session: &Session, host: &Host) -> Result<(), TransportError> {
-    let fail = |method: String, reason: String| TransportError::Auth {
-        host: host.name.clone(),
-        user: host.user.clone(),
-        method,
-        reason,
-    };
+/// Tries, in order, the ssh-agent, the identity file, then the password
+/// (as password, then keyboard-interactive authentication); the error
+/// lists every method tried and why it failed.
+fn authenticate(session: &Session, host: &Host, secrets: &Secrets) -> Result<(), TransportError> {
+    let user = host.user.as_str();
+    // Asking which methods the server offers is also the `none` attempt.
+    let offered = session
+        .auth_methods(user)
+        .map_err(|e| TransportError::Session {
+            host: host.name.clone(),
+            reason: format!("the server did not answer the authentication request: {e}"),
+        })?
+        .to_string();
+    let mut tried = Vec::new();
+    let mut attempt =
+        |method: String, offers: bool, auth: &mut dyn FnMut() -> Result<(), String>| {
+            if session.authenticated() {
+                return;
+            }
+            let why = if offers {
+                auth().err().or_else(|| {
+                    (!session.authenticated()).then(|| "the server did not accept it".to_string())
+                })
+            } else {
+                Some("the server does not offer it".into())
+            };
+            if let Some(why) = why {
+                tried.push(format!("{method} ({why})"));
+            }
+        };
+    let publickey = offered.contains("publickey");
+    if std::env::var_os("SSH_AUTH_SOCK").is_some_and(|s| !s.is_empty()) {
+        attempt("ssh-agent".into(), publickey, &mut || {
+            session
+                .userauth_agent(user)
+                .map_err(|e| e.message().to_string())
+        });
+    }
     if let Some(key) = &host.identity_file {
-        let method = format!("key {}", key.display());
-        if !key.exists() {
-            return Err(fail(method, "the key file does not exist".into()));
-        }
-        session
-            .userauth_pubkey_file(&host.user, None, key, None)
-            .map_err(|e| fail(method.clone(), e.message().to_string()))?;
-    } else {
-        session
-            .userauth_agent(&host.user)
-            .map_err(|e| fail("ssh-agent".into(), e.message().to_string()))?;
+        let passphrase = host.passphrase.as_ref().and_then(|n| secrets.values.get(n));
+        attempt(format!("key {}", key.display()), publickey, &mut || {
+            if !key.exists() {
+                return Err("the key file does not exist".into());
+            }
+            session
+                .userauth_pubkey_file(user, None, key, passphrase.map(String::as_str))
+                .map_err(|e| e.message().to_string())
+        });
+    }
+    if let Some(name) = &host.password {
+        let Some(password) = secrets.values.get(name) else {
+            attempt("password".into(), true, &mut || {
+                Err(format!("the secret `{name}` was not given"))
+            });
+            return Err(auth_failed(host, tried));
+        };
+        attempt("password".into(), offered.contains("password"), &mut || {
+            session
+                .userauth_password(user, password)
+                .map_err(|e| e.message().to_string())
+        });
+        attempt(
+            "keyboard-interactive".into(),
+            offered.contains("keyboard-interactive"),
+            &mut || {
+                session
+                    .userauth_keyboard_interactive(user, &mut Answer(password))
+                    .map_err(|e| e.message().to_string())
+            },
+        );
     }
     if session.authenticated() {
-        Ok(())
-    } else {
-        Err(fail(
-            "publickey".into(),
-            "the server did not accept the key".into(),
-        ))
+        return Ok(());
+    }
+    if tried.is_empty() {
+        tried.push(
+            "nothing (no ssh-agent: SSH_AUTH_SOCK is not set; no `identity_file`; no `password`)"
+                .into(),
+        );
+    }
+    Err(auth_failed(host, tried))
+}
+
+fn auth_failed(host: &Host, tried: Vec<String>) -> TransportError {
+    TransportError::Auth {
+        host: host.name.clone(),
+        user: host.user.clone(),
+        tried,
+    }
+}
+
+/// Answers every keyboard-interactive prompt with the password.
+struct Answer<'a>(&'a str);
+
+impl ssh2::KeyboardInteractivePrompt for Answer<'_> {
+    fn prompt<'p>(
+        &mut self,
+        _username: &str,
+        _instructions: &str,
+        prompts: &[ssh2::Prompt<'p>],
+    ) -> Vec<String> {
+        prompts.iter().map(|_| self.0.to_string()).collect()
     }
 }
 
@@ -1143,6 +1274,7 @@ mod tests {
             command: command.into(),
             timeout: None,
             tag: "0".into(),
+            r#become: None,
             reply,
         };
         (job, answer)
@@ -1179,7 +1311,7 @@ mod tests {
             inventory.hosts.insert(host.name.clone(), host);
         }
         let target = &inventory.hosts[&format!("j{}", MAX_JUMPS + 1)];
-        let Err(e) = Connection::open(target, &inventory, 0) else {
+        let Err(e) = Connection::open(target, &inventory, &Secrets::default(), 0) else {
             panic!("connected through a chain that is too long");
         };
         let text = e.to_string();

@@ -1,0 +1,335 @@
+//! The composition root of a run, shared by `run` and `resume` (`status`
+//! and `resume`'s still-running check use its transport and hosts too).
+//! Each part is built by one function below and [`Launch::run`] only wires
+//! them together; reading arguments and printing the end of a run stay in
+//! `commands/`.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use super::confirm::Confirmer;
+use super::context::Secrets;
+use super::dispatcher::{Dispatcher, Options, Summary};
+use super::transport::{Router, Transport, dry_run::DryRun, local::Local, ssh::SshPool};
+use super::worker::Shared;
+use crate::events::{EventKind, RunEvent};
+use crate::model::{Duration, Host, Inventory, Runbook};
+use crate::redact::Redactor;
+use crate::report::progress::{Progress, Screen};
+use crate::report::summary::Collect;
+use crate::report::{FanOut, Reporter, plain::Plain};
+use crate::state::{self, Lock, RunDir, StateError};
+
+/// Where a run's events go.
+pub enum Journal {
+    /// A rehearsal: nothing is locked or written.
+    None,
+    /// A new run, with the texts it executes (kept in its directory).
+    New {
+        id: String,
+        runbook: String,
+        inventory: Option<String>,
+    },
+    /// `resume`: the run's directory, its state dir already locked.
+    Existing(Lock, RunDir),
+}
+
+/// A run about to start: new, resumed, or rehearsed.
+pub struct Launch {
+    pub runbook: Runbook,
+    pub inventory: Inventory,
+    pub journal: Journal,
+    /// The run's first new event: `run-started` or `run-resumed`.
+    pub first: EventKind,
+    pub options: Options,
+    pub dry_run: bool,
+    /// `--yes`: confirmations are answered without asking.
+    pub yes: bool,
+    /// Who started or resumed the run, and answers its confirmations.
+    pub operator: String,
+    pub secrets: Secrets,
+    /// For the step durations of past runs, which the progress bars expect.
+    pub state_dir: PathBuf,
+    /// The inventory those past runs must have run on to count.
+    pub forecast_for: crate::history::Hosts,
+    pub quiet: bool,
+}
+
+/// A run that ended (succeeded, failed, paused or interrupted).
+pub struct Finished {
+    pub run_id: String,
+    pub runbook: Arc<Runbook>,
+    pub summary: Summary,
+    /// Every event of the run, those before a resumption included.
+    pub events: Vec<RunEvent>,
+    /// For the instructions of steps left waiting for an operator.
+    pub inventory: Arc<Inventory>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+    /// The state dir could not be locked or the run directory made: no
+    /// step has started.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// The journal could not be written: the run stopped rather than go
+    /// on without a record.
+    #[error("{source}")]
+    Journal {
+        source: StateError,
+        run_id: String,
+        /// The run is visible under its id (`resume` finds it).
+        published: bool,
+    },
+}
+
+impl Launch {
+    pub fn run(self) -> Result<Finished, LaunchError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(LaunchError::Runtime)?;
+        runtime.block_on(self.execute())
+    }
+
+    async fn execute(self) -> Result<Finished, LaunchError> {
+        let (lock, mut run_dir) = open_state(&self.state_dir, self.journal)?;
+        let run_id = run_dir
+            .as_ref()
+            .map_or_else(|| "dry-run".to_string(), |d| d.id.clone());
+        let runbook = Arc::new(self.runbook);
+        let inventory = Arc::new(self.inventory);
+        let finished: Vec<bool> = (0..runbook.steps.len())
+            .map(|i| !self.options.selected[i] || self.options.done[i].is_some())
+            .collect();
+        let shown = Shown {
+            quiet: self.quiet,
+            dry_run: self.dry_run,
+            state_dir: &self.state_dir,
+            forecast_for: &self.forecast_for,
+        };
+        let (mut reporter, collect, screen) =
+            reporters(&runbook, &shown, &finished, run_dir.as_ref());
+        let confirmer = confirmer(self.yes, self.dry_run, self.operator, screen);
+        let (shared, events) = shared(
+            Arc::clone(&runbook),
+            transport(&inventory, self.secrets.clone(), self.dry_run),
+            self.secrets,
+            run_dir.as_ref().map(RunDir::logs),
+        );
+        let dispatcher = dispatcher(
+            Arc::clone(&shared),
+            hosts(Some(&inventory)),
+            confirmer,
+            run_dir.as_mut(),
+            &mut reporter,
+            self.options,
+        );
+        let summary =
+            dispatcher
+                .run(events, self.first)
+                .await
+                .map_err(|source| LaunchError::Journal {
+                    source,
+                    run_id: run_id.clone(),
+                    published: run_dir.as_ref().is_some_and(RunDir::is_published),
+                })?;
+        reporter.finish();
+        let transport = Arc::clone(&shared.transport);
+        let _ = tokio::task::spawn_blocking(move || transport.shutdown()).await;
+        drop(lock);
+        let events = std::mem::take(
+            &mut *collect
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        Ok(Finished {
+            run_id,
+            runbook,
+            summary,
+            events,
+            inventory,
+        })
+    }
+}
+
+/// Inventory hosts, plus the controller for steps without targets.
+#[must_use]
+pub fn hosts(inventory: Option<&Inventory>) -> BTreeMap<String, Host> {
+    let mut hosts = inventory.map(|i| i.hosts.clone()).unwrap_or_default();
+    let controller =
+        inventory.map_or_else(|| Host::controller(BTreeMap::new()), Inventory::controller);
+    hosts.entry(controller.name.clone()).or_insert(controller);
+    hosts
+}
+
+/// Locks the state dir and makes a new run's directory (staged until its
+/// start is journaled), keeping the runbook and inventory as executed.
+pub fn open_state(
+    state_dir: &Path,
+    journal: Journal,
+) -> Result<(Option<Lock>, Option<RunDir>), StateError> {
+    match journal {
+        Journal::None => Ok((None, None)),
+        Journal::Existing(lock, dir) => Ok((Some(lock), Some(dir))),
+        Journal::New {
+            id,
+            runbook,
+            inventory,
+        } => {
+            let lock = state::lock(state_dir)?;
+            let dir = RunDir::create(state_dir, &id)?;
+            dir.keep("runbook.yaml", &runbook)?;
+            if let Some(inventory) = &inventory {
+                dir.keep("inventory.yaml", inventory)?;
+            }
+            Ok((Some(lock), Some(dir)))
+        }
+    }
+}
+
+/// How commands reach hosts: chosen once, for the whole run.
+#[must_use]
+/// `secrets`: those the hosts log in with (passwords, passphrases).
+pub fn transport(
+    inventory: &Arc<Inventory>,
+    secrets: Secrets,
+    dry_run: bool,
+) -> Arc<dyn Transport> {
+    if dry_run {
+        Arc::new(DryRun)
+    } else {
+        Arc::new(Router {
+            local: Local,
+            ssh: SshPool::new(Arc::clone(inventory), secrets),
+        })
+    }
+}
+
+/// What the reporters need to know about the run's screen.
+pub struct Shown<'a> {
+    pub quiet: bool,
+    pub dry_run: bool,
+    pub state_dir: &'a Path,
+    pub forecast_for: &'a crate::history::Hosts,
+}
+
+/// The reporters: every event kept for the summary (seeded with the
+/// journal so far on `resume`), and progress bars on a terminal or plain
+/// lines elsewhere. The bars' screen goes to the confirmer, which hides
+/// them while it asks.
+pub fn reporters(
+    runbook: &Arc<Runbook>,
+    shown: &Shown<'_>,
+    finished: &[bool],
+    run_dir: Option<&RunDir>,
+) -> (FanOut, Collect, Option<Screen>) {
+    let collect = Collect::default();
+    if let Some(dir) = run_dir
+        && let Ok(before) = state::read_journal(&dir.journal_path())
+        && let Ok(mut seed) = collect.0.lock()
+    {
+        *seed = before;
+    }
+    let terminal =
+        std::io::stderr().is_terminal() && std::env::var_os("CI").is_none() && !shown.quiet;
+    let mut sinks: Vec<Box<dyn Reporter>> = vec![Box::new(collect.clone())];
+    let mut screen = None;
+    if terminal && !shown.dry_run {
+        let measured = crate::history::measured(shown.state_dir, &runbook.name, shown.forecast_for);
+        let expected = runbook
+            .steps
+            .iter()
+            .map(|step| {
+                measured
+                    .get(&step.id)
+                    .map(|m| Duration(m.median))
+                    .or(step.estimate)
+                    .unwrap_or(Duration::from_secs(0))
+            })
+            .collect();
+        let progress = Progress::new(Arc::clone(runbook), expected, finished.to_vec());
+        screen = Some(progress.screen());
+        sinks.push(Box::new(progress));
+    } else {
+        sinks.push(Box::new(Plain {
+            dry_run: shown.dry_run,
+            quiet: shown.quiet,
+        }));
+    }
+    (FanOut(sinks), collect, screen)
+}
+
+/// Who answers manual steps and confirmations: `--yes`, the operator on a
+/// terminal, or nobody (the run pauses for `runbook confirm`).
+#[must_use]
+pub fn confirmer(
+    yes: bool,
+    dry_run: bool,
+    operator: String,
+    screen: Option<Screen>,
+) -> Arc<Confirmer> {
+    Arc::new(Confirmer {
+        yes,
+        dry_run,
+        interactive: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
+        screen,
+        operator,
+        ..Confirmer::default()
+    })
+}
+
+/// What every worker of the run shares, and the channel their events
+/// reach the dispatcher on. A dry-run's secrets are already the mask:
+/// there is nothing to redact.
+fn shared(
+    runbook: Arc<Runbook>,
+    transport: Arc<dyn Transport>,
+    secrets: Secrets,
+    logs: Option<PathBuf>,
+) -> (Arc<Shared>, UnboundedReceiver<EventKind>) {
+    let redactor = Redactor::new(if secrets.masked {
+        Vec::new()
+    } else {
+        secrets.values.values().cloned().collect()
+    });
+    let (events, receiver) = tokio::sync::mpsc::unbounded_channel();
+    let shared = Shared {
+        runbook,
+        transport,
+        secrets,
+        redactor,
+        logs,
+        events,
+    };
+    (Arc::new(shared), receiver)
+}
+
+/// The dispatcher over the run's steps, its clock started now.
+pub fn dispatcher<'a>(
+    shared: Arc<Shared>,
+    hosts: BTreeMap<String, Host>,
+    confirmer: Arc<Confirmer>,
+    run_dir: Option<&'a mut RunDir>,
+    reporter: &'a mut dyn Reporter,
+    options: Options,
+) -> Dispatcher<'a> {
+    Dispatcher {
+        shared,
+        hosts: Arc::new(hosts),
+        confirmer,
+        run_dir,
+        reporter,
+        options,
+        started: Instant::now(),
+        started_at: SystemTime::now(),
+    }
+}
