@@ -16,6 +16,12 @@ command -v pgrep >/dev/null || missing+=(procps)
 command -v ss >/dev/null || missing+=(iproute2)
 command -v sudo >/dev/null || missing+=(sudo)
 command -v ssh-agent >/dev/null || missing+=(openssh-client)
+# Real servers for the `smtp` and `sip` probe tests (started by the tests on
+# loopback, as the test user, with configurations of their own); `openssl`
+# makes their certificates.
+[ -x /usr/sbin/exim4 ] || missing+=(exim4-daemon-light)
+[ -x /usr/sbin/kamailio ] || missing+=(kamailio)
+command -v openssl >/dev/null || missing+=(openssl)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]} for the tests" >&2
   $SUDO apt-get update -qq

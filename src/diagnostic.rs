@@ -84,7 +84,9 @@ pub enum Problem {
     NothingToDo { step: String },
     #[error("step `{step}` has both `manual` and `run`")]
     ManualAndRun { step: String },
-    #[error("a probe needs exactly one of `command`, `tcp` or `http`, found {found}")]
+    #[error(
+        "a probe needs exactly one of `command`, `tcp`, `http`, `smtp` or `sip`, found {found}"
+    )]
     ProbeKind { found: usize },
     #[error("`{field}` only applies to a `command` probe")]
     StdoutWithoutCommand { field: &'static str },

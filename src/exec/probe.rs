@@ -5,9 +5,10 @@ use std::time::{Duration, Instant};
 
 use minijinja::Value;
 
+use super::probes;
 use super::transport::{Become, Exit, Job, Output, Transport};
-use crate::model::{Host, Probe, ProbeKind, StdoutMatch};
-use crate::template::Templates;
+use crate::model::{Host, Probe, ProbeKind, SipTransport, StdoutMatch};
+use crate::template::{TemplateId, Templates};
 
 pub struct ProbeResult {
     pub passed: bool,
@@ -46,6 +47,16 @@ pub enum Rendered<'a> {
         status: Option<u16>,
         body_contains: Option<&'a str>,
     },
+    Smtp {
+        address: String,
+        port: u16,
+        starttls: bool,
+    },
+    Sip {
+        address: String,
+        port: u16,
+        transport: SipTransport,
+    },
 }
 
 impl Rendered<'_> {
@@ -56,6 +67,25 @@ impl Rendered<'_> {
             Self::Command { command, .. } => command.clone(),
             Self::Tcp { address, port } => format!("tcp {address}:{port}"),
             Self::Http { url, .. } => format!("http GET {url}"),
+            Self::Smtp {
+                address,
+                port,
+                starttls,
+            } => format!(
+                "smtp {address}:{port}{}",
+                if *starttls { " starttls" } else { "" }
+            ),
+            Self::Sip {
+                address,
+                port,
+                transport,
+            } => format!(
+                "sip {} {address}:{port}",
+                match transport {
+                    SipTransport::Udp => "udp",
+                    SipTransport::Tcp => "tcp",
+                }
+            ),
         }
     }
 }
@@ -100,6 +130,41 @@ pub fn render<'a>(job: &ProbeJob<'a>, host: &Host) -> Result<Rendered<'a>, (Stri
                 body_contains: body_contains.as_deref(),
             })
         }
+        ProbeKind::Smtp {
+            host: target,
+            port,
+            starttls,
+        } => Ok(Rendered::Smtp {
+            address: address(job, host, *target, "smtp", *port)?,
+            port: *port,
+            starttls: *starttls,
+        }),
+        ProbeKind::Sip {
+            host: target,
+            port,
+            transport,
+        } => Ok(Rendered::Sip {
+            address: address(job, host, *target, "sip", *port)?,
+            port: *port,
+            transport: *transport,
+        }),
+    }
+}
+
+/// A network probe's `host`, rendered, or the target's address.
+fn address(
+    job: &ProbeJob<'_>,
+    host: &Host,
+    target: Option<TemplateId>,
+    kind: &str,
+    port: u16,
+) -> Result<String, (String, String)> {
+    match target {
+        Some(t) => job
+            .templates
+            .render(t, job.context)
+            .map_err(|e| (format!("{kind} port {port}"), e)),
+        None => Ok(host.address.clone()),
     }
 }
 
@@ -124,6 +189,18 @@ pub async fn probe<T: Transport + ?Sized>(
         detail: None,
         output: None,
         duration: started.elapsed(),
+    };
+    // What the server said goes in `detail` (the journal keeps it), as
+    // a rehearsal's "dry-run" does.
+    let saw = |what: String, result: Result<String, String>| match result {
+        Ok(seen) => ProbeResult {
+            passed: true,
+            what,
+            detail: Some(seen),
+            output: None,
+            duration: started.elapsed(),
+        },
+        Err(why) => failed(what, why),
     };
     let rendered = match render(&job, host) {
         Ok(r) => r,
@@ -184,6 +261,40 @@ pub async fn probe<T: Transport + ?Sized>(
                 Err(e) => failed(what, e.to_string()),
             }
         }
+        Rendered::Smtp {
+            address,
+            port,
+            starttls,
+        } => {
+            let talk = move || probes::smtp::probe(&address, port, starttls, timeout);
+            saw(what, blocking(talk, timeout).await)
+        }
+        Rendered::Sip {
+            address,
+            port,
+            transport,
+        } => {
+            let talk = move || probes::sip::probe(&address, port, transport, timeout);
+            saw(what, blocking(talk, timeout).await)
+        }
+    }
+}
+
+/// Runs a blocking conversation off the async threads. It bounds its own
+/// reads and writes; the margin here only covers what it cannot bound (a
+/// name lookup that hangs).
+async fn blocking(
+    talk: impl FnOnce() -> Result<String, String> + Send + 'static,
+    timeout: Duration,
+) -> Result<String, String> {
+    let margin = Duration::from_secs(1);
+    match tokio::time::timeout(timeout + margin, tokio::task::spawn_blocking(talk)).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!(
+            "no answer within {}",
+            crate::model::Duration(timeout)
+        )),
     }
 }
 

@@ -93,7 +93,7 @@ pub struct RawStep {
     pub become_password: Option<Sp<String>>,
 }
 
-/// A probe: exactly one of `command`, `tcp` or `http`.
+/// A probe: exactly one of `command`, `tcp`, `http`, `smtp` or `sip`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawProbe {
@@ -105,6 +105,8 @@ pub struct RawProbe {
     pub attempts: Option<u32>,
     pub interval: Option<Duration>,
     pub timeout: Option<Duration>,
+    pub smtp: Option<RawSmtp>,
+    pub sip: Option<RawSip>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -120,4 +122,28 @@ pub struct RawHttp {
     pub url: Sp<String>,
     pub status: Option<u16>,
     pub body_contains: Option<String>,
+}
+
+/// The 220 banner, EHLO, and with `starttls` the upgrade to TLS.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSmtp {
+    pub host: Option<Sp<String>>,
+    /// 25 unless given.
+    pub port: Option<u16>,
+    /// Requires STARTTLS and a certificate the system trusts for `host`.
+    #[serde(default)]
+    pub starttls: bool,
+}
+
+/// An OPTIONS request, passed by any final response.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSip {
+    pub host: Option<Sp<String>>,
+    /// 5060 unless given.
+    pub port: Option<u16>,
+    /// `udp` unless given.
+    #[serde(default)]
+    pub transport: crate::model::SipTransport,
 }

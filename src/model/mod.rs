@@ -25,6 +25,15 @@ pub enum OnFailure {
     Pause,
 }
 
+/// How a `sip` probe sends its OPTIONS request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum SipTransport {
+    #[default]
+    Udp,
+    Tcp,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum TransportKind {

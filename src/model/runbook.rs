@@ -128,6 +128,16 @@ pub enum ProbeKind {
         status: Option<u16>,
         body_contains: Option<String>,
     },
+    Smtp {
+        host: Option<TemplateId>,
+        port: u16,
+        starttls: bool,
+    },
+    Sip {
+        host: Option<TemplateId>,
+        port: u16,
+        transport: super::SipTransport,
+    },
 }
 
 #[derive(Debug)]

@@ -21,7 +21,9 @@ pub fn probe(
 ) -> Option<Probe> {
     let kinds = usize::from(raw.command.is_some())
         + usize::from(raw.tcp.is_some())
-        + usize::from(raw.http.is_some());
+        + usize::from(raw.http.is_some())
+        + usize::from(raw.smtp.is_some())
+        + usize::from(raw.sip.is_some());
     if kinds != 1 {
         sink.error(raw.pos, Problem::ProbeKind { found: kinds });
         return None;
@@ -81,8 +83,7 @@ pub fn probe(
             port: tcp.port,
             host,
         }
-    } else {
-        let http = raw.http.as_ref()?;
+    } else if let Some(http) = &raw.http {
         let full = http.url.starts_with("http://") || http.url.starts_with("https://");
         if on_controller && !full && !http.url.contains("{{") {
             sink.error(
@@ -99,6 +100,27 @@ pub fn probe(
             status: http.status,
             body_contains: http.body_contains.clone(),
         }
+    } else if let Some(smtp) = &raw.smtp {
+        ProbeKind::Smtp {
+            host: address(
+                sink,
+                templates,
+                step,
+                on_controller,
+                raw,
+                "smtp",
+                &smtp.host,
+            )?,
+            port: smtp.port.unwrap_or(25),
+            starttls: smtp.starttls,
+        }
+    } else {
+        let sip = raw.sip.as_ref()?;
+        ProbeKind::Sip {
+            host: address(sink, templates, step, on_controller, raw, "sip", &sip.host)?,
+            port: sip.port.unwrap_or(5060),
+            transport: sip.transport,
+        }
     };
     Some(Probe {
         kind,
@@ -106,6 +128,37 @@ pub fn probe(
         interval: raw.interval.unwrap_or(DEFAULT_PROBE_INTERVAL),
         timeout: raw.timeout.unwrap_or(DEFAULT_PROBE_TIMEOUT),
     })
+}
+
+/// A network probe's `host`, which a step without targets must give:
+/// `None` inside when it defaults to the target's address, `None` outside
+/// when its template does not compile.
+#[expect(clippy::option_option, reason = "absent versus broken")]
+fn address(
+    sink: &mut Sink<'_>,
+    templates: &mut Templates,
+    step: &str,
+    on_controller: bool,
+    raw: &Sp<RawProbe>,
+    probe: &'static str,
+    host: &Option<Sp<String>>,
+) -> Option<Option<TemplateId>> {
+    match host {
+        Some(h) => Some(Some(compile(sink, templates, h, Flavor::Text)?)),
+        None => {
+            if on_controller {
+                sink.error(
+                    raw.pos,
+                    Problem::ControllerProbe {
+                        step: step.into(),
+                        probe,
+                        needs: "`host`",
+                    },
+                );
+            }
+            Some(None)
+        }
+    }
 }
 
 pub fn compile(

@@ -272,6 +272,7 @@ pub fn step_templates(step: &Step) -> Vec<TemplateId> {
             ProbeKind::Command { command, .. } => ids.push(*command),
             ProbeKind::Tcp { host, .. } => ids.extend(host),
             ProbeKind::Http { url, .. } => ids.push(*url),
+            ProbeKind::Smtp { host, .. } | ProbeKind::Sip { host, .. } => ids.extend(host),
         }
     }
     ids

@@ -1,0 +1,4 @@
+//! Probe kinds that speak a protocol, one file each.
+
+pub mod sip;
+pub mod smtp;
