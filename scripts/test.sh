@@ -16,6 +16,10 @@ command -v pgrep >/dev/null || missing+=(procps)
 command -v ss >/dev/null || missing+=(iproute2)
 command -v sudo >/dev/null || missing+=(sudo)
 command -v ssh-agent >/dev/null || missing+=(openssh-client)
+# The TLS and https probe tests: certificates made with the openssl CLI,
+# served by a real nginx.
+command -v openssl >/dev/null || missing+=(openssl)
+[ -x /usr/sbin/nginx ] || missing+=(nginx)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]} for the tests" >&2
   $SUDO apt-get update -qq

@@ -84,7 +84,7 @@ pub enum Problem {
     NothingToDo { step: String },
     #[error("step `{step}` has both `manual` and `run`")]
     ManualAndRun { step: String },
-    #[error("a probe needs exactly one of `command`, `tcp` or `http`, found {found}")]
+    #[error("a probe needs exactly one of `command`, `tcp`, `http` or `tls`, found {found}")]
     ProbeKind { found: usize },
     #[error("`{field}` only applies to a `command` probe")]
     StdoutWithoutCommand { field: &'static str },
@@ -174,6 +174,10 @@ pub enum Problem {
         dependents: String,
         count: usize,
     },
+    #[error("`{code}` is not an HTTP status; expected 100 to 599")]
+    BadHttpStatus { code: u16 },
+    #[error("`status` lists no status")]
+    NoHttpStatus,
 }
 
 impl Problem {
@@ -231,6 +235,7 @@ impl Problem {
             Self::VaultValue => "vault-value",
             Self::AnsibleVariable { .. } => "ansible-variable",
             Self::ContinueWithDependents { .. } => "continue-with-dependents",
+            Self::BadHttpStatus { .. } | Self::NoHttpStatus => "http-status",
         }
     }
 

@@ -218,6 +218,9 @@ pub fn step_templates(step: &Step) -> Vec<TemplateId> {
             ProbeKind::Command { command, .. } => ids.push(*command),
             ProbeKind::Tcp { host, .. } => ids.extend(host),
             ProbeKind::Http { url, .. } => ids.push(*url),
+            ProbeKind::Tls {
+                host, server_name, ..
+            } => ids.extend(host.iter().chain(server_name)),
         }
     }
     ids
