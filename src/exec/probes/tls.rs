@@ -148,6 +148,13 @@ fn describe(e: &openssl::ssl::Error) -> String {
     }
 }
 
+#[derive(PartialEq, Eq)]
+enum Check {
+    Chain,
+    Name,
+    Dates,
+}
+
 fn judge(
     target: &Target<'_>,
     cert: &X509Ref,
@@ -158,41 +165,34 @@ fn judge(
     let left = Asn1Time::days_from_now(0)
         .and_then(|now| now.diff(expiry))
         .map_or_else(|_| "?".into(), |d| left(d.days, d.secs));
-    let mut failed = Vec::new();
-    let mut name_checked = false;
-    let mut dates_checked = false;
-    let mut chain_checked = false;
+    // One complaint per check: OpenSSL's first is the cause, later ones
+    // (e.g. "unable to verify the first certificate") follow from it.
+    let mut failed: Vec<(Check, String)> = Vec::new();
     for (error, depth) in problems {
-        match (error.as_raw(), depth) {
+        let complaint = match (error.as_raw(), depth) {
             (
                 openssl_sys::X509_V_ERR_HOSTNAME_MISMATCH
                 | openssl_sys::X509_V_ERR_IP_ADDRESS_MISMATCH,
                 _,
-            ) => {
-                if !name_checked {
-                    failed.push(format!(
-                        "name mismatch: the certificate is for {}, not {}",
-                        names(cert),
-                        target.server_name
-                    ));
-                }
-                name_checked = true;
-            }
-            (openssl_sys::X509_V_ERR_CERT_HAS_EXPIRED, 0) => {
-                if !dates_checked {
-                    failed.push(format!("expired: the certificate expired on {until}"));
-                }
-                dates_checked = true;
-            }
-            (openssl_sys::X509_V_ERR_CERT_NOT_YET_VALID, 0) => {
-                if !dates_checked {
-                    failed.push(format!(
-                        "not yet valid: the certificate is valid from {}",
-                        format_time(cert.not_before())
-                    ));
-                }
-                dates_checked = true;
-            }
+            ) => (
+                Check::Name,
+                format!(
+                    "name mismatch: the certificate is for {}, not {}",
+                    names(cert),
+                    target.server_name
+                ),
+            ),
+            (openssl_sys::X509_V_ERR_CERT_HAS_EXPIRED, 0) => (
+                Check::Dates,
+                format!("expired: the certificate expired on {until}"),
+            ),
+            (openssl_sys::X509_V_ERR_CERT_NOT_YET_VALID, 0) => (
+                Check::Dates,
+                format!(
+                    "not yet valid: the certificate is valid from {}",
+                    format_time(cert.not_before())
+                ),
+            ),
             (_, depth) => {
                 let roots = target.ca_file.map_or_else(
                     || "the system roots".to_string(),
@@ -203,21 +203,25 @@ fn judge(
                 } else {
                     format!(" (certificate {depth} of the chain)")
                 };
-                // OpenSSL's first complaint is the cause; later ones
-                // (e.g. "unable to verify the first certificate") follow it.
-                if !chain_checked {
-                    failed.push(format!("chain not trusted by {roots}: {error}{which}"));
-                }
-                chain_checked = true;
+                (
+                    Check::Chain,
+                    format!("chain not trusted by {roots}: {error}{which}"),
+                )
             }
+        };
+        if failed.iter().all(|(check, _)| *check != complaint.0) {
+            failed.push(complaint);
         }
     }
     let deadline = Asn1Time::days_from_now(target.min_days_valid).ok();
     let short = deadline.is_some_and(|d| d.as_ref() > expiry);
-    if !dates_checked && short {
-        failed.push(format!(
-            "expires too soon: {until}, in {left}, fewer than the {} days required",
-            target.min_days_valid
+    if short && failed.iter().all(|(check, _)| *check != Check::Dates) {
+        failed.push((
+            Check::Dates,
+            format!(
+                "expires too soon: {until}, in {left}, fewer than the {} days required",
+                target.min_days_valid
+            ),
         ));
     }
     if failed.is_empty() {
@@ -226,7 +230,8 @@ fn judge(
             names(cert)
         ))
     } else {
-        let mut text = failed.join("; ");
+        let texts: Vec<String> = failed.into_iter().map(|(_, text)| text).collect();
+        let mut text = texts.join("; ");
         if !text.contains(&until) {
             text.push_str(&format!(" (the certificate expires on {until})"));
         }
