@@ -22,6 +22,9 @@ command -v ssh-agent >/dev/null || missing+=(openssh-client)
 [ -x /usr/sbin/exim4 ] || missing+=(exim4-daemon-light)
 [ -x /usr/sbin/kamailio ] || missing+=(kamailio)
 command -v openssl >/dev/null || missing+=(openssl)
+# The TLS and https probe tests: certificates made with the openssl CLI,
+# served by a real nginx.
+[ -x /usr/sbin/nginx ] || missing+=(nginx)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]} for the tests" >&2
   $SUDO apt-get update -qq

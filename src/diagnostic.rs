@@ -85,7 +85,7 @@ pub enum Problem {
     #[error("step `{step}` has both `manual` and `run`")]
     ManualAndRun { step: String },
     #[error(
-        "a probe needs exactly one of `command`, `tcp`, `http`, `smtp` or `sip`, found {found}"
+        "a probe needs exactly one of `command`, `tcp`, `http`, `tls`, `smtp` or `sip`, found {found}"
     )]
     ProbeKind { found: usize },
     #[error("`{field}` only applies to a `command` probe")]
@@ -180,6 +180,10 @@ pub enum Problem {
         dependents: String,
         count: usize,
     },
+    #[error("`{code}` is not an HTTP status; expected 100 to 599")]
+    BadHttpStatus { code: u16 },
+    #[error("`status` lists no status")]
+    NoHttpStatus,
 }
 
 impl Problem {
@@ -240,6 +244,7 @@ impl Problem {
             Self::BecomeWithoutShell { .. } | Self::StepBecomeWithoutShell { .. } => {
                 "become-without-shell"
             }
+            Self::BadHttpStatus { .. } | Self::NoHttpStatus => "http-status",
         }
     }
 

@@ -1,12 +1,14 @@
-//! Probes: a command's exit status and output, a TCP connect, an HTTP GET.
-//! `tcp` and `http` run from the controller.
+//! Probes: a command's exit status and output, a TCP connect, an HTTP
+//! request, a TLS handshake. All but `command` run from the controller.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use minijinja::Value;
 
 use super::probes;
 use super::transport::{Become, Exit, Job, Output, Transport};
+use crate::model::runbook::HttpMethod;
 use crate::model::{Host, Probe, ProbeKind, SipTransport, StdoutMatch};
 use crate::template::{TemplateId, Templates};
 
@@ -44,8 +46,17 @@ pub enum Rendered<'a> {
     },
     Http {
         url: String,
-        status: Option<u16>,
+        status: &'a [u16],
         body_contains: Option<&'a str>,
+        method: HttpMethod,
+        ca_file: Option<&'a Path>,
+    },
+    Tls {
+        address: String,
+        port: u16,
+        server_name: String,
+        ca_file: Option<&'a Path>,
+        min_days_valid: u32,
     },
     Smtp {
         address: String,
@@ -66,7 +77,14 @@ impl Rendered<'_> {
         match self {
             Self::Command { command, .. } => command.clone(),
             Self::Tcp { address, port } => format!("tcp {address}:{port}"),
-            Self::Http { url, .. } => format!("http GET {url}"),
+            Self::Http { url, method, .. } => format!("http {} {url}", method.as_str()),
+            Self::Tls {
+                address,
+                port,
+                server_name,
+                ..
+            } if server_name != address => format!("tls {address}:{port} ({server_name})"),
+            Self::Tls { address, port, .. } => format!("tls {address}:{port}"),
             Self::Smtp {
                 address,
                 port,
@@ -117,6 +135,8 @@ pub fn render<'a>(job: &ProbeJob<'a>, host: &Host) -> Result<Rendered<'a>, (Stri
             url,
             status,
             body_contains,
+            method,
+            ca_file,
         } => {
             let mut url = templates
                 .render(*url, job.context)
@@ -126,8 +146,35 @@ pub fn render<'a>(job: &ProbeJob<'a>, host: &Host) -> Result<Rendered<'a>, (Stri
             }
             Ok(Rendered::Http {
                 url,
-                status: *status,
+                status,
                 body_contains: body_contains.as_deref(),
+                method: *method,
+                ca_file: ca_file.as_deref(),
+            })
+        }
+        ProbeKind::Tls {
+            host: target,
+            port,
+            server_name,
+            ca_file,
+            min_days_valid,
+        } => {
+            let address = match target.map(|t| templates.render(t, job.context)) {
+                Some(Ok(a)) => a,
+                Some(Err(e)) => return Err((format!("tls port {port}"), e)),
+                None => host.address.clone(),
+            };
+            let server_name = match server_name.map(|t| templates.render(t, job.context)) {
+                Some(Ok(name)) => name,
+                Some(Err(e)) => return Err((format!("tls {address}:{port}"), e)),
+                None => address.clone(),
+            };
+            Ok(Rendered::Tls {
+                address,
+                port: *port,
+                server_name,
+                ca_file: ca_file.as_deref(),
+                min_days_valid: *min_days_valid,
             })
         }
         ProbeKind::Smtp {
@@ -249,14 +296,51 @@ pub async fn probe<T: Transport + ?Sized>(
             url,
             status,
             body_contains,
+            method,
+            ca_file,
         } => {
-            let needle = body_contains.map(str::to_string);
+            let request = HttpRequest {
+                url,
+                method,
+                status: status.to_vec(),
+                body_contains: body_contains.map(str::to_string),
+                ca_file: ca_file.map(Path::to_path_buf),
+            };
+            let result = tokio::task::spawn_blocking(move || http(&request, timeout)).await;
+            match result {
+                Ok(Ok(())) => passed(what),
+                Ok(Err(e)) => failed(what, e),
+                Err(e) => failed(what, e.to_string()),
+            }
+        }
+        Rendered::Tls {
+            address,
+            port,
+            server_name,
+            ca_file,
+            min_days_valid,
+        } => {
+            let ca_file = ca_file.map(Path::to_path_buf);
             let result = tokio::task::spawn_blocking(move || {
-                http_get(&url, timeout, status, needle.as_deref())
+                super::probes::tls::check(
+                    &super::probes::tls::Target {
+                        host: &address,
+                        port,
+                        server_name: &server_name,
+                        ca_file: ca_file.as_deref(),
+                        min_days_valid,
+                    },
+                    timeout,
+                )
             })
             .await;
             match result {
-                Ok(Ok(())) => passed(what),
+                // What the certificate showed goes to the journal: its
+                // expiry date is worth keeping.
+                Ok(Ok(seen)) => ProbeResult {
+                    detail: Some(seen),
+                    ..passed(what)
+                },
                 Ok(Err(e)) => failed(what, e),
                 Err(e) => failed(what, e.to_string()),
             }
@@ -317,38 +401,99 @@ fn judge(output: &Output, stdout: Option<&StdoutMatch>) -> (bool, Option<String>
     }
 }
 
-fn http_get(
-    url: &str,
-    timeout: Duration,
-    status: Option<u16>,
-    body_contains: Option<&str>,
-) -> Result<(), String> {
+struct HttpRequest {
+    url: String,
+    method: HttpMethod,
+    /// Any of these passes; empty: any 2xx or 3xx.
+    status: Vec<u16>,
+    body_contains: Option<String>,
+    ca_file: Option<std::path::PathBuf>,
+}
+
+fn http(request: &HttpRequest, timeout: Duration) -> Result<(), String> {
+    use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
+    // The system's roots unless `ca_file` names the only ones to trust;
+    // native-tls, the TLS that is built in.
+    let roots = match &request.ca_file {
+        Some(path) => {
+            let pem = std::fs::read(path)
+                .map_err(|e| format!("cannot read CA file {}: {e}", path.display()))?;
+            let certs: Vec<Certificate<'static>> = ureq::tls::parse_pem(&pem)
+                .filter_map(|item| match item {
+                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+                    _ => None,
+                })
+                .collect();
+            if certs.is_empty() {
+                return Err(format!("CA file {} holds no certificate", path.display()));
+            }
+            RootCerts::new_with_certs(&certs)
+        }
+        None => RootCerts::PlatformVerifier,
+    };
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
         .http_status_as_error(false)
+        .tls_config(
+            TlsConfig::builder()
+                .provider(TlsProvider::NativeTls)
+                .root_certs(roots)
+                .build(),
+        )
         .build()
         .into();
-    let mut response = agent.get(url).call().map_err(|e| e.to_string())?;
+    let call = ureq::http::Request::builder()
+        .method(request.method.as_str())
+        .uri(&request.url)
+        .body(())
+        .map_err(|e| e.to_string())
+        .and_then(|r| agent.run(r).map_err(|e| describe_http_error(&e)));
+    let mut response = call?;
     let code = response.status().as_u16();
-    let status_ok = status.map_or((200..400).contains(&code), |s| s == code);
+    let status_ok = if request.status.is_empty() {
+        (200..400).contains(&code)
+    } else {
+        request.status.contains(&code)
+    };
     if !status_ok {
-        return Err(match status {
-            Some(s) => format!("status {code}, expected {s}"),
-            None => format!("status {code}"),
+        return Err(if request.status.is_empty() {
+            format!("status {code}")
+        } else {
+            let expected: Vec<String> = request.status.iter().map(u16::to_string).collect();
+            format!("status {code}, expected {}", expected.join(" or "))
         });
     }
-    if let Some(needle) = body_contains {
+    if let Some(needle) = &request.body_contains {
         let body = response
             .body_mut()
             .with_config()
             .limit(8 * 1024 * 1024)
             .read_to_string()
             .map_err(|e| e.to_string())?;
-        if !body.contains(needle) {
+        if !body.contains(needle.as_str()) {
             return Err(format!("body does not contain `{needle}`"));
         }
     }
     Ok(())
+}
+
+/// ureq's error, with OpenSSL's certificate verdict brought forward: its
+/// text ends with the reason in parentheses, after source file and line.
+fn describe_http_error(e: &ureq::Error) -> String {
+    let text = e.to_string();
+    if text.contains("certificate verify failed") {
+        let reason = text
+            .rsplit_once('(')
+            .map_or(text.as_str(), |(_, r)| r.trim_end_matches(')'));
+        return format!("TLS certificate not accepted: {reason}");
+    }
+    // `native-tls: error:CODE:LIBRARY:FUNCTION:REASON:FILE:LINE:...`
+    if let Some(rest) = text.strip_prefix("native-tls: error:")
+        && let Some(reason) = rest.split(':').nth(3)
+    {
+        return format!("TLS handshake failed: {reason}");
+    }
+    text
 }
 
 #[must_use]

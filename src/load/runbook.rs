@@ -93,7 +93,7 @@ pub struct RawStep {
     pub become_password: Option<Sp<String>>,
 }
 
-/// A probe: exactly one of `command`, `tcp`, `http`, `smtp` or `sip`.
+/// A probe: exactly one of `command`, `tcp`, `http`, `tls`, `smtp` or `sip`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawProbe {
@@ -105,6 +105,7 @@ pub struct RawProbe {
     pub attempts: Option<u32>,
     pub interval: Option<Duration>,
     pub timeout: Option<Duration>,
+    pub tls: Option<RawTls>,
     pub smtp: Option<RawSmtp>,
     pub sip: Option<RawSip>,
 }
@@ -120,8 +121,76 @@ pub struct RawTcp {
 #[serde(deny_unknown_fields)]
 pub struct RawHttp {
     pub url: Sp<String>,
-    pub status: Option<u16>,
+    /// The status that passes, or a list of them; without it any 2xx or 3xx.
+    pub status: Option<Sp<HttpStatuses>>,
     pub body_contains: Option<String>,
+    /// `GET` unless given.
+    pub method: Option<HttpMethod>,
+    /// PEM file of the CA(s) trusted for `https` instead of the system roots,
+    /// relative to the runbook's folder.
+    pub ca_file: Option<Sp<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum HttpStatuses {
+    One(u16),
+    Any(Vec<u16>),
+}
+
+impl HttpStatuses {
+    #[must_use]
+    pub fn codes(&self) -> Vec<u16> {
+        match self {
+            Self::One(code) => vec![*code],
+            Self::Any(codes) => codes.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HttpMethod {
+    Get,
+    Head,
+    Post,
+    Put,
+    Delete,
+    Options,
+    Patch,
+}
+
+impl HttpMethod {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Head => "HEAD",
+            Self::Post => "POST",
+            Self::Put => "PUT",
+            Self::Delete => "DELETE",
+            Self::Options => "OPTIONS",
+            Self::Patch => "PATCH",
+        }
+    }
+}
+
+/// A TLS handshake: the certificate must chain to `ca_file` (or the system
+/// roots), match `server_name` and stay valid `min_days_valid` more days.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    /// The target's address unless given.
+    pub host: Option<Sp<String>>,
+    /// 443 unless given.
+    pub port: Option<u16>,
+    /// The name the certificate must be for (and sent as SNI); `host` unless given.
+    pub server_name: Option<Sp<String>>,
+    /// PEM file of the CA(s) to trust instead of the system roots, relative
+    /// to the runbook's folder.
+    pub ca_file: Option<Sp<String>>,
+    /// Days the certificate must stay valid from now; 0 unless given.
+    pub min_days_valid: Option<u32>,
 }
 
 /// The 220 banner, EHLO, and with `starttls` the upgrade to TLS.

@@ -1,11 +1,13 @@
 //! A runbook with defaults applied and every reference resolved to an index.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use regex::Regex;
 
 use super::{Duration, OnFailure};
 use crate::load::Pos;
+pub use crate::load::runbook::HttpMethod;
 use crate::template::{TemplateId, Templates};
 
 #[derive(Debug)]
@@ -125,8 +127,20 @@ pub enum ProbeKind {
     },
     Http {
         url: TemplateId,
-        status: Option<u16>,
+        /// Any of these passes; empty: any 2xx or 3xx.
+        status: Vec<u16>,
         body_contains: Option<String>,
+        method: HttpMethod,
+        /// Trusted instead of the system roots, resolved against the
+        /// runbook's folder.
+        ca_file: Option<PathBuf>,
+    },
+    Tls {
+        host: Option<TemplateId>,
+        port: u16,
+        server_name: Option<TemplateId>,
+        ca_file: Option<PathBuf>,
+        min_days_valid: u32,
     },
     Smtp {
         host: Option<TemplateId>,

@@ -1,11 +1,14 @@
 //! Probe definitions: exactly one kind, matchers only where they apply.
 
+use std::path::{Path, PathBuf};
+
 use regex::Regex;
 
 use super::Sink;
 use crate::diagnostic::Problem;
 use crate::load::Sp;
 use crate::load::runbook::RawProbe;
+use crate::model::runbook::HttpMethod;
 use crate::model::{Duration, Probe, ProbeKind, StdoutMatch};
 use crate::template::{Finding, Flavor, TemplateId, Templates};
 
@@ -22,6 +25,7 @@ pub fn probe(
     let kinds = usize::from(raw.command.is_some())
         + usize::from(raw.tcp.is_some())
         + usize::from(raw.http.is_some())
+        + usize::from(raw.tls.is_some())
         + usize::from(raw.smtp.is_some())
         + usize::from(raw.sip.is_some());
     if kinds != 1 {
@@ -95,10 +99,43 @@ pub fn probe(
                 },
             );
         }
+        let status = http.status.as_ref().map(|s| (s.pos, s.codes()));
+        if let Some((pos, codes)) = &status {
+            if codes.is_empty() {
+                sink.error(*pos, Problem::NoHttpStatus);
+            }
+            for &code in codes.iter().filter(|c| !(100..=599).contains(*c)) {
+                sink.error(*pos, Problem::BadHttpStatus { code });
+            }
+        }
         ProbeKind::Http {
             url: compile(sink, templates, &http.url, Flavor::Text)?,
-            status: http.status,
+            status: status.map(|(_, codes)| codes).unwrap_or_default(),
             body_contains: http.body_contains.clone(),
+            method: http.method.unwrap_or(HttpMethod::Get),
+            ca_file: http.ca_file.as_ref().map(|f| beside(sink.file, f)),
+        }
+    } else if let Some(tls) = &raw.tls {
+        if on_controller && tls.host.is_none() {
+            sink.error(
+                raw.pos,
+                Problem::ControllerProbe {
+                    step: step.into(),
+                    probe: "tls",
+                    needs: "`host`",
+                },
+            );
+        }
+        let mut text = |t: &Option<Sp<String>>| match t {
+            Some(t) => compile(sink, templates, t, Flavor::Text).map(Some),
+            None => Some(None),
+        };
+        ProbeKind::Tls {
+            host: text(&tls.host)?,
+            port: tls.port.unwrap_or(443),
+            server_name: text(&tls.server_name)?,
+            ca_file: tls.ca_file.as_ref().map(|f| beside(sink.file, f)),
+            min_days_valid: tls.min_days_valid.unwrap_or(0),
         }
     } else if let Some(smtp) = &raw.smtp {
         ProbeKind::Smtp {
@@ -159,6 +196,13 @@ fn address(
             Some(None)
         }
     }
+}
+
+/// A path as written in `runbook`, relative to its folder.
+fn beside(runbook: &Path, path: &str) -> PathBuf {
+    runbook
+        .parent()
+        .map_or_else(|| PathBuf::from(path), |dir| dir.join(path))
 }
 
 pub fn compile(

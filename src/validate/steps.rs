@@ -273,6 +273,9 @@ pub fn step_templates(step: &Step) -> Vec<TemplateId> {
             ProbeKind::Tcp { host, .. } => ids.extend(host),
             ProbeKind::Http { url, .. } => ids.push(*url),
             ProbeKind::Smtp { host, .. } | ProbeKind::Sip { host, .. } => ids.extend(host),
+            ProbeKind::Tls {
+                host, server_name, ..
+            } => ids.extend(host.iter().chain(server_name)),
         }
     }
     ids

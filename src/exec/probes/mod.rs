@@ -2,3 +2,4 @@
 
 pub mod sip;
 pub mod smtp;
+pub mod tls;
