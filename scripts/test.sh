@@ -16,6 +16,13 @@ command -v pgrep >/dev/null || missing+=(procps)
 command -v ss >/dev/null || missing+=(iproute2)
 command -v sudo >/dev/null || missing+=(sudo)
 command -v ssh-agent >/dev/null || missing+=(openssh-client)
+# The probe tests: a real DNS server (dnsmasq-base is the binary without
+# the system service), a real Redis for `tcp` send/expect, and `unshare`/
+# `setpriv` to ping inside a network namespace of the test, as root and not.
+[ -x /usr/sbin/dnsmasq ] || missing+=(dnsmasq-base)
+command -v redis-server >/dev/null || missing+=(redis-server)
+command -v unshare >/dev/null || missing+=(util-linux)
+command -v setpriv >/dev/null || missing+=(util-linux)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]} for the tests" >&2
   $SUDO apt-get update -qq

@@ -84,7 +84,9 @@ pub enum Problem {
     NothingToDo { step: String },
     #[error("step `{step}` has both `manual` and `run`")]
     ManualAndRun { step: String },
-    #[error("a probe needs exactly one of `command`, `tcp` or `http`, found {found}")]
+    #[error(
+        "a probe needs exactly one of `command`, `tcp`, `http`, `ping` or `dns`, found {found}"
+    )]
     ProbeKind { found: usize },
     #[error("`{field}` only applies to a `command` probe")]
     StdoutWithoutCommand { field: &'static str },
@@ -174,6 +176,12 @@ pub enum Problem {
         dependents: String,
         count: usize,
     },
+    #[error("`{field}` in `{probe}` {reason}")]
+    ProbeField {
+        probe: &'static str,
+        field: &'static str,
+        reason: String,
+    },
 }
 
 impl Problem {
@@ -231,6 +239,7 @@ impl Problem {
             Self::VaultValue => "vault-value",
             Self::AnsibleVariable { .. } => "ansible-variable",
             Self::ContinueWithDependents { .. } => "continue-with-dependents",
+            Self::ProbeField { .. } => "probe-field",
         }
     }
 

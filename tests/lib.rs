@@ -11,6 +11,7 @@ mod inputs;
 mod journal;
 mod login;
 mod plan;
+mod probes_pdns;
 mod processes;
 mod report;
 mod run;

@@ -7,6 +7,7 @@ pub mod dispatcher;
 pub mod launch;
 pub mod operator;
 pub mod probe;
+pub mod probes;
 pub mod selection;
 pub mod transport;
 pub mod worker;

@@ -1,13 +1,15 @@
-//! Probes: a command's exit status and output, a TCP connect, an HTTP GET.
-//! `tcp` and `http` run from the controller.
+//! Probes: a command's exit status and output, a TCP connect (and
+//! exchange), an HTTP GET, ICMP echo, a DNS query. All but `command` run
+//! from the controller.
 
 use std::time::{Duration, Instant};
 
 use minijinja::Value;
 
 use super::transport::{Become, Exit, Job, Output, Transport};
+use crate::load::runbook::DnsType;
 use crate::model::{Host, Probe, ProbeKind, StdoutMatch};
-use crate::template::Templates;
+use crate::template::{TemplateId, Templates};
 
 pub struct ProbeResult {
     pub passed: bool,
@@ -40,11 +42,24 @@ pub enum Rendered<'a> {
     Tcp {
         address: String,
         port: u16,
+        send: Option<String>,
+        expect: Option<&'a str>,
     },
     Http {
         url: String,
         status: Option<u16>,
         body_contains: Option<&'a str>,
+    },
+    Ping {
+        address: String,
+        count: u32,
+        max_loss: u32,
+    },
+    Dns {
+        name: String,
+        record: DnsType,
+        server: Option<String>,
+        expect: Option<String>,
     },
 }
 
@@ -54,8 +69,21 @@ impl Rendered<'_> {
     pub fn what(&self) -> String {
         match self {
             Self::Command { command, .. } => command.clone(),
-            Self::Tcp { address, port } => format!("tcp {address}:{port}"),
+            Self::Tcp { address, port, .. } => format!("tcp {address}:{port}"),
             Self::Http { url, .. } => format!("http GET {url}"),
+            Self::Ping { address, .. } => format!("ping {address}"),
+            Self::Dns {
+                name,
+                record,
+                server,
+                ..
+            } => {
+                let kind = super::probes::dns::type_name(*record);
+                match server {
+                    Some(server) => format!("dns {kind} {name} @{server}"),
+                    None => format!("dns {kind} {name}"),
+                }
+            }
         }
     }
 }
@@ -72,15 +100,35 @@ pub fn render<'a>(job: &ProbeJob<'a>, host: &Host) -> Result<Rendered<'a>, (Stri
                 stdout: stdout.as_ref(),
             })
             .map_err(|e| (templates.source(*command).into(), e)),
-        ProbeKind::Tcp { port, host: target } => {
+        ProbeKind::Tcp {
+            port,
+            host: target,
+            send,
+            expect,
+        } => {
             let address = match target.map(|t| templates.render(t, job.context)) {
                 Some(Ok(a)) => a,
                 Some(Err(e)) => return Err((format!("tcp port {port}"), e)),
                 None => host.address.clone(),
             };
+            // The template engine drops a final newline, which ends a
+            // line-based protocol's command (`PING\r\n`): put it back.
+            let send = send
+                .map(|s| {
+                    templates.render(s, job.context).map(|mut text| {
+                        if templates.source(s).ends_with('\n') && !text.ends_with('\n') {
+                            text.push('\n');
+                        }
+                        text
+                    })
+                })
+                .transpose()
+                .map_err(|e| (format!("tcp port {port}"), e))?;
             Ok(Rendered::Tcp {
                 address,
                 port: *port,
+                send,
+                expect: expect.as_deref(),
             })
         }
         ProbeKind::Http {
@@ -98,6 +146,40 @@ pub fn render<'a>(job: &ProbeJob<'a>, host: &Host) -> Result<Rendered<'a>, (Stri
                 url,
                 status: *status,
                 body_contains: body_contains.as_deref(),
+            })
+        }
+        ProbeKind::Ping {
+            host: target,
+            count,
+            max_loss,
+        } => {
+            let address = match target.map(|t| templates.render(t, job.context)) {
+                Some(Ok(a)) => a,
+                Some(Err(e)) => return Err(("ping".into(), e)),
+                None => host.address.clone(),
+            };
+            Ok(Rendered::Ping {
+                address,
+                count: *count,
+                max_loss: *max_loss,
+            })
+        }
+        ProbeKind::Dns {
+            name,
+            record,
+            server,
+            expect,
+        } => {
+            let render = |id: TemplateId| {
+                templates
+                    .render(id, job.context)
+                    .map_err(|e| ("dns".to_string(), e))
+            };
+            Ok(Rendered::Dns {
+                name: render(*name)?,
+                record: *record,
+                server: server.map(render).transpose()?,
+                expect: expect.map(render).transpose()?,
             })
         }
     }
@@ -124,6 +206,12 @@ pub async fn probe<T: Transport + ?Sized>(
         detail: None,
         output: None,
         duration: started.elapsed(),
+    };
+    // A pass that says what it saw (the addresses a name has): the journal
+    // keeps it.
+    let saw = |what: String, seen: String| ProbeResult {
+        detail: Some(seen),
+        ..passed(what)
     };
     let rendered = match render(&job, host) {
         Ok(r) => r,
@@ -153,19 +241,16 @@ pub async fn probe<T: Transport + ?Sized>(
                 Err(e) => failed(what, e.to_string()),
             }
         }
-        Rendered::Tcp { address, port } => {
-            match tokio::time::timeout(
-                timeout,
-                tokio::net::TcpStream::connect((address.as_str(), port)),
-            )
-            .await
+        Rendered::Tcp {
+            address,
+            port,
+            send,
+            expect,
+        } => {
+            match super::probes::tcp::probe(&address, port, send.as_deref(), expect, timeout).await
             {
-                Ok(Ok(_)) => passed(what),
-                Ok(Err(e)) => failed(what, e.to_string()),
-                Err(_) => failed(
-                    what,
-                    format!("no answer within {}", crate::model::Duration(timeout)),
-                ),
+                Ok(()) => passed(what),
+                Err(e) => failed(what, e),
             }
         }
         Rendered::Http {
@@ -182,6 +267,40 @@ pub async fn probe<T: Transport + ?Sized>(
                 Ok(Ok(())) => passed(what),
                 Ok(Err(e)) => failed(what, e),
                 Err(e) => failed(what, e.to_string()),
+            }
+        }
+        Rendered::Ping {
+            address,
+            count,
+            max_loss,
+        } => {
+            let result = tokio::task::spawn_blocking(move || {
+                super::probes::ping::ping(&address, count, max_loss, timeout)
+            })
+            .await;
+            match result {
+                Ok(Ok(seen)) => saw(what, seen),
+                Ok(Err(e)) => failed(what, e),
+                Err(e) => failed(what, e.to_string()),
+            }
+        }
+        Rendered::Dns {
+            name,
+            record,
+            server,
+            expect,
+        } => {
+            let result = super::probes::dns::query(
+                &name,
+                record,
+                server.as_deref(),
+                expect.as_deref(),
+                timeout,
+            )
+            .await;
+            match result {
+                Ok(seen) => saw(what, seen),
+                Err(e) => failed(what, e),
             }
         }
     }

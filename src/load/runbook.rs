@@ -105,6 +105,8 @@ pub struct RawProbe {
     pub attempts: Option<u32>,
     pub interval: Option<Duration>,
     pub timeout: Option<Duration>,
+    pub ping: Option<RawPing>,
+    pub dns: Option<RawDns>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -112,6 +114,10 @@ pub struct RawProbe {
 pub struct RawTcp {
     pub port: u16,
     pub host: Option<Sp<String>>,
+    /// Sent once connected (a template: it may hold a secret).
+    pub send: Option<Sp<String>>,
+    /// The probe passes when the data received contains this text.
+    pub expect: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -120,4 +126,45 @@ pub struct RawHttp {
     pub url: Sp<String>,
     pub status: Option<u16>,
     pub body_contains: Option<String>,
+}
+
+/// ICMP echo.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPing {
+    pub host: Option<Sp<String>>,
+    /// Echo requests sent (default 3).
+    pub count: Option<Sp<u32>>,
+    /// Loss allowed, in percent (default 0).
+    pub max_loss: Option<Sp<u32>>,
+}
+
+/// A DNS query.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawDns {
+    pub name: Sp<String>,
+    pub r#type: Option<DnsType>,
+    /// `ADDR` or `ADDR:PORT`; the system resolver when absent.
+    pub server: Option<Sp<String>>,
+    /// One record of the answer must be this value.
+    pub expect: Option<Sp<String>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+pub enum DnsType {
+    #[default]
+    A,
+    #[serde(rename = "AAAA")]
+    Aaaa,
+    #[serde(rename = "CNAME")]
+    Cname,
+    #[serde(rename = "MX")]
+    Mx,
+    #[serde(rename = "SRV")]
+    Srv,
+    #[serde(rename = "TXT")]
+    Txt,
+    #[serde(rename = "PTR")]
+    Ptr,
 }

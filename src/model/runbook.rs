@@ -122,11 +122,25 @@ pub enum ProbeKind {
     Tcp {
         port: u16,
         host: Option<TemplateId>,
+        send: Option<TemplateId>,
+        expect: Option<String>,
     },
     Http {
         url: TemplateId,
         status: Option<u16>,
         body_contains: Option<String>,
+    },
+    Ping {
+        host: Option<TemplateId>,
+        count: u32,
+        /// Percent.
+        max_loss: u32,
+    },
+    Dns {
+        name: TemplateId,
+        record: crate::load::runbook::DnsType,
+        server: Option<TemplateId>,
+        expect: Option<TemplateId>,
     },
 }
 
