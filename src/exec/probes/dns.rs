@@ -211,3 +211,19 @@ impl Answer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse_server;
+
+    #[test]
+    fn a_server_is_an_address_with_port_53_unless_it_says_another() {
+        let parsed = |s| parse_server(s).map(|a| a.to_string());
+        assert_eq!(parsed("10.0.0.53"), Ok("10.0.0.53:53".into()));
+        assert_eq!(parsed("10.0.0.53:5353"), Ok("10.0.0.53:5353".into()));
+        assert_eq!(parsed("fd00::53"), Ok("[fd00::53]:53".into()));
+        assert_eq!(parsed("[fd00::53]:5353"), Ok("[fd00::53]:5353".into()));
+        assert!(parsed("ns1.example:53").is_err());
+        assert!(parsed("10.0.0.53:99999").is_err());
+    }
+}
