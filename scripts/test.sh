@@ -25,6 +25,13 @@ command -v openssl >/dev/null || missing+=(openssl)
 # The TLS and https probe tests: certificates made with the openssl CLI,
 # served by a real nginx.
 [ -x /usr/sbin/nginx ] || missing+=(nginx)
+# The probe tests: a real DNS server (dnsmasq-base is the binary without
+# the system service), a real Redis for `tcp` send/expect, and `unshare`/
+# `setpriv` to ping inside a network namespace of the test, as root and not.
+[ -x /usr/sbin/dnsmasq ] || missing+=(dnsmasq-base)
+command -v redis-server >/dev/null || missing+=(redis-server)
+command -v unshare >/dev/null || missing+=(util-linux)
+command -v setpriv >/dev/null || missing+=(util-linux)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]} for the tests" >&2
   $SUDO apt-get update -qq

@@ -85,7 +85,7 @@ pub enum Problem {
     #[error("step `{step}` has both `manual` and `run`")]
     ManualAndRun { step: String },
     #[error(
-        "a probe needs exactly one of `command`, `tcp`, `http`, `tls`, `smtp` or `sip`, found {found}"
+        "a probe needs exactly one of `command`, `tcp`, `http`, `tls`, `smtp`, `sip`, `ping` or `dns`, found {found}"
     )]
     ProbeKind { found: usize },
     #[error("`{field}` only applies to a `command` probe")]
@@ -184,6 +184,12 @@ pub enum Problem {
     BadHttpStatus { code: u16 },
     #[error("`status` lists no status")]
     NoHttpStatus,
+    #[error("`{field}` in `{probe}` {reason}")]
+    ProbeField {
+        probe: &'static str,
+        field: &'static str,
+        reason: String,
+    },
 }
 
 impl Problem {
@@ -245,6 +251,7 @@ impl Problem {
                 "become-without-shell"
             }
             Self::BadHttpStatus { .. } | Self::NoHttpStatus => "http-status",
+            Self::ProbeField { .. } => "probe-field",
         }
     }
 

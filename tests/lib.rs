@@ -12,6 +12,7 @@ mod inputs;
 mod journal;
 mod login;
 mod plan;
+mod probes_pdns;
 mod probes_ptls;
 mod probes_smtp_sip;
 mod processes;

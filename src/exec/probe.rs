@@ -1,5 +1,6 @@
-//! Probes: a command's exit status and output, a TCP connect, an HTTP
-//! request, a TLS handshake. All but `command` run from the controller.
+//! Probes: a command's exit status and output, a TCP connect (and
+//! exchange), an HTTP request, a TLS handshake, ICMP echo, a DNS query,
+//! SMTP and SIP. All but `command` run from the controller.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -8,6 +9,7 @@ use minijinja::Value;
 
 use super::probes;
 use super::transport::{Become, Exit, Job, Output, Transport};
+use crate::load::runbook::DnsType;
 use crate::model::runbook::HttpMethod;
 use crate::model::{Host, Probe, ProbeKind, SipTransport, StdoutMatch};
 use crate::template::{TemplateId, Templates};
@@ -43,6 +45,8 @@ pub enum Rendered<'a> {
     Tcp {
         address: String,
         port: u16,
+        send: Option<String>,
+        expect: Option<&'a str>,
     },
     Http {
         url: String,
@@ -68,6 +72,17 @@ pub enum Rendered<'a> {
         port: u16,
         transport: SipTransport,
     },
+    Ping {
+        address: String,
+        count: u32,
+        max_loss: u32,
+    },
+    Dns {
+        name: String,
+        record: DnsType,
+        server: Option<String>,
+        expect: Option<String>,
+    },
 }
 
 impl Rendered<'_> {
@@ -76,7 +91,7 @@ impl Rendered<'_> {
     pub fn what(&self) -> String {
         match self {
             Self::Command { command, .. } => command.clone(),
-            Self::Tcp { address, port } => format!("tcp {address}:{port}"),
+            Self::Tcp { address, port, .. } => format!("tcp {address}:{port}"),
             Self::Http { url, method, .. } => format!("http {} {url}", method.as_str()),
             Self::Tls {
                 address,
@@ -104,6 +119,19 @@ impl Rendered<'_> {
                     SipTransport::Tcp => "tcp",
                 }
             ),
+            Self::Ping { address, .. } => format!("ping {address}"),
+            Self::Dns {
+                name,
+                record,
+                server,
+                ..
+            } => {
+                let kind = super::probes::dns::type_name(*record);
+                match server {
+                    Some(server) => format!("dns {kind} {name} @{server}"),
+                    None => format!("dns {kind} {name}"),
+                }
+            }
         }
     }
 }
@@ -120,15 +148,35 @@ pub fn render<'a>(job: &ProbeJob<'a>, host: &Host) -> Result<Rendered<'a>, (Stri
                 stdout: stdout.as_ref(),
             })
             .map_err(|e| (templates.source(*command).into(), e)),
-        ProbeKind::Tcp { port, host: target } => {
+        ProbeKind::Tcp {
+            port,
+            host: target,
+            send,
+            expect,
+        } => {
             let address = match target.map(|t| templates.render(t, job.context)) {
                 Some(Ok(a)) => a,
                 Some(Err(e)) => return Err((format!("tcp port {port}"), e)),
                 None => host.address.clone(),
             };
+            // The template engine drops a final newline, which ends a
+            // line-based protocol's command (`PING\r\n`): put it back.
+            let send = send
+                .map(|s| {
+                    templates.render(s, job.context).map(|mut text| {
+                        if templates.source(s).ends_with('\n') && !text.ends_with('\n') {
+                            text.push('\n');
+                        }
+                        text
+                    })
+                })
+                .transpose()
+                .map_err(|e| (format!("tcp port {port}"), e))?;
             Ok(Rendered::Tcp {
                 address,
                 port: *port,
+                send,
+                expect: expect.as_deref(),
             })
         }
         ProbeKind::Http {
@@ -195,6 +243,40 @@ pub fn render<'a>(job: &ProbeJob<'a>, host: &Host) -> Result<Rendered<'a>, (Stri
             port: *port,
             transport: *transport,
         }),
+        ProbeKind::Ping {
+            host: target,
+            count,
+            max_loss,
+        } => {
+            let address = match target.map(|t| templates.render(t, job.context)) {
+                Some(Ok(a)) => a,
+                Some(Err(e)) => return Err(("ping".into(), e)),
+                None => host.address.clone(),
+            };
+            Ok(Rendered::Ping {
+                address,
+                count: *count,
+                max_loss: *max_loss,
+            })
+        }
+        ProbeKind::Dns {
+            name,
+            record,
+            server,
+            expect,
+        } => {
+            let render = |id: TemplateId| {
+                templates
+                    .render(id, job.context)
+                    .map_err(|e| ("dns".to_string(), e))
+            };
+            Ok(Rendered::Dns {
+                name: render(*name)?,
+                record: *record,
+                server: server.map(render).transpose()?,
+                expect: expect.map(render).transpose()?,
+            })
+        }
     }
 }
 
@@ -277,19 +359,16 @@ pub async fn probe<T: Transport + ?Sized>(
                 Err(e) => failed(what, e.to_string()),
             }
         }
-        Rendered::Tcp { address, port } => {
-            match tokio::time::timeout(
-                timeout,
-                tokio::net::TcpStream::connect((address.as_str(), port)),
-            )
-            .await
+        Rendered::Tcp {
+            address,
+            port,
+            send,
+            expect,
+        } => {
+            match super::probes::tcp::probe(&address, port, send.as_deref(), expect, timeout).await
             {
-                Ok(Ok(_)) => passed(what),
-                Ok(Err(e)) => failed(what, e.to_string()),
-                Err(_) => failed(
-                    what,
-                    format!("no answer within {}", crate::model::Duration(timeout)),
-                ),
+                Ok(()) => passed(what),
+                Err(e) => failed(what, e),
             }
         }
         Rendered::Http {
@@ -343,6 +422,40 @@ pub async fn probe<T: Transport + ?Sized>(
                 },
                 Ok(Err(e)) => failed(what, e),
                 Err(e) => failed(what, e.to_string()),
+            }
+        }
+        Rendered::Ping {
+            address,
+            count,
+            max_loss,
+        } => {
+            let result = tokio::task::spawn_blocking(move || {
+                super::probes::ping::ping(&address, count, max_loss, timeout)
+            })
+            .await;
+            match result {
+                Ok(Ok(seen)) => saw(what, Ok(seen)),
+                Ok(Err(e)) => failed(what, e),
+                Err(e) => failed(what, e.to_string()),
+            }
+        }
+        Rendered::Dns {
+            name,
+            record,
+            server,
+            expect,
+        } => {
+            let result = super::probes::dns::query(
+                &name,
+                record,
+                server.as_deref(),
+                expect.as_deref(),
+                timeout,
+            )
+            .await;
+            match result {
+                Ok(seen) => saw(what, Ok(seen)),
+                Err(e) => failed(what, e),
             }
         }
         Rendered::Smtp {

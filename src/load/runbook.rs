@@ -93,7 +93,7 @@ pub struct RawStep {
     pub become_password: Option<Sp<String>>,
 }
 
-/// A probe: exactly one of `command`, `tcp`, `http`, `tls`, `smtp` or `sip`.
+/// A probe: exactly one of `command`, `tcp`, `http`, `tls`, `smtp`, `sip`, `ping` or `dns`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawProbe {
@@ -108,6 +108,8 @@ pub struct RawProbe {
     pub tls: Option<RawTls>,
     pub smtp: Option<RawSmtp>,
     pub sip: Option<RawSip>,
+    pub ping: Option<RawPing>,
+    pub dns: Option<RawDns>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -115,6 +117,10 @@ pub struct RawProbe {
 pub struct RawTcp {
     pub port: u16,
     pub host: Option<Sp<String>>,
+    /// Sent once connected (a template: it may hold a secret).
+    pub send: Option<Sp<String>>,
+    /// The probe passes when the data received contains this text.
+    pub expect: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -215,4 +221,45 @@ pub struct RawSip {
     /// `udp` unless given.
     #[serde(default)]
     pub transport: crate::model::SipTransport,
+}
+
+/// ICMP echo.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPing {
+    pub host: Option<Sp<String>>,
+    /// Echo requests sent (default 3).
+    pub count: Option<Sp<u32>>,
+    /// Loss allowed, in percent (default 0).
+    pub max_loss: Option<Sp<u32>>,
+}
+
+/// A DNS query.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawDns {
+    pub name: Sp<String>,
+    pub r#type: Option<DnsType>,
+    /// `ADDR` or `ADDR:PORT`; the system resolver when absent.
+    pub server: Option<Sp<String>>,
+    /// One record of the answer must be this value.
+    pub expect: Option<Sp<String>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+pub enum DnsType {
+    #[default]
+    A,
+    #[serde(rename = "AAAA")]
+    Aaaa,
+    #[serde(rename = "CNAME")]
+    Cname,
+    #[serde(rename = "MX")]
+    Mx,
+    #[serde(rename = "SRV")]
+    Srv,
+    #[serde(rename = "TXT")]
+    Txt,
+    #[serde(rename = "PTR")]
+    Ptr,
 }

@@ -124,6 +124,8 @@ pub enum ProbeKind {
     Tcp {
         port: u16,
         host: Option<TemplateId>,
+        send: Option<TemplateId>,
+        expect: Option<String>,
     },
     Http {
         url: TemplateId,
@@ -151,6 +153,18 @@ pub enum ProbeKind {
         host: Option<TemplateId>,
         port: u16,
         transport: super::SipTransport,
+    },
+    Ping {
+        host: Option<TemplateId>,
+        count: u32,
+        /// Percent.
+        max_loss: u32,
+    },
+    Dns {
+        name: TemplateId,
+        record: crate::load::runbook::DnsType,
+        server: Option<TemplateId>,
+        expect: Option<TemplateId>,
     },
 }
 

@@ -7,13 +7,17 @@ use regex::Regex;
 use super::Sink;
 use crate::diagnostic::Problem;
 use crate::load::Sp;
-use crate::load::runbook::RawProbe;
+use crate::load::runbook::{RawDns, RawPing, RawProbe};
 use crate::model::runbook::HttpMethod;
 use crate::model::{Duration, Probe, ProbeKind, StdoutMatch};
 use crate::template::{Finding, Flavor, TemplateId, Templates};
 
 pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_PROBE_INTERVAL: Duration = Duration::from_secs(2);
+pub const DEFAULT_PINGS: u32 = 3;
+/// Echo requests go out a second apart (as ping(8) sends them); more than
+/// this is a soak test, not a probe.
+pub const MAX_PINGS: u32 = 100;
 
 pub fn probe(
     sink: &mut Sink<'_>,
@@ -27,7 +31,9 @@ pub fn probe(
         + usize::from(raw.http.is_some())
         + usize::from(raw.tls.is_some())
         + usize::from(raw.smtp.is_some())
-        + usize::from(raw.sip.is_some());
+        + usize::from(raw.sip.is_some())
+        + usize::from(raw.ping.is_some())
+        + usize::from(raw.dns.is_some());
     if kinds != 1 {
         sink.error(raw.pos, Problem::ProbeKind { found: kinds });
         return None;
@@ -83,9 +89,25 @@ pub fn probe(
             Some(h) => Some(compile(sink, templates, h, Flavor::Text)?),
             None => None,
         };
+        let send = match &tcp.send {
+            Some(s) => Some(compile(sink, templates, s, Flavor::Text)?),
+            None => None,
+        };
+        if tcp.expect.as_deref() == Some("") {
+            sink.error(
+                raw.pos,
+                Problem::ProbeField {
+                    probe: "tcp",
+                    field: "expect",
+                    reason: "is empty, which any answer contains".into(),
+                },
+            );
+        }
         ProbeKind::Tcp {
             port: tcp.port,
             host,
+            send,
+            expect: tcp.expect.clone(),
         }
     } else if let Some(http) = &raw.http {
         let full = http.url.starts_with("http://") || http.url.starts_with("https://");
@@ -151,13 +173,16 @@ pub fn probe(
             port: smtp.port.unwrap_or(25),
             starttls: smtp.starttls,
         }
-    } else {
-        let sip = raw.sip.as_ref()?;
+    } else if let Some(sip) = &raw.sip {
         ProbeKind::Sip {
             host: address(sink, templates, step, on_controller, raw, "sip", &sip.host)?,
             port: sip.port.unwrap_or(5060),
             transport: sip.transport,
         }
+    } else if let Some(ping) = &raw.ping {
+        ping_probe(sink, templates, step, on_controller, raw, ping)?
+    } else {
+        dns_probe(sink, templates, raw.dns.as_ref()?)?
     };
     Some(Probe {
         kind,
@@ -203,6 +228,86 @@ fn beside(runbook: &Path, path: &str) -> PathBuf {
     runbook
         .parent()
         .map_or_else(|| PathBuf::from(path), |dir| dir.join(path))
+}
+
+fn ping_probe(
+    sink: &mut Sink<'_>,
+    templates: &mut Templates,
+    step: &str,
+    on_controller: bool,
+    raw: &Sp<RawProbe>,
+    ping: &RawPing,
+) -> Option<ProbeKind> {
+    if on_controller && ping.host.is_none() {
+        sink.error(
+            raw.pos,
+            Problem::ControllerProbe {
+                step: step.into(),
+                probe: "ping",
+                needs: "`host`",
+            },
+        );
+    }
+    let mut bad = |pos, field, reason: &str| {
+        sink.error(
+            pos,
+            Problem::ProbeField {
+                probe: "ping",
+                field,
+                reason: reason.into(),
+            },
+        );
+    };
+    if let Some(count) = ping
+        .count
+        .as_ref()
+        .filter(|c| !(1..=MAX_PINGS).contains(&c.value))
+    {
+        bad(
+            count.pos,
+            "count",
+            &format!("must be between 1 and {MAX_PINGS}"),
+        );
+    }
+    if let Some(loss) = ping.max_loss.as_ref().filter(|l| l.value > 100) {
+        bad(loss.pos, "max_loss", "is a percentage: at most 100");
+    }
+    let host = match &ping.host {
+        Some(h) => Some(compile(sink, templates, h, Flavor::Text)?),
+        None => None,
+    };
+    Some(ProbeKind::Ping {
+        host,
+        count: ping.count.as_ref().map_or(DEFAULT_PINGS, |c| c.value),
+        max_loss: ping.max_loss.as_ref().map_or(0, |l| l.value),
+    })
+}
+
+fn dns_probe(sink: &mut Sink<'_>, templates: &mut Templates, dns: &RawDns) -> Option<ProbeKind> {
+    if let Some(server) = dns.server.as_ref().filter(|s| !s.contains("{{"))
+        && let Err(reason) = crate::exec::probes::dns::parse_server(server)
+    {
+        sink.error(
+            server.pos,
+            Problem::ProbeField {
+                probe: "dns",
+                field: "server",
+                reason,
+            },
+        );
+    }
+    let mut optional = |text: &Option<Sp<String>>| match text {
+        Some(t) => compile(sink, templates, t, Flavor::Text).map(Some),
+        None => Some(None),
+    };
+    let server = optional(&dns.server)?;
+    let expect = optional(&dns.expect)?;
+    Some(ProbeKind::Dns {
+        name: compile(sink, templates, &dns.name, Flavor::Text)?,
+        record: dns.r#type.unwrap_or_default(),
+        server,
+        expect,
+    })
 }
 
 pub fn compile(

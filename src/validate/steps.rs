@@ -270,12 +270,19 @@ pub fn step_templates(step: &Step) -> Vec<TemplateId> {
     for probe in [&step.check, &step.verify].into_iter().flatten() {
         match &probe.kind {
             ProbeKind::Command { command, .. } => ids.push(*command),
-            ProbeKind::Tcp { host, .. } => ids.extend(host),
+            ProbeKind::Tcp { host, send, .. } => ids.extend(host.iter().chain(send)),
             ProbeKind::Http { url, .. } => ids.push(*url),
             ProbeKind::Smtp { host, .. } | ProbeKind::Sip { host, .. } => ids.extend(host),
             ProbeKind::Tls {
                 host, server_name, ..
             } => ids.extend(host.iter().chain(server_name)),
+            ProbeKind::Ping { host, .. } => ids.extend(host),
+            ProbeKind::Dns {
+                name,
+                server,
+                expect,
+                ..
+            } => ids.extend([Some(*name), *server, *expect].into_iter().flatten()),
         }
     }
     ids
