@@ -82,6 +82,8 @@ pub enum Problem {
     },
     #[error("step `{step}` has nothing to do")]
     NothingToDo { step: String },
+    #[error("service `{service}` has an empty `ready_when`")]
+    EmptyReadyWhen { service: String },
     #[error("step `{step}` has both `manual` and `run`")]
     ManualAndRun { step: String },
     #[error(
@@ -218,6 +220,7 @@ impl Problem {
             Self::Cycle { .. } => "cycle",
             Self::NothingToDo { .. } => "nothing-to-do",
             Self::ManualAndRun { .. } => "manual-and-run",
+            Self::EmptyReadyWhen { .. } => "empty-ready-when",
             Self::ProbeKind { .. } => "probe-kind",
             Self::StdoutWithoutCommand { .. } => "stdout-without-command",
             Self::BadRegex { .. } => "bad-regex",
@@ -287,6 +290,9 @@ impl Problem {
                 Some("split the runbook, or check that this is the right file".into())
             }
             Self::NothingToDo { .. } => Some("add `run`, `check`, `verify` or `manual`".into()),
+            Self::EmptyReadyWhen { .. } => {
+                Some("name the steps whose success makes the service available again".into())
+            }
             Self::ProbeKind { .. } => {
                 Some("split it into `check` and `verify`, or remove one".into())
             }

@@ -75,6 +75,19 @@ impl History {
     pub fn get(&self, step: &str) -> Option<Measured> {
         self.steps.get(step).copied()
     }
+
+    /// A step's expected duration as `plan` forecasts it: measured, else
+    /// its `estimate`, else zero.
+    #[must_use]
+    pub fn expected(&self, step: &crate::model::Step) -> crate::model::Duration {
+        self.get(&step.id).map_or_else(
+            || {
+                step.estimate
+                    .unwrap_or(crate::model::Duration::from_secs(0))
+            },
+            |m| crate::model::Duration(m.median),
+        )
+    }
 }
 
 /// Median duration per step id over past runs of `runbook` on `hosts`,

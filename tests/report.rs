@@ -96,6 +96,7 @@ struct Report {
     outcome: String,
     skipped_by_hand: usize,
     phases: Vec<Phase>,
+    services: Vec<Service>,
     steps: Vec<Step>,
     confirmations: Vec<Decision>,
     marks: Vec<Decision>,
@@ -114,6 +115,19 @@ struct Phase {
     rto_secs: Option<f64>,
     rto_met: Option<bool>,
     done: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Service {
+    id: String,
+    title: Option<String>,
+    audience: Option<String>,
+    state: String,
+    ready_when: Vec<String>,
+    available_secs: Option<f64>,
+    forecast_secs: Option<f64>,
+    forecast_at: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -194,6 +208,118 @@ fn json_report_has_the_documented_shape_and_rto_verdicts() {
     );
     assert!(!parsed.steps[1].definition_changed);
     assert_eq!(parsed.steps[3].runbook_sha256, None, "app never ran");
+    assert!(parsed.services.is_empty(), "the drill names no services");
+}
+
+const SERVICES_RUN: &str = "20261128T100000Z-svc1";
+
+/// The run of tests/fixtures/report-services, two minutes in: records
+/// restored, imaging running (10m estimated), mail not started yet.
+fn services_fixture() -> Test {
+    let t = Test::new();
+    let dir = t.path().join("state/runs").join(SERVICES_RUN);
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["journal.jsonl", "runbook.yaml"] {
+        std::fs::copy(
+            repo().join("tests/fixtures/report-services").join(f),
+            dir.join(f),
+        )
+        .unwrap();
+    }
+    t
+}
+
+fn services_report(t: Test, format: &str) -> String {
+    let (out, _) = t
+        .args([
+            "report",
+            SERVICES_RUN,
+            "--state-dir",
+            "state",
+            "--format",
+            format,
+        ])
+        .run();
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn reports_show_each_service_available_being_restored_or_not_started() {
+    let parsed: Report =
+        serde_json::from_str(&services_report(services_fixture(), "json")).unwrap();
+    let [records, imaging, email] = &parsed.services[..] else {
+        panic!("three services expected");
+    };
+    assert_eq!(records.id, "patient-records");
+    assert_eq!(records.title.as_deref(), Some("Patient records (DPI)"));
+    assert_eq!(records.audience.as_deref(), Some("clinical"));
+    assert_eq!(records.ready_when, ["records-db", "records-app"]);
+    assert_eq!(records.state, "available");
+    assert_eq!(
+        records.available_secs,
+        Some(95.001),
+        "when records-app ended"
+    );
+    assert_eq!(
+        (records.forecast_secs, records.forecast_at.as_deref()),
+        (None, None)
+    );
+    // Imaging started at +60s with 10m expected; the journal ends at +120s.
+    assert_eq!(imaging.state, "being-restored");
+    assert_eq!(imaging.available_secs, None);
+    assert_eq!(imaging.forecast_secs, Some(660.003));
+    assert_eq!(imaging.forecast_at.as_deref(), Some("2026-11-28T10:11:00Z"));
+    assert_eq!(email.state, "not-started");
+    assert_eq!(email.title, None);
+    assert_eq!(email.forecast_secs, None);
+
+    let md = services_report(services_fixture(), "md");
+    assert!(
+        md.contains(
+            "## Services\n\n\
+             | service | title | audience | state |\n\
+             |---|---|---|---|\n\
+             | `patient-records` | Patient records (DPI) | clinical | available at +1m35s |\n\
+             | `imaging` | Imaging (PACS) | clinical | being restored, forecast 2026-11-28T10:11:00Z (+11m) |\n\
+             | `email` | - | everyone | not started |\n"
+        ),
+        "{md}"
+    );
+    let html = services_report(services_fixture(), "html");
+    assert!(
+        html.contains("<td>Imaging (PACS)</td><td>clinical</td><td class=\"\">being restored, forecast 2026-11-28T10:11:00Z (+11m)</td>"),
+        "{html}"
+    );
+}
+
+#[test]
+fn a_service_forecast_uses_the_durations_measured_in_rehearsals() {
+    let t = services_fixture();
+    // An earlier rehearsal on the same (no) inventory restored imaging in 5m.
+    let past = "20261121T100000Z-past";
+    let dir = t.path().join("state/runs").join(past);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("journal.jsonl"),
+        format!(
+            r#"{{"at": "2026-11-21T10:00:00.000Z", "elapsed_ms": 0, "event": "run-started", "version": 1, "run_id": "{past}", "runbook": "clinic", "runbook_sha256": "0000000000000000000000000000000000000000000000000000000000000000", "inventory_sha256": null, "operator": "bob", "dry_run": false, "steps": ["imaging"], "runbook_path": "/srv/runbooks/clinic.yaml", "inventory_path": null}}
+{{"at": "2026-11-21T10:00:00.001Z", "elapsed_ms": 1, "event": "step-started", "step": "imaging", "hosts": ["controller"]}}
+{{"at": "2026-11-21T10:05:00.001Z", "elapsed_ms": 300001, "event": "step-finished", "step": "imaging", "outcome": "ok", "duration_ms": 300000}}
+{{"at": "2026-11-21T10:05:00.002Z", "elapsed_ms": 300002, "event": "run-finished", "outcome": "succeeded"}}
+"#
+        ),
+    )
+    .unwrap();
+    std::fs::copy(
+        repo().join("tests/fixtures/report-services/runbook.yaml"),
+        dir.join("runbook.yaml"),
+    )
+    .unwrap();
+    let parsed: Report = serde_json::from_str(&services_report(t, "json")).unwrap();
+    let imaging = &parsed.services[1];
+    // 5m measured, 1m of it done by the journal's end at +2m.
+    assert_eq!(imaging.forecast_secs, Some(360.003));
+    assert_eq!(imaging.forecast_at.as_deref(), Some("2026-11-28T10:06:00Z"));
 }
 
 #[test]

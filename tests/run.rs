@@ -340,6 +340,54 @@ fn status_reports_up_and_down_without_running_anything() {
         .run();
 }
 
+#[test]
+fn status_shows_a_service_up_only_when_all_its_steps_probes_pass() {
+    Test::new()
+        .runbook(
+            "
+            version: 1
+            name: board
+            steps:
+              - {id: db, check: {command: 'true'}}
+              - {id: app, check: {command: 'true'}}
+              - {id: mail, verify: {command: 'false'}}
+              - {id: phones, manual: 'Call the switchboard.'}
+            services:
+              - {id: records, title: Patient records, ready_when: [db, app]}
+              - {id: email, ready_when: [app, mail]}
+              - {id: telephony, ready_when: [phones]}
+            ",
+        )
+        .args(["status", "runbook.yaml"])
+        .status(1)
+        .stdout_contains(
+            "\nservices\n  up       records    Patient records\n  DOWN     email      (mail DOWN)\n  unknown  telephony  (phones unknown)\n",
+        )
+        .run();
+}
+
+#[test]
+fn the_end_of_run_summary_shows_which_services_are_available() {
+    Test::new()
+        .runbook(
+            "
+            version: 1
+            name: svc
+            steps:
+              - {id: db, check: {command: 'true'}}
+              - {id: mail, run: 'false', timeout: 5s, on_failure: continue}
+            services:
+              - {id: records, ready_when: [db]}
+              - {id: email, ready_when: [mail]}
+            ",
+        )
+        .args(["run", "runbook.yaml", "--state-dir", "state"])
+        .status(1)
+        .stdout_contains("  services\n    records  available at +")
+        .stdout_contains("    email    being restored, no forecast: a step it needs failed\n")
+        .run();
+}
+
 /// A one-shot HTTP server on loopback answering every request with `status`
 /// and `body`; returns its port.
 fn http_server(status: u16, body: &'static str) -> u16 {

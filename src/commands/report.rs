@@ -27,7 +27,7 @@ pub fn run(global: &Global, args: &ReportArgs) -> Result<u8, Error> {
         .iter()
         .map(|sha| executed(&versions::kept_copy(&dir, sha), sha))
         .collect::<Result<Vec<_>, _>>()?;
-    let report = run_report::build(&id, &executed, &view, &events);
+    let report = run_report::build(&id, &executed, &view, &events, &global.state_dir);
     let text = match args.format {
         ReportFormat::Md => markdown::render(&report),
         ReportFormat::Html => html::render(&report),

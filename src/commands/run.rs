@@ -194,7 +194,8 @@ fn finish(global: &Global, finished: &Finished) -> u8 {
     } = finished;
     let view = RunView::from_events(events);
     if !global.quiet {
-        print!("{}", render(runbook, &view));
+        let services = crate::report::services::of_run(runbook, &view, &global.state_dir);
+        print!("{}", render(runbook, &view, &services));
     }
     if !summary.held.is_empty() {
         print_held(global, run_id, runbook, inventory, &summary.held);

@@ -151,18 +151,8 @@ fn render(
         let _ = writeln!(out, "\nphase {name}");
         for i in steps {
             let step = &runbook.steps[i];
-            let cells: Vec<(&String, &Cell)> = board
-                .range((i, String::new())..(i + 1, String::new()))
-                .map(|((_, h), c)| (h, c))
-                .collect();
-            let verdict = if cells.iter().any(|(_, c)| matches!(c, Cell::Down(_))) {
-                "DOWN"
-            } else if cells.iter().all(|(_, c)| matches!(c, Cell::Up)) && !cells.is_empty() {
-                "up"
-            } else {
-                "unknown"
-            };
-            let _ = writeln!(out, "  {verdict:<8} {}", step.id);
+            let cells = cells(board, i);
+            let _ = writeln!(out, "  {:<8} {}", verdict(&cells), step.id);
             for (host, cell) in cells {
                 let line = match cell {
                     Cell::Up => {
@@ -189,8 +179,68 @@ fn render(
             }
         }
     }
+    services(&mut out, runbook, board);
     let _ = writeln!(out, "\n{up} up, {down} down, {unknown} unknown");
     (out, down == 0)
+}
+
+fn cells(board: &Board, step: usize) -> Vec<(&String, &Cell)> {
+    board
+        .range((step, String::new())..(step + 1, String::new()))
+        .map(|((_, h), c)| (h, c))
+        .collect()
+}
+
+fn verdict(cells: &[(&String, &Cell)]) -> &'static str {
+    if cells.iter().any(|(_, c)| matches!(c, Cell::Down(_))) {
+        "DOWN"
+    } else if cells.iter().all(|(_, c)| matches!(c, Cell::Up)) && !cells.is_empty() {
+        "up"
+    } else {
+        "unknown"
+    }
+}
+
+/// A service is up when the probes of every step that makes it available
+/// pass, down when one fails; otherwise no probe can tell (a manual step).
+fn services(out: &mut String, runbook: &Runbook, board: &Board) {
+    if runbook.services.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\nservices");
+    let width = runbook
+        .services
+        .iter()
+        .map(|s| s.id.len())
+        .max()
+        .unwrap_or(0);
+    for service in &runbook.services {
+        let verdicts: Vec<(&str, &'static str)> = service
+            .ready_when
+            .iter()
+            .map(|&i| (runbook.steps[i].id.as_str(), verdict(&cells(board, i))))
+            .collect();
+        let overall = ["DOWN", "unknown"]
+            .into_iter()
+            .find(|v| verdicts.iter().any(|(_, got)| got == v))
+            .unwrap_or("up");
+        let not_up: Vec<String> = verdicts
+            .iter()
+            .filter(|(_, v)| *v != "up")
+            .map(|(step, v)| format!("{step} {v}"))
+            .collect();
+        let why = if not_up.is_empty() {
+            String::new()
+        } else {
+            format!("  ({})", not_up.join(", "))
+        };
+        let title = service
+            .title
+            .as_deref()
+            .map(|t| format!("  {t}"))
+            .unwrap_or_default();
+        let _ = writeln!(out, "  {overall:<8} {:width$}{title}{why}", service.id);
+    }
 }
 
 #[cfg(test)]

@@ -28,6 +28,10 @@ pub struct RawRunbook {
     #[serde(default)]
     pub phases: Vec<RawPhase>,
     pub steps: Sp<Vec<RawStep>>,
+    /// What the people outside the recovery room care about, and the steps
+    /// that make each available again.
+    #[serde(default)]
+    pub services: Vec<RawService>,
 }
 
 /// Defaults applied to every step that does not set the field.
@@ -51,6 +55,19 @@ pub struct RawPhase {
     pub depends_on: Vec<Sp<String>>,
     /// Recovery-time objective, measured from the start of the run.
     pub rto: Option<Duration>,
+}
+
+/// A service as its users know it: available again once every step of
+/// `ready_when` has succeeded.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawService {
+    pub id: Sp<String>,
+    pub title: Option<String>,
+    /// Free text grouping services on the public status page, e.g. `clinical`.
+    pub audience: Option<String>,
+    /// Steps whose success makes the service available again.
+    pub ready_when: Sp<Vec<Sp<String>>>,
 }
 
 /// One restoration step.

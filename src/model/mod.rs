@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 pub use duration::Duration;
 pub use inventory::{CONTROLLER, Host, Inventory};
-pub use runbook::{BecomeAs, Dag, Phase, Probe, ProbeKind, Runbook, StdoutMatch, Step};
+pub use runbook::{BecomeAs, Dag, Phase, Probe, ProbeKind, Runbook, Service, StdoutMatch, Step};
 
 /// What happens to the run when a step fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]

@@ -18,6 +18,7 @@ pub struct Runbook {
     pub vars: BTreeMap<String, serde_json::Value>,
     pub phases: Vec<Phase>,
     pub steps: Vec<Step>,
+    pub services: Vec<Service>,
     pub dag: Dag,
     pub templates: Templates,
 }
@@ -43,6 +44,17 @@ pub struct Phase {
     pub title: Option<String>,
     pub rto: Option<Duration>,
     pub depends_on: Vec<usize>,
+    pub pos: Pos,
+}
+
+/// What people outside the recovery room wait for.
+#[derive(Debug)]
+pub struct Service {
+    pub id: String,
+    pub title: Option<String>,
+    pub audience: Option<String>,
+    /// Steps whose success makes it available again; never empty.
+    pub ready_when: Vec<usize>,
     pub pos: Pos,
 }
 

@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use super::run_report::{RunReport, StepReport, human};
+use super::services::ServiceState;
 use crate::events::RunOutcome;
 use crate::journal::{RunStatus, Status};
 
@@ -60,6 +61,7 @@ pre{background:#fff4f4;border-left:4px solid #d62728;padding:6px 10px;white-spac
 pub fn render(r: &RunReport) -> String {
     let mut o = String::new();
     header(&mut o, r);
+    services(&mut o, r);
     phases(&mut o, r);
     let _ = writeln!(o, "<h2>Timeline</h2>");
     o.push_str(&gantt(r));
@@ -112,6 +114,30 @@ fn header(o: &mut String, r: &RunReport) {
     if let Some(d) = &r.description {
         let _ = writeln!(o, "<p>{}</p>", esc(d));
     }
+}
+
+fn services(o: &mut String, r: &RunReport) {
+    if r.services.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "<h2>Services</h2><table><tr><th>service</th><th>audience</th><th>state</th></tr>"
+    );
+    for s in &r.services {
+        let class = match s.state {
+            ServiceState::Available => "met",
+            ServiceState::BeingRestored | ServiceState::NotStarted => "",
+        };
+        let _ = writeln!(
+            o,
+            "<tr><td>{}</td><td>{}</td><td class=\"{class}\">{}</td></tr>",
+            esc(s.title.as_deref().unwrap_or(&s.id)),
+            esc(s.audience.as_deref().unwrap_or("-")),
+            esc(&s.describe())
+        );
+    }
+    o.push_str("</table>\n");
 }
 
 fn phases(o: &mut String, r: &RunReport) {

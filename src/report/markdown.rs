@@ -37,6 +37,24 @@ pub fn render(r: &RunReport) -> String {
         );
     }
     out.push('\n');
+    if !r.services.is_empty() {
+        let _ = writeln!(out, "## Services\n");
+        let _ = writeln!(
+            out,
+            "| service | title | audience | state |\n|---|---|---|---|"
+        );
+        for s in &r.services {
+            let _ = writeln!(
+                out,
+                "| `{}` | {} | {} | {} |",
+                s.id,
+                cell(s.title.as_deref().unwrap_or("-")),
+                cell(s.audience.as_deref().unwrap_or("-")),
+                s.describe()
+            );
+        }
+        out.push('\n');
+    }
     if !r.phases.is_empty() {
         let _ = writeln!(out, "## Phases against their RTO\n");
         let _ = writeln!(

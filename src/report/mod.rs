@@ -8,6 +8,7 @@ pub mod markdown;
 pub mod plain;
 pub mod progress;
 pub mod run_report;
+pub mod services;
 pub mod summary;
 
 use crate::events::RunEvent;

@@ -33,6 +33,9 @@ pub struct RunReport {
     /// Steps an operator marked `skipped` instead of running them.
     pub skipped_by_hand: usize,
     pub phases: Vec<PhaseReport>,
+    /// Each service: available, being restored (with a forecast) or not
+    /// started, as of the journal's last event.
+    pub services: Vec<super::services::ServiceReport>,
     pub steps: Vec<StepReport>,
     pub confirmations: Vec<Decision>,
     pub marks: Vec<Decision>,
@@ -206,12 +209,14 @@ fn ran_under<'a>(
     e.runbook.steps.iter().find(|s| s.id == id).map(|s| (s, e))
 }
 
+/// `state_dir` holds the rehearsals whose timings forecast the services.
 #[must_use]
 pub fn build(
     run_id: &str,
     executed: &[Executed],
     view: &RunView,
     events: &[RunEvent],
+    state_dir: &std::path::Path,
 ) -> RunReport {
     let steps: Vec<StepReport> = steps_as_run(view, executed)
         .into_iter()
@@ -224,6 +229,7 @@ pub fn build(
         .iter()
         .map(|p| phase_report(p, &steps))
         .collect();
+    let services = runbook.map_or_else(Vec::new, |r| super::services::of_run(r, view, state_dir));
     RunReport {
         format_version: 1,
         run_id: run_id.to_string(),
@@ -239,6 +245,7 @@ pub fn build(
         outcome: view.status,
         skipped_by_hand: view.skipped_by_hand(),
         phases,
+        services,
         steps,
         confirmations: decisions(view, true),
         marks: decisions(view, false),

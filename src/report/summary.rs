@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use super::Reporter;
 use super::lines::seconds;
+use super::services::ServiceReport;
 use crate::events::{HostOutcome, RunEvent};
 use crate::journal::{RunView, Status};
 use crate::model::Runbook;
@@ -23,8 +24,9 @@ impl Reporter for Collect {
     fn note(&mut self, _: &str) {}
 }
 
+/// `services`: the runbook's services in this run (see [`super::services`]).
 #[must_use]
-pub fn render(runbook: &Runbook, view: &RunView) -> String {
+pub fn render(runbook: &Runbook, view: &RunView, services: &[ServiceReport]) -> String {
     let mut out = format!(
         "\nsummary: {} after {}{}\n",
         view.verdict(),
@@ -96,6 +98,13 @@ pub fn render(runbook: &Runbook, view: &RunView) -> String {
                     let _ = writeln!(out, "                    | {line}");
                 }
             }
+        }
+    }
+    if !services.is_empty() {
+        let _ = writeln!(out, "  services");
+        let width = services.iter().map(|s| s.id.len()).max().unwrap_or(0);
+        for s in services {
+            let _ = writeln!(out, "    {:width$}  {}", s.id, s.describe());
         }
     }
     out

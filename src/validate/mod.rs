@@ -7,6 +7,7 @@ mod lints;
 pub use lints::unused_groups;
 mod names;
 mod probes;
+mod services;
 pub mod ssh_config;
 mod steps;
 pub use steps::step_templates;
@@ -158,6 +159,7 @@ pub fn runbook(
     let phases = steps::phases(&mut sink, &raw.phases);
     let built = steps::steps(&mut sink, &raw, &phases, inventory, &vars);
     steps::become_without_shell(&mut sink, source, &built.steps, &raw, inventory);
+    let services = services::services(&mut sink, &raw.services, &built.steps);
     let dag = graph::build(&mut sink, &phases, &built.steps, &built.dep_pos);
     if !sink.has_errors() {
         lints::runbook(&mut sink, &built.steps, &phases, &dag, &built.templates);
@@ -169,6 +171,7 @@ pub fn runbook(
         vars,
         phases,
         steps: built.steps,
+        services,
         dag,
         templates: built.templates,
     });
