@@ -15,6 +15,7 @@ mod plan;
 mod probes_pdns;
 mod probes_ptls;
 mod probes_smtp_sip;
+mod probes_via;
 mod processes;
 mod report;
 mod run;

@@ -427,3 +427,51 @@ fn a_rehearsal_shows_the_new_probes_without_touching_the_network() {
         .stdout_contains("http POST https://192.0.2.1/x")
         .run();
 }
+
+/// `via`: the same checks, the connection opened by a site host's sshd.
+#[test]
+fn http_and_tls_via_a_site_host_check_the_portal_as_the_site_sees_it() {
+    let pki = Pki::new();
+    let nginx = Nginx::start(&pki);
+    let sshd = crate::sshd::Sshd::start(&["127.0.0.62"]);
+    let (valid, selfsigned, down) = (nginx.port("valid"), nginx.port("self"), free_port());
+    let runbook = format!(
+        "
+        version: 1
+        name: via
+        defaults: {{on_failure: continue}}
+        steps:
+          - {{id: get, check: {{http: {{url: 'https://{ADDR}:{valid}/health', body_contains: portal ok, ca_file: ca.pem, via: site-gw}}}}}}
+          - {{id: post, check: {{http: {{url: 'https://{ADDR}:{valid}/submit', method: POST, status: 201, body_contains: created, ca_file: ca.pem, via: site-gw}}}}}}
+          - {{id: missing, check: {{http: {{url: 'https://{ADDR}:{valid}/missing', ca_file: ca.pem, via: site-gw}}}}}}
+          - {{id: self-signed, check: {{http: {{url: 'https://{ADDR}:{selfsigned}/health', ca_file: ca.pem, via: site-gw}}}}}}
+          - {{id: down, check: {{http: {{url: 'https://{ADDR}:{down}/health', via: site-gw}}}}}}
+          - {{id: cert, check: {{tls: {{host: {ADDR}, port: {valid}, server_name: portal.test, ca_file: ca.pem, min_days_valid: 7, via: site-gw}}}}}}
+        "
+    );
+    let test = Test::new().runbook(&runbook).inventory(&format!(
+        "version: 1\nhosts:\n  site-gw: {}\n",
+        sshd.host("127.0.0.62", "")
+    ));
+    std::fs::copy(pki.path("ca.pem"), test.path().join("ca.pem")).unwrap();
+    test.args([
+        "run",
+        "runbook.yaml",
+        "-i",
+        "inventory.yaml",
+        "--state-dir",
+        "state",
+    ])
+    .status(1)
+    .stdout_contains("already-ok get")
+    .stdout_contains("already-ok post")
+    .stdout_contains("already-ok cert")
+    .stdout_contains("failed     missing @ controller: check failed: status 404 (")
+    .stdout_contains(
+        "failed     self-signed @ controller: check failed: TLS certificate not accepted: self-signed certificate (",
+    )
+    .stdout_contains(&format!(
+        "failed     down @ controller: check failed: connection to {ADDR}:{down} refused from `site-gw`"
+    ))
+    .run();
+}

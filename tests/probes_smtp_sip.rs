@@ -405,3 +405,42 @@ fn smtp_and_sip_default_to_the_target_address_and_their_standard_ports() {
     .stdout_contains("sip udp 10.5.0.10:5060")
     .run();
 }
+
+/// `via`: the SMTP conversation through a site host's sshd, STARTTLS too.
+#[test]
+fn smtp_via_a_site_host_talks_to_the_mta_through_its_sshd() {
+    let mx = exim(&["127.0.25.5"], Some("127.0.25.5"));
+    let port = mx.port;
+    let sshd = Sshd::start(&["127.0.25.6"]);
+    let closed = free_port();
+    let (_, t) = Test::new()
+        .runbook(&format!(
+            "
+            version: 1
+            name: mail
+            defaults: {{on_failure: continue}}
+            steps:
+              - {{id: tls, check: {{smtp: {{host: 127.0.25.5, port: {port}, starttls: true, via: site-gw}}, timeout: 10s}}}}
+              - {{id: down, check: {{smtp: {{host: 127.0.25.5, port: {closed}, via: site-gw}}, timeout: 10s}}}}
+            "
+        ))
+        .inventory(&format!(
+            "version: 1\nhosts:\n  site-gw: {}\n",
+            sshd.host("127.0.25.6", "")
+        ))
+        .args(["run", "runbook.yaml", "-i", "inventory.yaml", "--state-dir", "state"])
+        .env("SSL_CERT_FILE", &mx.path("cert.pem").display().to_string())
+        .status(1)
+        .stdout_contains("already-ok tls")
+        .stdout_contains(&format!(
+            "failed     down @ controller: check failed: connection to 127.0.25.5:{closed} refused from `site-gw`"
+        ))
+        .run();
+    let (passed, tls) = detail_of(t.path(), "tls");
+    assert!(
+        passed
+            && tls.starts_with("220 mx.hospital.test ESMTP Exim")
+            && tls.ends_with("; STARTTLS, certificate trusted"),
+        "{tls}"
+    );
+}

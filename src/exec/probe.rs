@@ -337,6 +337,11 @@ pub async fn probe<T: Transport + ?Sized>(
     };
     let what = rendered.what();
     let timeout = job.probe.timeout.std();
+    let via = job.probe.via.as_deref();
+    let what = match via {
+        Some(via) => format!("{what} via {via}"),
+        None => what,
+    };
     match rendered {
         Rendered::Command { command, stdout } => {
             let exec = Job {
@@ -365,8 +370,23 @@ pub async fn probe<T: Transport + ?Sized>(
             send,
             expect,
         } => {
-            match super::probes::tcp::probe(&address, port, send.as_deref(), expect, timeout).await
-            {
+            let connect = async {
+                let stream: Box<dyn AsyncStream> = match via {
+                    Some(via) => {
+                        let s = transport.tunnel(via, &address, port, timeout).await?;
+                        s.set_nonblocking(true)
+                            .and_then(|()| tokio::net::UnixStream::from_std(s))
+                            .map(Box::new)
+                            .map_err(|e| e.to_string())?
+                    }
+                    None => tokio::net::TcpStream::connect((address.as_str(), port))
+                        .await
+                        .map(Box::new)
+                        .map_err(|e| e.to_string())?,
+                };
+                Ok(stream)
+            };
+            match super::probes::tcp::probe(connect, send.as_deref(), expect, timeout).await {
                 Ok(()) => passed(what),
                 Err(e) => failed(what, e),
             }
@@ -385,7 +405,22 @@ pub async fn probe<T: Transport + ?Sized>(
                 body_contains: body_contains.map(str::to_string),
                 ca_file: ca_file.map(Path::to_path_buf),
             };
-            let result = tokio::task::spawn_blocking(move || http(&request, timeout)).await;
+            let tunnel = match via {
+                Some(via) => match http_target(&request.url) {
+                    Ok((host, port, _)) => match tunnel(transport, via, &host, port, timeout).await
+                    {
+                        Ok(stream) => Some(stream),
+                        Err(e) => return failed(what, e),
+                    },
+                    Err(e) => return failed(what, e),
+                },
+                None => None,
+            };
+            let result = tokio::task::spawn_blocking(move || match tunnel {
+                Some(stream) => http_through(&request, stream, timeout),
+                None => http(&request, timeout),
+            })
+            .await;
             match result {
                 Ok(Ok(())) => passed(what),
                 Ok(Err(e)) => failed(what, e),
@@ -400,9 +435,17 @@ pub async fn probe<T: Transport + ?Sized>(
             min_days_valid,
         } => {
             let ca_file = ca_file.map(Path::to_path_buf);
+            let tunnel = match via {
+                Some(via) => match tunnel(transport, via, &address, port, timeout).await {
+                    Ok(stream) => Some(stream),
+                    Err(e) => return failed(what, e),
+                },
+                None => None,
+            };
             let result = tokio::task::spawn_blocking(move || {
                 super::probes::tls::check(
-                    &super::probes::tls::Target {
+                    super::probes::tls::Target {
+                        tunnel,
                         host: &address,
                         port,
                         server_name: &server_name,
@@ -463,7 +506,21 @@ pub async fn probe<T: Transport + ?Sized>(
             port,
             starttls,
         } => {
-            let talk = move || probes::smtp::probe(&address, port, starttls, timeout);
+            let tunnel = match via {
+                Some(via) => match tunnel(transport, via, &address, port, timeout).await {
+                    Ok(stream) => Some((stream, via.to_string())),
+                    Err(e) => return failed(what, e),
+                },
+                None => None,
+            };
+            let talk = move || {
+                let tunnel = tunnel.as_ref().map(|(s, via)| {
+                    s.try_clone()
+                        .map(|s| (s, via.as_str()))
+                        .map_err(|e| e.to_string())
+                });
+                probes::smtp::probe(&address, port, starttls, timeout, tunnel.transpose()?)
+            };
             saw(what, blocking(talk, timeout).await)
         }
         Rendered::Sip {
@@ -476,6 +533,28 @@ pub async fn probe<T: Transport + ?Sized>(
         }
     }
 }
+
+/// A stream to `address:port` from `via`, bounded by the probe's timeout.
+async fn tunnel<T: Transport + ?Sized>(
+    transport: &T,
+    via: &str,
+    address: &str,
+    port: u16,
+    timeout: Duration,
+) -> Result<std::os::unix::net::UnixStream, String> {
+    tokio::time::timeout(timeout, transport.tunnel(via, address, port, timeout))
+        .await
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "no tunnel from `{via}` within {}",
+                crate::model::Duration(timeout)
+            ))
+        })
+}
+
+/// A direct connection or a tunnel through a `via` host, as one stream.
+trait AsyncStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> AsyncStream for T {}
 
 /// Runs a blocking conversation off the async threads. It bounds its own
 /// reads and writes; the margin here only covers what it cannot bound (a
@@ -563,6 +642,23 @@ fn http(request: &HttpRequest, timeout: Duration) -> Result<(), String> {
         .and_then(|r| agent.run(r).map_err(|e| describe_http_error(&e)));
     let mut response = call?;
     let code = response.status().as_u16();
+    check_http(request, code, || {
+        response
+            .body_mut()
+            .with_config()
+            .limit(8 * 1024 * 1024)
+            .read_to_string()
+            .map_err(|e| e.to_string())
+    })
+}
+
+/// Whether the status is one that passes, and the body (read only when
+/// asked) holds `body_contains`.
+fn check_http(
+    request: &HttpRequest,
+    code: u16,
+    body: impl FnOnce() -> Result<String, String>,
+) -> Result<(), String> {
     let status_ok = if request.status.is_empty() {
         (200..400).contains(&code)
     } else {
@@ -576,19 +672,119 @@ fn http(request: &HttpRequest, timeout: Duration) -> Result<(), String> {
             format!("status {code}, expected {}", expected.join(" or "))
         });
     }
-    if let Some(needle) = &request.body_contains {
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(8 * 1024 * 1024)
-            .read_to_string()
-            .map_err(|e| e.to_string())?;
-        if !body.contains(needle.as_str()) {
-            return Err(format!("body does not contain `{needle}`"));
-        }
+    if let Some(needle) = &request.body_contains
+        && !body()?.contains(needle.as_str())
+    {
+        return Err(format!("body does not contain `{needle}`"));
     }
     Ok(())
 }
+
+/// The host, port and whether TLS is used, of an `http` probe's URL.
+fn http_target(url: &str) -> Result<(String, u16, bool), String> {
+    let uri: ureq::http::Uri = url.parse().map_err(|e| format!("bad URL `{url}`: {e}"))?;
+    let tls = match uri.scheme_str() {
+        Some("https") => true,
+        Some("http") => false,
+        _ => return Err(format!("`{url}` is not an http:// or https:// URL")),
+    };
+    let host = uri
+        .host()
+        .ok_or_else(|| format!("`{url}` names no host"))?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+    Ok((host, port, tls))
+}
+
+/// The request over a stream a `via` host opened: HTTP/1.0 (the body comes
+/// whole, never chunked, and ends with the connection), TLS by OpenSSL
+/// with the same trust as the `tls` probe. Redirects are not followed: a
+/// 3xx passes unless `status` says otherwise.
+fn http_through(
+    request: &HttpRequest,
+    stream: std::os::unix::net::UnixStream,
+    timeout: Duration,
+) -> Result<(), String> {
+    use std::io::{Read, Write};
+    let (host, _, tls) = http_target(&request.url)?;
+    let uri: ureq::http::Uri = request.url.parse().map_err(|e| format!("{e}"))?;
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let authority = uri.authority().map_or(host.as_str(), |a| a.as_str());
+    let _ = stream.set_read_timeout(Some(timeout));
+    let _ = stream.set_write_timeout(Some(timeout));
+    let mut stream: Box<dyn ReadWrite> = if tls {
+        let mut builder =
+            openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls_client())
+                .map_err(|e| format!("cannot set up TLS: {e}"))?;
+        if let Some(path) = &request.ca_file {
+            builder.set_cert_store(probes::tls::ca_store(path)?);
+        }
+        let tls = builder
+            .build()
+            .connect(&host, stream)
+            .map_err(|e| match e {
+                openssl::ssl::HandshakeError::Failure(mid) => {
+                    let verdict = mid.ssl().verify_result();
+                    if verdict == openssl::x509::X509VerifyResult::OK {
+                        format!("TLS handshake failed: {}", mid.error())
+                    } else {
+                        format!("TLS certificate not accepted: {}", verdict.error_string())
+                    }
+                }
+                e => format!("TLS handshake failed: {e}"),
+            })?;
+        Box::new(tls)
+    } else {
+        Box::new(stream)
+    };
+    let head = format!(
+        "{} {path} HTTP/1.0\r\nHost: {authority}\r\nUser-Agent: runbook\r\nAccept: */*\r\n\r\n",
+        request.method.as_str()
+    );
+    stream
+        .write_all(head.as_bytes())
+        .and_then(|()| stream.flush())
+        .map_err(|e| format!("sending the request failed: {e}"))?;
+    let mut answer = Vec::new();
+    let read = stream.take(8 * 1024 * 1024).read_to_end(&mut answer);
+    // A TLS server that closes without close_notify still sent its answer.
+    if let Err(e) = read
+        && answer.is_empty()
+    {
+        return Err(match e.kind() {
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+                format!("no answer within {}", crate::model::Duration(timeout))
+            }
+            _ => format!("reading the answer failed: {e}"),
+        });
+    }
+    let status_line = answer.split(|&b| b == b'\n').next().unwrap_or_default();
+    let status_line = String::from_utf8_lossy(status_line);
+    let code = status_line
+        .strip_prefix("HTTP/1.")
+        .and_then(|rest| rest.get(2..5))
+        .and_then(|c| c.parse::<u16>().ok())
+        .ok_or_else(|| {
+            if answer.is_empty() {
+                "the server closed the connection without answering".to_string()
+            } else {
+                format!("not an HTTP answer: `{}`", probes::excerpt(&answer))
+            }
+        })?;
+    let body_at = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(answer.len(), |i| i + 4);
+    check_http(request, code, || {
+        Ok(String::from_utf8_lossy(&answer[body_at..]).into_owned())
+    })
+}
+
+/// A connected stream, direct or through a `via` host.
+trait ReadWrite: std::io::Read + std::io::Write {}
+impl<T: std::io::Read + std::io::Write> ReadWrite for T {}
 
 /// ureq's error, with OpenSSL's certificate verdict brought forward: its
 /// text ends with the reason in parentheses, after source file and line.

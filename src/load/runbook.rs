@@ -138,6 +138,9 @@ pub struct RawTcp {
     pub send: Option<Sp<String>>,
     /// The probe passes when the data received contains this text.
     pub expect: Option<String>,
+    /// An inventory host the connection is opened from, over its SSH
+    /// connection (as `ssh -W` does).
+    pub via: Option<Sp<String>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -152,6 +155,9 @@ pub struct RawHttp {
     /// PEM file of the CA(s) trusted for `https` instead of the system roots,
     /// relative to the runbook's folder.
     pub ca_file: Option<Sp<String>>,
+    /// An inventory host the connection is opened from, over its SSH
+    /// connection (as `ssh -W` does).
+    pub via: Option<Sp<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -214,6 +220,9 @@ pub struct RawTls {
     pub ca_file: Option<Sp<String>>,
     /// Days the certificate must stay valid from now; 0 unless given.
     pub min_days_valid: Option<u32>,
+    /// An inventory host the connection is opened from, over its SSH
+    /// connection (as `ssh -W` does).
+    pub via: Option<Sp<String>>,
 }
 
 /// The 220 banner, EHLO, and with `starttls` the upgrade to TLS.
@@ -226,6 +235,9 @@ pub struct RawSmtp {
     /// Requires STARTTLS and a certificate the system trusts for `host`.
     #[serde(default)]
     pub starttls: bool,
+    /// An inventory host the connection is opened from, over its SSH
+    /// connection (as `ssh -W` does).
+    pub via: Option<Sp<String>>,
 }
 
 /// An OPTIONS request, passed by any final response.

@@ -125,6 +125,8 @@ pub struct Probe {
     pub attempts: u32,
     pub interval: Duration,
     pub timeout: Duration,
+    /// The inventory host a network probe's connection is opened from.
+    pub via: Option<String>,
 }
 
 #[derive(Debug)]

@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 use regex::Regex;
 
 use super::Sink;
-use crate::diagnostic::Problem;
+use crate::diagnostic::{Problem, suggest};
 use crate::load::Sp;
 use crate::load::runbook::{RawDns, RawPing, RawProbe};
 use crate::model::runbook::HttpMethod;
-use crate::model::{Duration, Probe, ProbeKind, StdoutMatch};
+use crate::model::{Duration, Inventory, Probe, ProbeKind, StdoutMatch, TransportKind};
 use crate::template::{Finding, Flavor, TemplateId, Templates};
 
 pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -185,11 +185,54 @@ pub fn probe(
         dns_probe(sink, templates, raw.dns.as_ref()?)?
     };
     Some(Probe {
+        via: via(raw).map(|(_, v)| v.value.clone()),
         kind,
         attempts: raw.attempts.unwrap_or(1).max(1),
         interval: raw.interval.unwrap_or(DEFAULT_PROBE_INTERVAL),
         timeout: raw.timeout.unwrap_or(DEFAULT_PROBE_TIMEOUT),
     })
+}
+
+/// A network probe's `via`, and which kind of probe has it.
+fn via(raw: &RawProbe) -> Option<(&'static str, &Sp<String>)> {
+    [
+        ("tcp", raw.tcp.as_ref().and_then(|p| p.via.as_ref())),
+        ("http", raw.http.as_ref().and_then(|p| p.via.as_ref())),
+        ("tls", raw.tls.as_ref().and_then(|p| p.via.as_ref())),
+        ("smtp", raw.smtp.as_ref().and_then(|p| p.via.as_ref())),
+    ]
+    .into_iter()
+    .find_map(|(kind, via)| Some((kind, via?)))
+}
+
+/// A `via` must name an inventory host reached over ssh: the connection
+/// is opened through that host's SSH connection.
+pub fn via_host(sink: &mut Sink<'_>, inventory: &Inventory, raw: &RawProbe) {
+    let Some((kind, via)) = via(raw) else {
+        return;
+    };
+    match inventory.hosts.get(&via.value) {
+        None => sink.error(
+            via.pos,
+            Problem::Unknown {
+                what: "via host",
+                name: via.value.clone(),
+                suggestion: suggest(via, inventory.hosts.keys().map(String::as_str)),
+            },
+        ),
+        Some(host) if host.transport != TransportKind::Ssh => sink.error(
+            via.pos,
+            Problem::ProbeField {
+                probe: kind,
+                field: "via",
+                reason: format!(
+                    "names `{}`, which is not reached over ssh (the connection is opened through the host's SSH connection)",
+                    via.value
+                ),
+            },
+        ),
+        Some(_) => {}
+    }
 }
 
 /// A network probe's `host`, which a step without targets must give:

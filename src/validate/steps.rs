@@ -86,6 +86,11 @@ pub fn steps(
             .collect();
         dep_pos.push(s.depends_on.iter().map(|d| d.pos).collect());
         let hosts = hosts(sink, s, inventory);
+        if let Some(inventory) = inventory {
+            for p in [&s.check, &s.verify].into_iter().flatten() {
+                super::probes::via_host(sink, inventory, p);
+            }
+        }
         let step = step(sink, &mut templates, raw, s, phase, depends_on, hosts);
         templates::check_step(sink, &templates, &step, inventory, vars, &mut lacking);
         steps.push(step);

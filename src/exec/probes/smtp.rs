@@ -13,15 +13,30 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use crate::redact::printable;
 
 /// What the server said, in one line, or why the probe failed.
-pub fn probe(host: &str, port: u16, starttls: bool, timeout: Duration) -> Result<String, String> {
+/// With `tunnel` (a connection through a `via` host, which EHLO names),
+/// that stream instead of a connection from here.
+pub fn probe(
+    host: &str,
+    port: u16,
+    starttls: bool,
+    timeout: Duration,
+    tunnel: Option<(UnixStream, &str)>,
+) -> Result<String, String> {
     let deadline = Instant::now() + timeout;
-    let stream = connect(host, port, deadline, timeout)?;
-    let local = stream.local_addr().map_err(|e| e.to_string())?;
+    let (stream, hello_name) = match tunnel {
+        Some((stream, via)) => (Wire::Tunnel(stream), via.to_string()),
+        None => {
+            let stream = connect(host, port, deadline, timeout)?;
+            let local = stream.local_addr().map_err(|e| e.to_string())?;
+            (Wire::Tcp(stream), address_literal(local))
+        }
+    };
     let mut s = Session {
         tcp: stream.try_clone().map_err(|e| e.to_string())?,
         io: BufReader::new(stream),
@@ -32,7 +47,7 @@ pub fn probe(host: &str, port: u16, starttls: bool, timeout: Duration) -> Result
     if banner.code != 220 {
         return Err(format!("expected a 220 banner, got {}", banner.shown()));
     }
-    let ehlo = format!("EHLO {}\r\n", address_literal(local));
+    let ehlo = format!("EHLO {hello_name}\r\n");
     let hello = s.command(&ehlo, "EHLO")?;
     if hello.code != 250 {
         return Err(format!("EHLO refused: {}", hello.shown()));
@@ -173,9 +188,61 @@ impl Reply {
 const MAX_LINE: u64 = 4096;
 const MAX_LINES: usize = 200;
 
+/// The connection: from here, or through a `via` host.
+#[derive(Debug)]
+enum Wire {
+    Tcp(TcpStream),
+    Tunnel(UnixStream),
+}
+
+impl Wire {
+    fn try_clone(&self) -> std::io::Result<Self> {
+        Ok(match self {
+            Self::Tcp(s) => Self::Tcp(s.try_clone()?),
+            Self::Tunnel(s) => Self::Tunnel(s.try_clone()?),
+        })
+    }
+
+    fn set_timeouts(&self, left: Duration) -> std::io::Result<()> {
+        match self {
+            Self::Tcp(s) => s
+                .set_read_timeout(Some(left))
+                .and_then(|()| s.set_write_timeout(Some(left))),
+            Self::Tunnel(s) => s
+                .set_read_timeout(Some(left))
+                .and_then(|()| s.set_write_timeout(Some(left))),
+        }
+    }
+}
+
+impl Read for Wire {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Self::Tcp(s) => s.read(buf),
+            Self::Tunnel(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Wire {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Self::Tcp(s) => s.write(buf),
+            Self::Tunnel(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Self::Tcp(s) => s.flush(),
+            Self::Tunnel(s) => s.flush(),
+        }
+    }
+}
+
 struct Session<S> {
     /// The same socket, to bound each read and write by the deadline.
-    tcp: TcpStream,
+    tcp: Wire,
     io: BufReader<S>,
     deadline: Instant,
     timeout: Duration,
@@ -186,10 +253,7 @@ impl<S: Read + Write> Session<S> {
         let left = self.deadline.saturating_duration_since(Instant::now());
         // A zero timeout means "none" to the socket: keep a last millisecond.
         let left = left.max(Duration::from_millis(1));
-        self.tcp
-            .set_read_timeout(Some(left))
-            .and_then(|()| self.tcp.set_write_timeout(Some(left)))
-            .map_err(|e| e.to_string())
+        self.tcp.set_timeouts(left).map_err(|e| e.to_string())
     }
 
     fn command(&mut self, line: &str, what: &str) -> Result<Reply, String> {

@@ -4,8 +4,9 @@
 
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use std::future::Future;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::excerpt;
 
@@ -14,17 +15,17 @@ use super::excerpt;
 const MAX_ANSWER: usize = 64 * 1024;
 
 /// Passes when the connection opens and, with `expect`, the server's answer
-/// contains it before `timeout`. The error is what an operator reads.
-pub async fn probe(
-    address: &str,
-    port: u16,
+/// contains it before `timeout` (which bounds `connect` too). The error is
+/// what an operator reads.
+pub async fn probe<S: AsyncRead + AsyncWrite + Unpin>(
+    connect: impl Future<Output = Result<S, String>>,
     send: Option<&str>,
     expect: Option<&str>,
     timeout: Duration,
 ) -> Result<(), String> {
     let mut connected = false;
     let mut received = Vec::new();
-    let exchange = exchange(address, port, send, expect, &mut connected, &mut received);
+    let exchange = exchange(connect, send, expect, &mut connected, &mut received);
     match tokio::time::timeout(timeout, exchange).await {
         Ok(result) => result,
         Err(_) => {
@@ -41,17 +42,14 @@ pub async fn probe(
     }
 }
 
-async fn exchange(
-    address: &str,
-    port: u16,
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    connect: impl Future<Output = Result<S, String>>,
     send: Option<&str>,
     expect: Option<&str>,
     connected: &mut bool,
     received: &mut Vec<u8>,
 ) -> Result<(), String> {
-    let mut stream = TcpStream::connect((address, port))
-        .await
-        .map_err(|e| e.to_string())?;
+    let mut stream = connect.await?;
     *connected = true;
     if let Some(send) = send {
         stream

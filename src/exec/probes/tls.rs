@@ -24,11 +24,13 @@ pub struct Target<'a> {
     /// Trusted instead of the system roots.
     pub ca_file: Option<&'a Path>,
     pub min_days_valid: u32,
+    /// Already connected (through a `via` host) instead of connecting.
+    pub tunnel: Option<std::os::unix::net::UnixStream>,
 }
 
 /// What the certificate showed when every check passed, or which checks
 /// failed and why, in an operator's words.
-pub fn check(target: &Target<'_>, timeout: Duration) -> Result<String, String> {
+pub fn check(mut target: Target<'_>, timeout: Duration) -> Result<String, String> {
     let mut builder = SslConnector::builder(SslMethod::tls_client())
         .map_err(|e| format!("cannot set up TLS: {e}"))?;
     if let Some(path) = target.ca_file {
@@ -51,12 +53,24 @@ pub fn check(target: &Target<'_>, timeout: Duration) -> Result<String, String> {
     // The timeout is for the network: setting up (loading the system
     // roots) can be slow on a loaded machine.
     let deadline = Instant::now() + timeout;
-    let stream = connect(target.host, target.port, deadline, timeout)?;
-    let remaining = deadline
-        .saturating_duration_since(Instant::now())
-        .max(Duration::from_millis(1));
-    let _ = stream.set_read_timeout(Some(remaining));
-    let _ = stream.set_write_timeout(Some(remaining));
+    let remaining = || {
+        deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1))
+    };
+    let stream: Box<dyn ReadWrite> = match target.tunnel.take() {
+        Some(s) => {
+            let _ = s.set_read_timeout(Some(remaining()));
+            let _ = s.set_write_timeout(Some(remaining()));
+            Box::new(s)
+        }
+        None => {
+            let s = connect(target.host, target.port, deadline, timeout)?;
+            let _ = s.set_read_timeout(Some(remaining()));
+            let _ = s.set_write_timeout(Some(remaining()));
+            Box::new(s)
+        }
+    };
     let at = format!("{}:{}", target.host, target.port);
     let tls = match config.connect(target.server_name, stream) {
         Ok(tls) => tls,
@@ -79,11 +93,15 @@ pub fn check(target: &Target<'_>, timeout: Duration) -> Result<String, String> {
         .peer_certificate()
         .ok_or_else(|| format!("{at} sent no certificate"))?;
     let problems = problems.lock().map(|p| p.clone()).unwrap_or_default();
-    judge(target, &cert, &problems)
+    judge(&target, &cert, &problems)
 }
 
+/// A connected stream, direct or through a `via` host.
+trait ReadWrite: io::Read + io::Write + std::fmt::Debug {}
+impl<T: io::Read + io::Write + std::fmt::Debug> ReadWrite for T {}
+
 /// The CA certificates of a PEM file, as the only roots trusted.
-fn ca_store(path: &Path) -> Result<openssl::x509::store::X509Store, String> {
+pub(crate) fn ca_store(path: &Path) -> Result<openssl::x509::store::X509Store, String> {
     let shown = path.display();
     let pem = std::fs::read(path).map_err(|e| format!("cannot read CA file {shown}: {e}"))?;
     let certs = X509::stack_from_pem(&pem)

@@ -34,7 +34,11 @@ impl Transport for DryRun {
             let (what, output) = match render(&job, host) {
                 Ok(rendered) => {
                     let output = matches!(rendered, Rendered::Command { .. }).then(success);
-                    (rendered.what(), output)
+                    let what = match &job.probe.via {
+                        Some(via) => format!("{} via {via}", rendered.what()),
+                        None => rendered.what(),
+                    };
+                    (what, output)
                 }
                 Err((what, _)) => (what, None),
             };

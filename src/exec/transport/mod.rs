@@ -251,6 +251,10 @@ pub fn shell_quote(word: &str) -> String {
 pub type ExecFuture<'a> = Pin<Box<dyn Future<Output = Result<Output, TransportError>> + Send + 'a>>;
 
 pub type ProbeFuture<'a> = Pin<Box<dyn Future<Output = ProbeResult> + Send + 'a>>;
+/// A byte stream to a service, opened from another host; the error is what
+/// an operator reads.
+pub type TunnelFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<std::os::unix::net::UnixStream, String>> + Send + 'a>>;
 
 /// Runs shell commands on hosts.
 pub trait Transport: Send + Sync {
@@ -260,6 +264,18 @@ pub trait Transport: Send + Sync {
     /// from the controller. A rehearsal answers it instead.
     fn probe<'a>(&'a self, host: &'a Host, job: ProbeJob<'a>) -> ProbeFuture<'a> {
         Box::pin(super::probe::probe(self, host, job))
+    }
+
+    /// A stream to `address:port` opened from the inventory host `via` over
+    /// its SSH connection (as `ssh -W` does): a probe's `via`.
+    fn tunnel<'a>(
+        &'a self,
+        via: &'a str,
+        _address: &'a str,
+        _port: u16,
+        _timeout: Duration,
+    ) -> TunnelFuture<'a> {
+        Box::pin(async move { Err(format!("`via: {via}` needs a host reached over ssh")) })
     }
 
     /// Ends every connection; commands abandoned by an interrupted run are
@@ -279,6 +295,16 @@ impl Transport for Router {
             TransportKind::Local => self.local.exec(host, job),
             TransportKind::Ssh => self.ssh.exec(host, job),
         }
+    }
+
+    fn tunnel<'a>(
+        &'a self,
+        via: &'a str,
+        address: &'a str,
+        port: u16,
+        timeout: Duration,
+    ) -> TunnelFuture<'a> {
+        self.ssh.tunnel(via, address, port, timeout)
     }
 
     fn shutdown(&self) {

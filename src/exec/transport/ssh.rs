@@ -20,8 +20,8 @@ use ssh2::{BlockDirections, Channel, Session};
 
 use super::local::{PIPE_GRACE, SCRIPT_FROM_STDIN};
 use super::{
-    Become, Capture, ExecFuture, Exit, Job, Output, Transport, TransportError, kill_script,
-    known_hosts, new_tag, tag_word,
+    Become, Capture, ExecFuture, Exit, Job, Output, Transport, TransportError, TunnelFuture,
+    kill_script, known_hosts, new_tag, tag_word,
 };
 use crate::exec::context::Secrets;
 use crate::model::inventory::MAX_JUMPS;
@@ -171,6 +171,25 @@ impl SshPool {
 }
 
 impl Transport for SshPool {
+    fn tunnel<'a>(
+        &'a self,
+        via: &'a str,
+        address: &'a str,
+        port: u16,
+        timeout: Duration,
+    ) -> TunnelFuture<'a> {
+        let inventory = Arc::clone(&self.inventory);
+        let secrets = Arc::clone(&self.secrets);
+        let (via, address) = (via.to_string(), address.to_string());
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                open_tunnel(&inventory, &secrets, &via, &address, port, timeout)
+            })
+            .await
+            .map_err(|e| e.to_string())?
+        })
+    }
+
     fn exec<'a>(&'a self, host: &'a Host, job: Job<'a>) -> ExecFuture<'a> {
         let link = self.link(host);
         Box::pin(async move {
@@ -211,6 +230,41 @@ impl Transport for SshPool {
             }
         })
     }
+}
+
+/// Opens, on a session of its own to `via`, a direct-tcpip channel to
+/// `address:port`, pumped to a socket pair whose other end is returned. Its
+/// own session leaves the host's command loop untouched, and ends with the
+/// stream.
+fn open_tunnel(
+    inventory: &Inventory,
+    secrets: &Secrets,
+    via: &str,
+    address: &str,
+    port: u16,
+    timeout: Duration,
+) -> Result<UnixStream, String> {
+    let host = inventory
+        .hosts
+        .get(via)
+        .ok_or_else(|| format!("unknown via host `{via}`"))?;
+    let connection = Connection::open(host, inventory, secrets, 0)
+        .map_err(|e| format!("via host `{via}` unreachable: {e}"))?;
+    let channel = connection
+        .direct_tcpip(address, port, timeout)
+        .map_err(|e| match e.code() {
+            // sshd answers every failed connect alike, and says no more.
+            CHANNEL_FAILURE => format!(
+                "connection to {address}:{port} refused from `{via}` (or unreachable from there)"
+            ),
+            _ => format!("via host `{via}` could not open a tunnel to {address}:{port}: {e}"),
+        })?;
+    let (ours, theirs) = UnixStream::pair().map_err(|e| e.to_string())?;
+    std::thread::Builder::new()
+        .name(format!("via-{via}"))
+        .spawn(move || pump(&connection, channel, theirs))
+        .map_err(|e| e.to_string())?;
+    Ok(ours)
 }
 
 /// The connection thread: starts each job on a channel as soon as it is
