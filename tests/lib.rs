@@ -22,3 +22,4 @@ mod sshd;
 mod state;
 mod sudo;
 mod terminal;
+mod tools;
