@@ -32,6 +32,17 @@ command -v openssl >/dev/null || missing+=(openssl)
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v unshare >/dev/null || missing+=(util-linux)
 command -v setpriv >/dev/null || missing+=(util-linux)
+# The programs that read what `runbook` writes, for tests/tools.rs: Graphviz
+# (`plan --format dot`), headless Chromium (the HTML report), the shells of
+# the completion scripts, groff (the man page), node and npm (Mermaid's
+# parser, below).
+command -v dot >/dev/null || missing+=(graphviz)
+command -v chromium >/dev/null || missing+=(chromium)
+command -v zsh >/dev/null || missing+=(zsh)
+command -v fish >/dev/null || missing+=(fish)
+command -v groff >/dev/null || missing+=(groff-base)
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]} for the tests" >&2
   $SUDO apt-get update -qq
@@ -67,4 +78,14 @@ if ! "$venv/bin/ansible-inventory" --version >/dev/null 2>&1; then
   "$venv/bin/pip" install -q --disable-pip-version-check 'ansible-core>=2.16,<2.20'
 fi
 export RUNBOOK_ANSIBLE_INVENTORY="$venv/bin/ansible-inventory"
+# Mermaid's parser (the `mermaid` package, with jsdom to load it without a
+# browser), at the versions of tests/mermaid/package-lock.json, under target/.
+mermaid="$PWD/target/mermaid"
+if ! cmp -s tests/mermaid/package-lock.json "$mermaid/package-lock.json" \
+  || [ ! -d "$mermaid/node_modules/mermaid" ]; then
+  rm -rf "$mermaid"
+  mkdir -p "$mermaid"
+  cp tests/mermaid/package.json tests/mermaid/package-lock.json "$mermaid/"
+  (cd "$mermaid" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
 cargo test --locked "$@"

@@ -27,3 +27,4 @@ mod sshd;
 mod state;
 mod sudo;
 mod terminal;
+mod tools;

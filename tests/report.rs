@@ -17,11 +17,82 @@ fn with_fixture() -> Test {
     t
 }
 
+/// Central European time, as a POSIX rule (no time zone database needed):
+/// the fixture's November run is at +01:00.
+const CET: &str = "CET-1CEST,M3.5.0,M10.5.0/3";
+
 fn report(format: &str) -> String {
+    report_in(format, CET)
+}
+
+/// The report as rendered on a machine whose local time zone is `tz`.
+fn report_in(format: &str, tz: &str) -> String {
     let (out, _) = with_fixture()
         .args(["report", "--state-dir", "state", "--format", format])
+        .env("TZ", tz)
         .run();
     String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn html_report_shows_local_time_with_its_offset_and_utc() {
+    let html = report_in("html", CET);
+    assert!(
+        html.contains("<td>start</td><td>2026-11-28 11:00:00 +01:00 (10:00:00 UTC)</td>"),
+        "{html}"
+    );
+    assert!(html.contains("<td>end</td><td>2026-11-28 11:02:05 +01:00 (10:02:05 UTC)</td>"));
+    // In UTC itself, once.
+    let html = report_in("html", "UTC");
+    assert!(
+        html.contains("<td>start</td><td>2026-11-28 10:00:00 UTC</td>"),
+        "{html}"
+    );
+    // A zone where it is already the next day shows the UTC date too.
+    let html = report_in("html", "LINT-14");
+    assert!(
+        html.contains(
+            "<td>start</td><td>2026-11-29 00:00:00 +14:00 (2026-11-28 10:00:00 UTC)</td>"
+        ),
+        "{html}"
+    );
+}
+
+#[test]
+fn html_timeline_names_steps_with_their_titles_and_explains_its_colours() {
+    let html = report("html");
+    let svg = &html[html.find("<svg").unwrap()..html.find("</svg>").unwrap()];
+    assert!(
+        svg.contains("<title>network: Network core</title>network <tspan fill=\"#666\" font-weight=\"400\">Network core</tspan>"),
+        "{svg}"
+    );
+    let legend = html
+        .split("<p class=\"legend\">")
+        .nth(1)
+        .and_then(|l| l.split("</p>").next())
+        .expect("a legend");
+    let keys: Vec<&str> = legend
+        .split("</i>")
+        .skip(1)
+        .map(|k| k.split('<').next().unwrap())
+        .collect();
+    // The fixture's statuses, in the legend's fixed order, then the marks;
+    // both RTOs (10m, 20m) lie beyond its 2m5s, so no RTO line is drawn
+    // and none explained.
+    assert_eq!(
+        keys,
+        [
+            "ok",
+            "confirmed",
+            "failed",
+            "dark outline: failed or timed out"
+        ],
+        "{legend}"
+    );
+    assert!(
+        legend.ends_with("grey text: never started</span>"),
+        "{legend}"
+    );
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! One file per subcommand; each returns its exit code.
 
+mod completions;
 mod decide;
 mod input;
 mod inventory;
@@ -29,5 +30,7 @@ pub fn dispatch(cli: &Cli) -> Result<u8, Error> {
         Command::Report(args) => report::run(&cli.global, args),
         Command::Schema(args) => Ok(schema::run(args)),
         Command::Inventory(args) => inventory::run(&cli.global, args),
+        Command::Completions(args) => Ok(completions::completions(args)),
+        Command::Man(args) => completions::man(args),
     }
 }

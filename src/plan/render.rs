@@ -296,7 +296,7 @@ fn quote(s: &str) -> String {
 #[must_use]
 pub fn dot(runbook: &Runbook, plan: &Plan) -> String {
     let mut out = format!(
-        "digraph {} {{\n  rankdir=LR;\n  node [shape=box];\n",
+        "digraph {} {{\n  rankdir=LR;\n  compound=true;\n  node [shape=box];\n",
         quote(&runbook.name)
     );
     let on_path = |i: usize| plan.critical_path.contains(&i);
@@ -319,6 +319,16 @@ pub fn dot(runbook: &Runbook, plan: &Plan) -> String {
                 ""
             };
             let _ = writeln!(out, "    {} [label={}{style}];", quote(&s.id), quote(&s.id));
+        }
+        if first_of(runbook, p).is_none() {
+            // Graphviz drops a cluster with no node, and then every edge
+            // naming it as `ltail`/`lhead` (with a warning): an invisible
+            // node keeps it.
+            let _ = writeln!(
+                out,
+                "    {} [label=\"\" shape=point style=invis];",
+                quote(&anchor(phase))
+            );
         }
         out.push_str("  }\n");
     }
@@ -350,8 +360,8 @@ pub fn dot(runbook: &Runbook, plan: &Plan) -> String {
             let _ = writeln!(
                 out,
                 "  {} -> {} [style=dashed ltail={} lhead={}];",
-                quote(&first_of(runbook, d)),
-                quote(&first_of(runbook, p)),
+                quote(&first_of(runbook, d).unwrap_or_else(|| anchor(&runbook.phases[d]))),
+                quote(&first_of(runbook, p).unwrap_or_else(|| anchor(phase))),
                 quote(&format!("cluster_{}", runbook.phases[d].id)),
                 quote(&format!("cluster_{}", phase.id)),
             );
@@ -361,12 +371,18 @@ pub fn dot(runbook: &Runbook, plan: &Plan) -> String {
     out
 }
 
-fn first_of(runbook: &Runbook, phase: usize) -> String {
+fn first_of(runbook: &Runbook, phase: usize) -> Option<String> {
     runbook
         .steps
         .iter()
         .find(|s| s.phase == Some(phase))
-        .map_or_else(|| runbook.phases[phase].id.clone(), |s| s.id.clone())
+        .map(|s| s.id.clone())
+}
+
+/// The node of a phase without steps: a space no step id can hold keeps
+/// it apart from them.
+fn anchor(phase: &crate::model::Phase) -> String {
+    format!("phase {}", phase.id)
 }
 
 #[must_use]

@@ -32,18 +32,47 @@ fn esc_code(text: &str) -> String {
         .collect()
 }
 
+/// Each status's colour, in the legend's order; any other is `OTHER`.
+const COLORS: &[(&str, &str)] = &[
+    ("ok", "#2e8b57"),
+    ("already-ok", "#8fbc8f"),
+    ("confirmed", "#4169e1"),
+    ("marked", "#8a2be2"),
+    ("skipped", "#b0b0b0"),
+    ("failed", "#d62728"),
+    ("timed-out", "#ff7f0e"),
+    ("interrupted", "#a0522d"),
+    ("waiting", "#e6b800"),
+    ("running", "#e6b800"),
+];
+const OTHER: &str = "#dddddd";
+
 fn color(status: Status) -> &'static str {
-    match status.label() {
-        "ok" => "#2e8b57",
-        "already-ok" => "#8fbc8f",
-        "confirmed" => "#4169e1",
-        "marked" => "#8a2be2",
-        "skipped" => "#b0b0b0",
-        "failed" => "#d62728",
-        "timed-out" => "#ff7f0e",
-        "waiting" | "running" => "#e6b800",
-        _ => "#dddddd",
+    COLORS
+        .iter()
+        .find(|(label, _)| *label == status.label())
+        .map_or(OTHER, |(_, c)| c)
+}
+
+/// An RFC 3339 UTC time as the reader's local time with its offset, and
+/// the UTC time beside it (journals record UTC; the reader thinks in local
+/// time, and a team spread over zones needs the common one). The local
+/// zone is the one of the machine that renders the report (`TZ`).
+fn local_and_utc(at: &str) -> String {
+    let Ok(ts) = at.parse::<jiff::Timestamp>() else {
+        return at.to_string();
+    };
+    let local = ts.to_zoned_datetime(jiff::tz::TimeZone::system());
+    let utc = ts.to_zoned_datetime(jiff::tz::TimeZone::UTC);
+    if local.offset().seconds() == 0 {
+        return utc.strftime("%Y-%m-%d %H:%M:%S UTC").to_string();
     }
+    let utc = if utc.date() == local.date() {
+        utc.strftime("%H:%M:%S UTC")
+    } else {
+        utc.strftime("%Y-%m-%d %H:%M:%S UTC")
+    };
+    format!("{} ({utc})", local.strftime("%Y-%m-%d %H:%M:%S %:z"))
 }
 
 const STYLE: &str = "
@@ -53,7 +82,8 @@ table{border-collapse:collapse;width:100%;margin:.5em 0}th,td{border:1px solid #
 th{background:#f4f4f4}.badge{display:inline-block;padding:2px 10px;border-radius:10px;color:#fff;font-weight:600}
 .failed,.missed{color:#d62728;font-weight:700}.met{color:#2e8b57;font-weight:600}
 pre{background:#fff4f4;border-left:4px solid #d62728;padding:6px 10px;white-space:pre-wrap;margin:4px 0}
-.meta td:first-child{width:9em;color:#555}svg text{font:12px system-ui,sans-serif}
+.meta td:first-child{width:9em;color:#555}svg text{font-size:12px;font-family:system-ui,sans-serif}
+.legend{font-size:12px;color:#444}.key{margin-right:1.2em;white-space:nowrap}.key i{display:inline-block;width:14px;height:10px;margin-right:4px;vertical-align:middle;border-radius:2px}
 @media print{body{margin:0;max-width:none}h2{break-after:avoid}svg,table,pre{break-inside:avoid}}
 ";
 
@@ -99,8 +129,8 @@ fn header(o: &mut String, r: &RunReport) {
         o,
         "<table class=\"meta\"><tr><td>operators</td><td>{}</td></tr><tr><td>start</td><td>{}</td></tr><tr><td>end</td><td>{}</td></tr><tr><td>duration</td><td>{}{}</td></tr></table>",
         esc(&r.operators.join(", ")),
-        esc(&r.start),
-        esc(&r.end),
+        esc(&local_and_utc(&r.start)),
+        esc(&local_and_utc(&r.end)),
         human(r.duration_secs),
         if r.resumed {
             format!(
@@ -276,7 +306,7 @@ fn decisions(o: &mut String, r: &RunReport) {
         let _ = writeln!(
             o,
             "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&d.at),
+            esc(&local_and_utc(&d.at)),
             esc(&d.step),
             esc(&d.operator),
             esc(d.decision.label()),
@@ -331,6 +361,7 @@ fn gantt(r: &RunReport) -> String {
         }
     }
     o.push_str("</svg>\n");
+    legend(&mut o, r, chart.span);
     let beyond: Vec<String> = r
         .phases
         .iter()
@@ -350,9 +381,76 @@ fn gantt(r: &RunReport) -> String {
     o
 }
 
-const LEFT: f64 = 230.0;
+const LEFT: f64 = 380.0;
 const WIDTH: f64 = 1060.0;
 const ROW: f64 = 20.0;
+
+/// An id and its title in the label column, the title cut to what fits
+/// in `room` pixels (the whole of it in the tooltip).
+fn label(id: &str, title: Option<&str>, room: f64) -> String {
+    // An average glyph of the chart's 12px sans-serif is under 7px wide.
+    let fits = (room / 7.0) as usize;
+    let Some(title) = title.filter(|t| !t.is_empty() && *t != id) else {
+        return esc(id);
+    };
+    let left = fits.saturating_sub(id.chars().count() + 1);
+    let shown: String = if title.chars().count() > left {
+        let mut cut: String = title.chars().take(left.saturating_sub(1)).collect();
+        cut.push('\u{2026}');
+        cut
+    } else {
+        title.to_string()
+    };
+    format!(
+        "<title>{0}: {1}</title>{0} <tspan fill=\"#666\" font-weight=\"400\">{2}</tspan>",
+        esc(id),
+        esc(title),
+        esc(&shown)
+    )
+}
+
+/// What the timeline's colours and marks mean: the statuses the report
+/// shows, the RTO line when one is drawn, the outline of a failure.
+fn legend(o: &mut String, r: &RunReport, span: f64) {
+    let shown: Vec<&str> = r
+        .steps
+        .iter()
+        .flat_map(|s| std::iter::once(s.outcome).chain(s.hosts.iter().map(|h| h.outcome)))
+        .map(Status::label)
+        .collect();
+    let swatch = |style: &str, text: &str| {
+        format!(
+            "<span class=\"key\"><i style=\"{style}\"></i>{}</span>",
+            esc(text)
+        )
+    };
+    let mut keys: Vec<String> = COLORS
+        .iter()
+        .filter(|(label, _)| shown.contains(label))
+        .map(|(label, c)| swatch(&format!("background:{c}"), label))
+        .collect();
+    if r.steps.iter().any(|s| s.outcome.is_failure()) {
+        keys.push(swatch(
+            "background:#d62728;outline:2px solid #7f0000",
+            "dark outline: failed or timed out",
+        ));
+    }
+    if r.phases
+        .iter()
+        .any(|p| p.rto_secs.is_some_and(|rto| rto <= span))
+    {
+        keys.push(swatch(
+            "height:0;border-top:2px dashed #d62728",
+            "dashed line: a phase's RTO",
+        ));
+    }
+    if r.steps.iter().any(|s| s.start_secs.is_none()) {
+        keys.push(
+            "<span class=\"key\" style=\"color:#999\">grey text: never started</span>".into(),
+        );
+    }
+    let _ = writeln!(o, "<p class=\"legend\">{}</p>", keys.join(" "));
+}
 
 enum Row<'a> {
     Phase(&'a str),
@@ -415,7 +513,14 @@ impl Chart {
             o,
             "<text x=\"4\" y=\"{:.1}\" font-weight=\"700\">{}</text>",
             y + 14.0,
-            esc(phase)
+            label(
+                phase,
+                r.phases
+                    .iter()
+                    .find(|p| p.id == phase)
+                    .and_then(|p| p.title.as_deref()),
+                LEFT - 14.0
+            )
         );
         if let Some(p) = r.phases.iter().find(|p| p.id == phase)
             && let Some(rto) = p.rto_secs
@@ -438,7 +543,7 @@ impl Chart {
             o,
             "<text x=\"14\" y=\"{:.1}\">{}</text>",
             y + 14.0,
-            esc(&s.id)
+            label(&s.id, s.title.as_deref(), LEFT - 24.0)
         );
         let Some(start) = s.start_secs else {
             let _ = writeln!(
