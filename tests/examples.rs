@@ -148,3 +148,49 @@ fn status_after_a_successful_run_of_each_example_is_all_up() {
         assert!(board.contains(" up, 0 down, "), "{runbook}:\n{board}");
     }
 }
+
+/// The README's "first runbook", as printed there: it validates, runs,
+/// finds everything already done the second time, and `status` is all up.
+#[test]
+fn the_readme_first_runbook_works_as_written() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let start = readme
+        .find("```yaml\n# first.yaml\n")
+        .expect("the README shows first.yaml");
+    let body = &readme[start + "```yaml\n".len()..];
+    let yaml = &body[..body.find("```").unwrap()];
+    let dir = tempfile::tempdir().unwrap();
+    // Its own folder instead of /tmp/first-runbook, so that runs in
+    // parallel do not meet.
+    let work = dir.path().join("work");
+    let yaml = yaml.replace("/tmp/first-runbook", &work.display().to_string());
+    std::fs::write(dir.path().join("first.yaml"), yaml).unwrap();
+    let runbook = |args: &[&str]| {
+        std::process::Command::new(crate::harness::BIN)
+            .current_dir(dir.path())
+            .env("HOME", dir.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let text = |o: &std::process::Output| String::from_utf8_lossy(&o.stdout).into_owned();
+    let validated = runbook(&["validate", "first.yaml"]);
+    assert_eq!(validated.status.code(), Some(0), "{}", text(&validated));
+    let first = runbook(&["run", "first.yaml"]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    assert!(work.join("app.conf").exists());
+    let second = runbook(&["run", "first.yaml"]);
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second));
+    let summary = text(&second);
+    for step in ["workdir", "config", "smoke-test"] {
+        assert!(
+            summary
+                .lines()
+                .any(|l| l.contains("already-ok") && l.split_whitespace().any(|w| w == step)),
+            "{step} is not already-ok the second time:\n{summary}"
+        );
+    }
+    let status = runbook(&["status", "first.yaml"]);
+    assert_eq!(status.status.code(), Some(0), "{}", text(&status));
+    assert!(text(&status).contains("3 up, 0 down"), "{}", text(&status));
+}
