@@ -694,7 +694,7 @@ fn run_with_open_files(test: &Test, soft: u64, hard: u64) -> std::process::Outpu
 #[test]
 fn more_hosts_than_the_open_files_limit_allows_all_run_and_report() {
     // Each host holds 3 files (its socket, a wake-up pair): 96 hosts need
-    // more than 200. A soft limit of 64 under a high hard limit is raised;
+    // more than 200. A soft limit of 64 under the hard limit is raised;
     // a hard limit of 200 is not, and idle hosts close to make room.
     const HOSTS: usize = 96;
     let addresses: Vec<String> = (1..=HOSTS).map(|i| format!("127.0.3.{i}")).collect();
@@ -712,7 +712,17 @@ fn more_hosts_than_the_open_files_limit_allows_all_run_and_report() {
     let runbook = "version: 1\nname: wide\nsteps:\n  \
         - {id: one, targets: [all], run: 'true', verify: {command: 'true'}}\n  \
         - {id: two, depends_on: [one], targets: [all], run: 'true'}\n";
-    for (soft, hard) in [(64, 65536), (200, 200)] {
+    let mut now = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: a valid rlimit for getrlimit to fill.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut now) }, 0);
+    assert!(
+        now.rlim_max > 400,
+        "the hard open-files limit is too low for this test"
+    );
+    for (soft, hard) in [(64, now.rlim_max), (200, 200)] {
         let test = Test::new().inventory(&inventory).runbook(runbook).args(RUN);
         let out = run_with_open_files(&test, soft, hard);
         let stdout = String::from_utf8_lossy(&out.stdout);
