@@ -25,7 +25,7 @@ if [ ! -x "$BENCH/.venv/bin/pyinfra" ]; then
   "$BENCH/.venv/bin/pip" install -q -r "$BENCH/requirements.txt"
 fi
 ulimit -n "$(ulimit -Hn)"
-trap 'bench/scale-lab.sh down' EXIT
+trap '"$ROOT/bench/scale-lab.sh" down' EXIT
 N=$N bench/scale-lab.sh up
 WORK=$LAB/runbook
 rm -rf "$WORK"; mkdir -p "$WORK"
