@@ -69,6 +69,7 @@ pub fn main() -> ExitCode {
             });
         }
     };
+    raise_open_files_limit();
     init_tracing(
         cli.global.verbose,
         cli.global.quiet,
@@ -79,6 +80,25 @@ pub fn main() -> ExitCode {
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// Lifts the soft limit on open files to the hard one, as servers do: a
+/// run keeps a connection (a socket and a wake-up socket pair) per host,
+/// and the usual soft limit of 1,024 is below what 1,000 hosts hold. The
+/// SSH pool still keeps within whatever limit remains (see `ssh.rs`).
+fn raise_open_files_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: a valid rlimit for getrlimit to fill and setrlimit to read.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
         }
     }
 }

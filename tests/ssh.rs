@@ -669,3 +669,99 @@ fn many_new_hosts_at_once_record_one_well_formed_line_each() {
         assert_eq!(mode & 0o777, 0o700, "{dir}");
     }
 }
+
+/// Runs `test` with the open-files limit set to `soft` (hard `hard`) in the
+/// child, before `runbook` starts.
+fn run_with_open_files(test: &Test, soft: u64, hard: u64) -> std::process::Output {
+    use std::os::unix::process::CommandExt as _;
+    let mut cmd = test.command();
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs in the child.
+    unsafe {
+        cmd.pre_exec(move || {
+            let limit = libc::rlimit {
+                rlim_cur: soft,
+                rlim_max: hard,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.output().expect("run binary")
+}
+
+#[test]
+fn more_hosts_than_the_open_files_limit_allows_all_run_and_report() {
+    // Each host holds 3 files (its socket, a wake-up pair): 96 hosts need
+    // more than 200. A soft limit of 64 under the hard limit is raised;
+    // a hard limit of 200 is not, and idle hosts close to make room.
+    const HOSTS: usize = 96;
+    let addresses: Vec<String> = (1..=HOSTS).map(|i| format!("127.0.3.{i}")).collect();
+    let sshd = Sshd::start_many(&addresses);
+    let mut inventory = String::from("version: 1\nhosts:\n");
+    for (i, address) in addresses.iter().enumerate() {
+        let host = sshd.host(address, ", connect_timeout: 120s");
+        inventory.push_str(&format!("  h{i}: {host}\n"));
+    }
+    let names: Vec<String> = (0..HOSTS).map(|i| format!("h{i}")).collect();
+    inventory.push_str(&format!(
+        "groups:\n  all: {{hosts: [{}]}}\n",
+        names.join(", ")
+    ));
+    let runbook = "version: 1\nname: wide\nsteps:\n  \
+        - {id: one, targets: [all], run: 'true', verify: {command: 'true'}}\n  \
+        - {id: two, depends_on: [one], targets: [all], run: 'true'}\n";
+    let mut now = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: a valid rlimit for getrlimit to fill.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut now) }, 0);
+    assert!(
+        now.rlim_max > 400,
+        "the hard open-files limit is too low for this test"
+    );
+    for (soft, hard) in [(64, now.rlim_max), (200, 200)] {
+        let test = Test::new().inventory(&inventory).runbook(runbook).args(RUN);
+        let out = run_with_open_files(&test, soft, hard);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "limit {soft}:{hard}\n{stdout}\n{stderr}"
+        );
+        let journal = std::fs::read_dir(test.path().join("state/runs"))
+            .unwrap()
+            .map(|d| read(&d.unwrap().path().join("journal.jsonl")))
+            .collect::<String>();
+        for step in ["one", "two"] {
+            let succeeded = journal
+                .lines()
+                .filter(|l| {
+                    l.contains("\"event\":\"host-finished\"")
+                        && l.contains(&format!("\"step\":\"{step}\""))
+                        && l.contains("\"outcome\":\"ok\"")
+                })
+                .count();
+            assert_eq!(
+                succeeded, HOSTS,
+                "limit {soft}:{hard}, step {step}\n{stdout}\n{stderr}"
+            );
+        }
+        let test = Test::new().inventory(&inventory).runbook(runbook).args([
+            "status",
+            "runbook.yaml",
+            "-i",
+            "inventory.yaml",
+        ]);
+        let out = run_with_open_files(&test, soft, hard);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "status, limit {soft}:{hard}\n{stdout}"
+        );
+    }
+}

@@ -184,7 +184,13 @@ fn refuse_if_still_running(
     }
     let inventory = Arc::new(input.inventory.clone().unwrap_or_default());
     let hosts = launch::hosts(Some(&inventory));
-    let transport = launch::transport(&inventory, login_secrets(&inventory, secrets_file), false);
+    // The check probes one host at a time.
+    let transport = launch::transport(
+        &inventory,
+        login_secrets(&inventory, secrets_file),
+        false,
+        1,
+    );
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -36,7 +36,7 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
         .enable_all()
         .build()
         .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
-    let transport = launch::transport(&inventory, secrets.clone(), false);
+    let transport = launch::transport(&inventory, secrets.clone(), false, args.forks);
     let redactor = Redactor::new(secrets.values.values().cloned());
     let board = runtime.block_on(probe_all(&runbook, &hosts, transport, &secrets, args.forks));
     let (text, all_up) = render(&runbook, Some(&inventory), &board, &redactor);

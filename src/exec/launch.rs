@@ -120,7 +120,12 @@ impl Launch {
         let confirmer = confirmer(self.yes, self.dry_run, self.operator, screen);
         let (shared, events) = shared(
             Arc::clone(&runbook),
-            transport(&inventory, self.secrets.clone(), self.dry_run),
+            transport(
+                &inventory,
+                self.secrets.clone(),
+                self.dry_run,
+                self.options.forks,
+            ),
             self.secrets,
             run_dir.as_ref().map(RunDir::logs),
         );
@@ -198,18 +203,20 @@ pub fn open_state(
 
 /// How commands reach hosts: chosen once, for the whole run.
 #[must_use]
-/// `secrets`: those the hosts log in with (passwords, passphrases).
+/// `secrets`: those the hosts log in with (passwords, passphrases);
+/// `forks`: how many host operations run at once.
 pub fn transport(
     inventory: &Arc<Inventory>,
     secrets: Secrets,
     dry_run: bool,
+    forks: usize,
 ) -> Arc<dyn Transport> {
     if dry_run {
         Arc::new(DryRun)
     } else {
         Arc::new(Router {
             local: Local,
-            ssh: SshPool::new(Arc::clone(inventory), secrets),
+            ssh: SshPool::new(Arc::clone(inventory), secrets, forks),
         })
     }
 }

@@ -6,6 +6,10 @@
 //! keeping the connection alive and enforcing each deadline itself. A
 //! server that refuses another channel on a session (sshd's `MaxSessions`,
 //! network gear allowing one) gets a second session, and so on.
+//!
+//! A host's thread and sockets stay open for the run, within the limit on
+//! open files: when every slot that limit leaves is taken, an idle host's
+//! thread closes its session and ends, making room for a waiting host.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{Read, Write};
@@ -13,7 +17,8 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::time::{Duration, Instant};
 
 use ssh2::{BlockDirections, Channel, Session};
@@ -43,8 +48,17 @@ const KILL_WITHIN: Duration = Duration::from_secs(10);
 /// each: beyond that, commands wait for a free channel.
 const MAX_SESSIONS: usize = 8;
 /// The longest the loop sleeps: short enough to notice promptly that a run
-/// abandoned a command.
+/// abandoned a command, or that a host waits for an idle one to close.
 const TICK: Duration = Duration::from_millis(250);
+/// A host's thread runs only the poll loop and libssh2 (most of its buffers
+/// are on the heap): a small stack keeps 1,000 of them cheap.
+const THREAD_STACK: usize = 256 * 1024;
+/// Open files per host: its TCP socket and the two ends of its wake-up
+/// socket pair (a second session or a jump host takes more: see `RESERVED`).
+const FILES_PER_HOST: u64 = 3;
+/// Open files kept for everything else: standard streams, the journal, the
+/// runtime, extra sessions; plus two log files per fork (`--forks`).
+const RESERVED: u64 = 64;
 
 /// libssh2's `LIBSSH2_ERROR_EAGAIN`: the call would block.
 const EAGAIN: ssh2::ErrorCode = ssh2::ErrorCode::Session(-37);
@@ -87,22 +101,86 @@ impl Link {
     }
 }
 
-/// A connection per host, opened on first use and kept for the run.
+/// The hosts' threads, shared with them: one that retires removes itself.
+struct Registry {
+    hosts: Mutex<HashMap<String, Arc<Link>>>,
+    /// A permit per host thread the open-files limit leaves room for.
+    slots: Arc<tokio::sync::Semaphore>,
+    /// Hosts waiting for a slot: an idle host's thread then retires.
+    waiting: AtomicUsize,
+}
+
+impl Registry {
+    fn hosts(&self) -> MutexGuard<'_, HashMap<String, Arc<Link>>> {
+        self.hosts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Takes `host` out if no job came for it meanwhile (jobs are only
+    /// sent under the same lock); the thread may then end.
+    fn retire(
+        &self,
+        host: &str,
+        jobs: &mpsc::Receiver<Request>,
+        queue: &mut VecDeque<Request>,
+    ) -> bool {
+        let mut hosts = self.hosts();
+        receive(jobs, queue);
+        queue.is_empty() && hosts.remove(host).is_some()
+    }
+}
+
+/// Counts a host waiting for a slot, until its wait ends or is abandoned.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// How many hosts may hold a thread and a session at once: what the
+/// (already raised) soft limit on open files leaves, at least one.
+fn host_slots(forks: usize) -> usize {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: a valid rlimit for getrlimit to fill.
+    let files = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
+        limit.rlim_cur
+    } else {
+        1024
+    };
+    let reserved = RESERVED + 2 * forks as u64;
+    usize::try_from(files.saturating_sub(reserved) / FILES_PER_HOST)
+        .unwrap_or(usize::MAX)
+        .clamp(1, tokio::sync::Semaphore::MAX_PERMITS)
+}
+
+/// A connection per host, opened on first use and kept for the run while
+/// the open-files limit allows.
 pub struct SshPool {
     inventory: Arc<Inventory>,
     /// Passphrases and passwords the hosts log in with.
     secrets: Arc<Secrets>,
-    hosts: Mutex<HashMap<String, Arc<Link>>>,
+    registry: Arc<Registry>,
     threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
 
 impl SshPool {
+    /// `forks`: how many host operations run at once (each may write logs).
     #[must_use]
-    pub fn new(inventory: Arc<Inventory>, secrets: Secrets) -> Self {
+    pub fn new(inventory: Arc<Inventory>, secrets: Secrets, forks: usize) -> Self {
         Self {
             inventory,
             secrets: Arc::new(secrets),
-            hosts: Mutex::new(HashMap::new()),
+            registry: Arc::new(Registry {
+                hosts: Mutex::new(HashMap::new()),
+                slots: Arc::new(tokio::sync::Semaphore::new(host_slots(forks))),
+                waiting: AtomicUsize::new(0),
+            }),
             threads: Mutex::new(Vec::new()),
         }
     }
@@ -110,10 +188,10 @@ impl SshPool {
     /// Closes every connection, waiting (up to `within`) for abandoned
     /// commands to be killed on their hosts.
     pub fn shutdown(&self, within: Duration) {
+        self.registry.slots.close();
         let links: Vec<Arc<Link>> = self
-            .hosts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .registry
+            .hosts()
             .drain()
             .map(|(_, link)| link)
             .collect();
@@ -142,31 +220,62 @@ impl SshPool {
         }
     }
 
-    fn link(&self, host: &Host) -> Result<Arc<Link>, std::io::Error> {
-        let mut hosts = self
-            .hosts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(link) = hosts.get(&host.name) {
-            return Ok(Arc::clone(link));
+    /// Queues `job` on the host's thread, first starting one (once a slot
+    /// is free) if the host has none.
+    async fn submit(&self, host: &Host, job: Request) -> Result<(), String> {
+        let stopped = || "the connection thread stopped".to_string();
+        let registry = &self.registry;
+        loop {
+            if let Some(link) = registry.hosts().get(&host.name) {
+                link.jobs.send(job).map_err(|_| stopped())?;
+                link.wake();
+                return Ok(());
+            }
+            registry.waiting.fetch_add(1, Ordering::SeqCst);
+            let waiting = Waiting(&registry.waiting);
+            let slot = Arc::clone(&registry.slots)
+                .acquire_owned()
+                .await
+                .map_err(|_| stopped())?;
+            drop(waiting);
+            let mut hosts = registry.hosts();
+            if hosts.contains_key(&host.name) {
+                continue;
+            }
+            let (tx, rx) = mpsc::channel();
+            let (wake, woken) = UnixStream::pair().map_err(|e| e.to_string())?;
+            wake.set_nonblocking(true).map_err(|e| e.to_string())?;
+            woken.set_nonblocking(true).map_err(|e| e.to_string())?;
+            tx.send(job).map_err(|_| stopped())?;
+            let thread_host = host.clone();
+            let inventory = Arc::clone(&self.inventory);
+            let secrets = Arc::clone(&self.secrets);
+            let thread_registry = Arc::clone(registry);
+            let handle = std::thread::Builder::new()
+                .name(format!("ssh-{}", host.name))
+                .stack_size(THREAD_STACK)
+                .spawn(move || {
+                    serve(
+                        &thread_host,
+                        &inventory,
+                        &secrets,
+                        &thread_registry,
+                        &rx,
+                        &woken,
+                    );
+                    // The slot frees once the session and sockets are closed.
+                    drop((rx, woken, slot));
+                })
+                .map_err(|e| format!("cannot start its thread: {e}"))?;
+            let mut threads = self
+                .threads
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            threads.retain(|t| !t.is_finished());
+            threads.push(handle);
+            hosts.insert(host.name.clone(), Arc::new(Link { jobs: tx, wake }));
+            return Ok(());
         }
-        let (tx, rx) = mpsc::channel();
-        let (wake, woken) = UnixStream::pair()?;
-        wake.set_nonblocking(true)?;
-        woken.set_nonblocking(true)?;
-        let thread_host = host.clone();
-        let inventory = Arc::clone(&self.inventory);
-        let secrets = Arc::clone(&self.secrets);
-        let handle = std::thread::Builder::new()
-            .name(format!("ssh-{}", host.name))
-            .spawn(move || serve(&thread_host, &inventory, &secrets, &rx, &woken))?;
-        self.threads
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(handle);
-        let link = Arc::new(Link { jobs: tx, wake });
-        hosts.insert(host.name.clone(), Arc::clone(&link));
-        Ok(link)
     }
 }
 
@@ -191,7 +300,6 @@ impl Transport for SshPool {
     }
 
     fn exec<'a>(&'a self, host: &'a Host, job: Job<'a>) -> ExecFuture<'a> {
-        let link = self.link(host);
         Box::pin(async move {
             let (reply, answer) = tokio::sync::oneshot::channel();
             let lost = |reason: String| TransportError::Session {
@@ -209,18 +317,14 @@ impl Transport for SshPool {
                 }
                 b.check(host)?;
             }
-            let link = link.map_err(|e| lost(format!("cannot start its thread: {e}")))?;
-            link.jobs
-                .send(Request {
-                    command: Become::stdin(job.r#become, job.command),
-                    timeout: job.timeout,
-                    tag: job.tag.to_string(),
-                    r#become: job.r#become.cloned(),
-                    reply,
-                })
-                .map_err(|_| lost("the connection thread stopped".into()))?;
-            link.wake();
-            drop(link);
+            let request = Request {
+                command: Become::stdin(job.r#become, job.command),
+                timeout: job.timeout,
+                tag: job.tag.to_string(),
+                r#become: job.r#become.cloned(),
+                reply,
+            };
+            self.submit(host, request).await.map_err(lost)?;
             let output = answer
                 .await
                 .map_err(|_| lost("the connection thread stopped".into()))??;
@@ -269,11 +373,13 @@ fn open_tunnel(
 
 /// The connection thread: starts each job on a channel as soon as it is
 /// queued and drives all of them at once. A failed connection answers
-/// every job with the same error.
+/// every job with the same error. An idle thread retires when another
+/// host waits for its slot.
 fn serve(
     host: &Host,
     inventory: &Inventory,
     secrets: &Secrets,
+    registry: &Registry,
     jobs: &mpsc::Receiver<Request>,
     woken: &UnixStream,
 ) {
@@ -341,11 +447,16 @@ fn serve(
             max_sessions = MAX_SESSIONS;
             progressed = true;
         }
-        if closed && queue.is_empty() && connections.iter().all(|c| c.tasks.is_empty()) {
+        let idle = queue.is_empty() && connections.iter().all(|c| c.tasks.is_empty());
+        if idle
+            && (closed
+                || (registry.waiting.load(Ordering::SeqCst) > 0
+                    && registry.retire(&host.name, jobs, &mut queue)))
+        {
             return;
         }
         if !progressed {
-            wait(&connections, woken, now);
+            wait(&mut connections, woken, now);
         }
     }
 }
@@ -366,15 +477,18 @@ fn receive(jobs: &mpsc::Receiver<Request>, queue: &mut VecDeque<Request>) -> boo
 }
 
 /// Sleeps until a socket is ready in the direction its session is blocked
-/// on, a job is queued, the next deadline, or the next tick.
-fn wait(connections: &[Connection], woken: &UnixStream, now: Instant) {
+/// on, a job is queued, the next deadline, or the next tick. An idle
+/// session's socket is watched only for a hang-up (which breaks it): what
+/// arrives on it (keepalive replies) waits for its next command, and
+/// would otherwise wake the loop again and again, unread.
+fn wait(connections: &mut [Connection], woken: &UnixStream, now: Instant) {
     let mut fds = vec![libc::pollfd {
         fd: woken.as_raw_fd(),
         events: libc::POLLIN,
         revents: 0,
     }];
     let mut until = now + TICK;
-    for c in connections {
+    for c in connections.iter() {
         let dirs = c.session.block_directions();
         // Sending a keepalive while a packet is half sent would stall the
         // session (libssh2 resumes only the packet it started).
@@ -382,7 +496,7 @@ fn wait(connections: &[Connection], woken: &UnixStream, now: Instant) {
             let _ = c.session.keepalive_send();
         }
         let mut events = 0;
-        if !matches!(dirs, BlockDirections::Outbound) {
+        if !matches!(dirs, BlockDirections::Outbound) && !c.tasks.is_empty() {
             events |= libc::POLLIN;
         }
         if matches!(dirs, BlockDirections::Outbound | BlockDirections::Both) {
@@ -404,6 +518,11 @@ fn wait(connections: &[Connection], woken: &UnixStream, now: Instant) {
     // SAFETY: valid pollfds on sockets this thread owns, and their count.
     unsafe {
         libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms);
+    }
+    for (c, fd) in connections.iter_mut().zip(&fds[1..]) {
+        if c.tasks.is_empty() && fd.revents & (libc::POLLHUP | libc::POLLERR) != 0 {
+            c.broken = true;
+        }
     }
 }
 
