@@ -154,11 +154,7 @@ pub fn render<'a>(job: &ProbeJob<'a>, host: &Host) -> Result<Rendered<'a>, (Stri
             send,
             expect,
         } => {
-            let address = match target.map(|t| templates.render(t, job.context)) {
-                Some(Ok(a)) => a,
-                Some(Err(e)) => return Err((format!("tcp port {port}"), e)),
-                None => host.address.clone(),
-            };
+            let address = address(job, host, *target, || format!("tcp port {port}"))?;
             // The template engine drops a final newline, which ends a
             // line-based protocol's command (`PING\r\n`): put it back.
             let send = send
@@ -207,11 +203,7 @@ pub fn render<'a>(job: &ProbeJob<'a>, host: &Host) -> Result<Rendered<'a>, (Stri
             ca_file,
             min_days_valid,
         } => {
-            let address = match target.map(|t| templates.render(t, job.context)) {
-                Some(Ok(a)) => a,
-                Some(Err(e)) => return Err((format!("tls port {port}"), e)),
-                None => host.address.clone(),
-            };
+            let address = address(job, host, *target, || format!("tls port {port}"))?;
             let server_name = match server_name.map(|t| templates.render(t, job.context)) {
                 Some(Ok(name)) => name,
                 Some(Err(e)) => return Err((format!("tls {address}:{port}"), e)),
@@ -230,7 +222,7 @@ pub fn render<'a>(job: &ProbeJob<'a>, host: &Host) -> Result<Rendered<'a>, (Stri
             port,
             starttls,
         } => Ok(Rendered::Smtp {
-            address: address(job, host, *target, "smtp", *port)?,
+            address: address(job, host, *target, || format!("smtp port {port}"))?,
             port: *port,
             starttls: *starttls,
         }),
@@ -239,7 +231,7 @@ pub fn render<'a>(job: &ProbeJob<'a>, host: &Host) -> Result<Rendered<'a>, (Stri
             port,
             transport,
         } => Ok(Rendered::Sip {
-            address: address(job, host, *target, "sip", *port)?,
+            address: address(job, host, *target, || format!("sip port {port}"))?,
             port: *port,
             transport: *transport,
         }),
@@ -248,11 +240,7 @@ pub fn render<'a>(job: &ProbeJob<'a>, host: &Host) -> Result<Rendered<'a>, (Stri
             count,
             max_loss,
         } => {
-            let address = match target.map(|t| templates.render(t, job.context)) {
-                Some(Ok(a)) => a,
-                Some(Err(e)) => return Err(("ping".into(), e)),
-                None => host.address.clone(),
-            };
+            let address = address(job, host, *target, || "ping".into())?;
             Ok(Rendered::Ping {
                 address,
                 count: *count,
@@ -280,19 +268,19 @@ pub fn render<'a>(job: &ProbeJob<'a>, host: &Host) -> Result<Rendered<'a>, (Stri
     }
 }
 
-/// A network probe's `host`, rendered, or the target's address.
+/// A network probe's `host`, rendered, or the target's address; `what`
+/// names the probe in the error of a template that fails.
 fn address(
     job: &ProbeJob<'_>,
     host: &Host,
     target: Option<TemplateId>,
-    kind: &str,
-    port: u16,
+    what: impl FnOnce() -> String,
 ) -> Result<String, (String, String)> {
     match target {
         Some(t) => job
             .templates
             .render(t, job.context)
-            .map_err(|e| (format!("{kind} port {port}"), e)),
+            .map_err(|e| (what(), e)),
         None => Ok(host.address.clone()),
     }
 }
