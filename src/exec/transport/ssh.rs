@@ -26,7 +26,7 @@ use ssh2::{BlockDirections, Channel, Session};
 use super::local::{PIPE_GRACE, SCRIPT_FROM_STDIN};
 use super::{
     Become, Capture, ExecFuture, Exit, Job, Output, Transport, TransportError, TunnelFuture,
-    kill_script, known_hosts, new_tag, tag_word,
+    kill_script, known_hosts, new_tag, shell_quote, tag_word,
 };
 use crate::exec::context::Secrets;
 use crate::model::inventory::MAX_JUMPS;
@@ -876,7 +876,7 @@ impl Task {
         let script = match (kill_script(tag), r#become) {
             (Some(kill), Some(b)) => format!(
                 "{}; {kill}",
-                b.line(&new_tag(), &format!("sh -c {}", quote(&kill)))
+                b.line(&new_tag(), &format!("sh -c {}", shell_quote(&kill)))
             ),
             (Some(kill), None) => kill,
             (None, _) => "true".into(),
@@ -890,7 +890,7 @@ impl Task {
             result: None,
             tag: String::new(),
             raw: false,
-            line: format!("exec sh -c {}", quote(&script)),
+            line: format!("exec sh -c {}", shell_quote(&script)),
             stdin: Become::stdin(r#become, "").into_bytes(),
             sent: 0,
             eof_sent: false,
@@ -1139,20 +1139,18 @@ fn wrap(timeout: Option<Duration>, tag: &str, nonce: &str, r#become: Option<&Bec
     // group it can then kill.
     let run = format!(
         "timeout -k {REMOTE_KILL_GRACE_SECS} {secs:.3} sh -c {} \"$0\"",
-        quote(SCRIPT_FROM_STDIN)
+        shell_quote(SCRIPT_FROM_STDIN)
     );
     let run = match r#become {
         Some(b) => b.line(tag, &run),
         None => run,
     };
     let inner = format!("{run}; s=$?; echo {END_MARKER}{nonce}:$s >&2; exit $s");
-    format!("exec sh -c {} {}", quote(&inner), quote(&tag_word(tag)))
-}
-
-/// Single quotes only (`'\''` for a quote): the same word in every login
-/// shell, where double quotes and backslashes are not.
-fn quote(word: &str) -> String {
-    format!("'{}'", word.replace('\'', r"'\''"))
+    format!(
+        "exec sh -c {} {}",
+        shell_quote(&inner),
+        shell_quote(&tag_word(tag))
+    )
 }
 
 /// Takes the end line (`runbook-end-NONCE:STATUS`) out of stderr wherever
