@@ -346,44 +346,28 @@ fn settle(
             origins.insert(field, Origin::Defaults);
         }
     };
-    pick("transport", h.transport.is_some(), d.transport.is_some());
-    pick("address", h.address.is_some(), d.address.is_some());
-    pick("port", h.port.is_some(), d.port.is_some());
-    pick("user", h.user.is_some(), d.user.is_some());
-    pick(
-        "identity_file",
-        h.identity_file.is_some(),
-        d.identity_file.is_some(),
+    // The field's name is its key in `origins`.
+    macro_rules! pick {
+        ($($field:ident),*) => {
+            $(pick(stringify!($field), h.$field.is_some(), d.$field.is_some());)*
+        };
+    }
+    pick!(
+        transport,
+        address,
+        port,
+        user,
+        identity_file,
+        known_hosts,
+        host_key_checking,
+        jump,
+        connect_timeout,
+        passphrase,
+        password,
+        become_user,
+        become_password
     );
-    pick(
-        "known_hosts",
-        h.known_hosts.is_some(),
-        d.known_hosts.is_some(),
-    );
-    pick(
-        "host_key_checking",
-        h.host_key_checking.is_some(),
-        d.host_key_checking.is_some(),
-    );
-    pick("jump", h.jump.is_some(), d.jump.is_some());
-    pick(
-        "connect_timeout",
-        h.connect_timeout.is_some(),
-        d.connect_timeout.is_some(),
-    );
-    pick("passphrase", h.passphrase.is_some(), d.passphrase.is_some());
-    pick("password", h.password.is_some(), d.password.is_some());
     pick("become", h.r#become.is_some(), d.r#become.is_some());
-    pick(
-        "become_user",
-        h.become_user.is_some(),
-        d.become_user.is_some(),
-    );
-    pick(
-        "become_password",
-        h.become_password.is_some(),
-        d.become_password.is_some(),
-    );
     // Like vars: the host's own, else the most specific group's, else the
     // defaults'.
     let shell = if let Some(shell) = h.shell {
