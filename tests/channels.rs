@@ -3,21 +3,8 @@
 
 use std::path::Path;
 
-use crate::harness::Test;
+use crate::harness::{RUN, Test, read};
 use crate::sshd::Sshd;
-
-const RUN: [&str; 6] = [
-    "run",
-    "runbook.yaml",
-    "-i",
-    "inventory.yaml",
-    "--state-dir",
-    "state",
-];
-
-fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
-}
 
 /// The only run's folder under the test's state dir.
 fn run_dir(t: &Test) -> std::path::PathBuf {

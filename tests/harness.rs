@@ -231,3 +231,18 @@ pub fn assert_no_process(marker: &str, what: &str) {
         String::from_utf8_lossy(&left.stdout)
     );
 }
+
+/// `run` with the test's runbook and inventory, journaling under `state/`.
+pub const RUN: [&str; 6] = [
+    "run",
+    "runbook.yaml",
+    "-i",
+    "inventory.yaml",
+    "--state-dir",
+    "state",
+];
+
+/// A file's text; empty when it does not exist (yet).
+pub fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}

@@ -4,11 +4,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::{BIN, Test, interrupt, interrupt_until_it_stops, wait_for};
-
-fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
-}
+use crate::harness::{BIN, Test, interrupt, interrupt_until_it_stops, read, wait_for};
 
 fn run_dirs(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut dirs: Vec<_> = std::fs::read_dir(dir.join("state/runs"))

@@ -4,17 +4,8 @@
 
 use std::process::{Child, Command, Stdio};
 
-use crate::harness::Test;
+use crate::harness::{RUN, Test};
 use crate::sshd::{RB_PW_PASSWORD, Sshd, keygen_with_passphrase, require_user};
-
-const RUN: [&str; 6] = [
-    "run",
-    "runbook.yaml",
-    "-i",
-    "inventory.yaml",
-    "--state-dir",
-    "state",
-];
 
 const RUNBOOK: &str =
     "version: 1\nname: login\nsteps:\n  - {id: s, targets: [a], check: {command: 'true'}}\n";

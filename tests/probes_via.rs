@@ -6,17 +6,8 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::Test;
+use crate::harness::{RUN, Test};
 use crate::sshd::{Sshd, free_port};
-
-const RUN: [&str; 6] = [
-    "run",
-    "runbook.yaml",
-    "-i",
-    "inventory.yaml",
-    "--state-dir",
-    "state",
-];
 
 struct Redis {
     child: std::process::Child,

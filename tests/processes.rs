@@ -5,21 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 
-use crate::harness::{Test, assert_no_process, interrupt_until_it_stops, wait_for};
+use crate::harness::{RUN, Test, assert_no_process, interrupt_until_it_stops, read, wait_for};
 use crate::sshd::Sshd;
-
-const RUN: [&str; 6] = [
-    "run",
-    "runbook.yaml",
-    "-i",
-    "inventory.yaml",
-    "--state-dir",
-    "state",
-];
-
-fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
-}
 
 pub fn run_dir(t: &Test) -> PathBuf {
     let mut runs: Vec<PathBuf> = std::fs::read_dir(t.path().join("state/runs"))

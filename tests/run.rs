@@ -3,11 +3,7 @@
 
 use std::path::Path;
 
-use crate::harness::Test;
-
-fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
-}
+use crate::harness::{Test, read};
 
 pub fn all_files_text(dir: &Path) -> String {
     let mut text = String::new();

@@ -2,23 +2,10 @@
 
 use std::path::Path;
 
-use crate::harness::Test;
+use crate::harness::{RUN, Test, read};
 use crate::sshd::{Sshd, free_port};
 
 /// `runbook run` on the test's runbook and inventory.
-const RUN: [&str; 6] = [
-    "run",
-    "runbook.yaml",
-    "-i",
-    "inventory.yaml",
-    "--state-dir",
-    "state",
-];
-
-fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
-}
-
 #[test]
 fn runs_on_two_hosts_over_one_connection_each_and_logs_output() {
     let sshd = Sshd::start(&["127.0.0.2", "127.0.0.3"]);

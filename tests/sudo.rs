@@ -6,22 +6,9 @@ use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::harness::{Test, assert_no_process, interrupt_until_it_stops, wait_for};
+use crate::harness::{RUN, Test, assert_no_process, interrupt_until_it_stops, read, wait_for};
 use crate::processes::{all_command_lines, run_dir};
 use crate::sshd::{RB_PW_PASSWORD, Sshd, require_user};
-
-const RUN: [&str; 6] = [
-    "run",
-    "runbook.yaml",
-    "-i",
-    "inventory.yaml",
-    "--state-dir",
-    "state",
-];
-
-fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
-}
 
 /// What a step's command printed on a host (its log without the headers).
 fn printed(t: &Test, step: &str, host: &str) -> Vec<String> {
