@@ -71,6 +71,8 @@ pub enum Command {
     Runs(RunsArgs),
     /// The report of a run: per phase against its RTO, per step and host.
     Report(ReportArgs),
+    /// The shift-change summary of a run, for the operator taking over.
+    Handoff(HandoffArgs),
     /// Print the JSON Schema of runbooks and inventories.
     Schema(SchemaArgs),
     /// The inventory as resolved, and where each setting came from.
@@ -260,6 +262,27 @@ pub struct ReportArgs {
     /// Write to FILE instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct HandoffArgs {
+    /// Default: the latest run.
+    pub run_id: Option<String>,
+    /// Decisions and notes since TIME (RFC 3339, or back from now: `8h`);
+    /// default: since the last hand-off.
+    #[arg(long, value_name = "TIME", value_parser = crate::report::handoff::parse_since)]
+    pub since: Option<crate::report::handoff::Since>,
+    #[arg(long, value_enum, default_value_t = HandoffFormat::Md)]
+    pub format: HandoffFormat,
+    /// Who hands over (default: $USER); journaled as a hand-off.
+    #[arg(long, value_name = "NAME")]
+    pub operator: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HandoffFormat {
+    Md,
+    Text,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -249,4 +249,9 @@ pub enum EventKind {
     RunFinished {
         outcome: RunOutcome,
     },
+    /// `runbook handoff`: an operator handed the run over to the next
+    /// shift; the next hand-off summarises what happened since.
+    HandedOff {
+        operator: String,
+    },
 }

@@ -7,6 +7,7 @@ mod error_messages;
 mod examples;
 mod fold;
 mod fuzz;
+mod handoff;
 mod harness;
 mod inputs;
 mod journal;

@@ -2,6 +2,7 @@
 
 mod completions;
 mod decide;
+mod handoff;
 mod input;
 mod inventory;
 mod plan;
@@ -28,6 +29,7 @@ pub fn dispatch(cli: &Cli) -> Result<u8, Error> {
         Command::Mark(args) => decide::mark(&cli.global, args),
         Command::Runs(args) => runs::run(&cli.global, args),
         Command::Report(args) => report::run(&cli.global, args),
+        Command::Handoff(args) => handoff::run(&cli.global, args),
         Command::Schema(args) => Ok(schema::run(args)),
         Command::Inventory(args) => inventory::run(&cli.global, args),
         Command::Completions(args) => Ok(completions::completions(args)),

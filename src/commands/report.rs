@@ -14,19 +14,11 @@ use crate::state;
 pub fn run(global: &Global, args: &ReportArgs) -> Result<u8, Error> {
     let id = match &args.run_id {
         Some(id) => id.clone(),
-        None => journal::runs(&global.state_dir)?
-            .pop()
-            .map(|run| run.id)
-            .ok_or_else(|| Error::Usage(format!("no runs in {}", global.state_dir.display())))?,
+        None => latest_run(global)?,
     };
     let events = state::read_run(&global.state_dir, &id)?;
     let view = RunView::from_events(&events);
-    let dir = state::run_path(&global.state_dir, &id);
-    let executed = view
-        .versions
-        .iter()
-        .map(|sha| executed(&versions::kept_copy(&dir, sha), sha))
-        .collect::<Result<Vec<_>, _>>()?;
+    let executed = all_executed(&global.state_dir, &id, &view)?;
     let report = run_report::build(&id, &executed, &view, &events, &global.state_dir);
     let text = match args.format {
         ReportFormat::Md => markdown::render(&report),
@@ -42,6 +34,27 @@ pub fn run(global: &Global, args: &ReportArgs) -> Result<u8, Error> {
         None => print!("{text}"),
     }
     Ok(SUCCESS)
+}
+
+/// Every version of the runbook the run executed, from the kept copies.
+pub(super) fn all_executed(
+    state_dir: &Path,
+    id: &str,
+    view: &RunView,
+) -> Result<Vec<Executed>, Error> {
+    let dir = state::run_path(state_dir, id);
+    view.versions
+        .iter()
+        .map(|sha| executed(&versions::kept_copy(&dir, sha), sha))
+        .collect()
+}
+
+/// The latest run in the state dir, for commands whose run id is optional.
+pub(super) fn latest_run(global: &Global) -> Result<String, Error> {
+    journal::runs(&global.state_dir)?
+        .pop()
+        .map(|run| run.id)
+        .ok_or_else(|| Error::Usage(format!("no runs in {}", global.state_dir.display())))
 }
 
 /// A version of the runbook the run executed, from its kept copy.

@@ -20,6 +20,7 @@ pub fn run(global: &Global, args: &RunsArgs) -> Result<u8, Error> {
                 .map(|run| match &run.view {
                     Ok(v) => serde_json::json!({
                         "id": run.id, "runbook": v.runbook, "operator": v.operators.join(","),
+                        "operators": v.operators,
                         "start": v.start, "duration_secs": v.active_ms() as f64 / 1000.0,
                         "outcome": v.status.label(), "skipped_by_hand": v.skipped_by_hand(),
                     }),

@@ -215,6 +215,14 @@ pub struct Decision {
     pub note: Option<String>,
 }
 
+/// A shift hand-off (`runbook handoff`): who handed the run over, when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handoff {
+    pub at: String,
+    pub offset_ms: u64,
+    pub operator: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunView {
     pub run_id: String,
@@ -225,10 +233,12 @@ pub struct RunView {
     /// The inventory's SHA-256 as the run last read it (start or latest
     /// resumption): which hosts its timings were measured on.
     pub inventory_sha256: Option<String>,
-    /// Wall-clock times of the first and last events.
+    /// Wall-clock times of the first and last events (hand-offs aside:
+    /// reading a run does not lengthen it).
     pub start: String,
     pub end: String,
-    /// Everyone who acted: started, resumed, confirmed or marked, in order.
+    /// Everyone who acted: started, resumed, confirmed, marked or handed
+    /// the run over, in order.
     pub operators: Vec<String>,
     /// The runbook's SHA-256 each time the run started or resumed,
     /// distinct, in the order they were first executed.
@@ -242,6 +252,8 @@ pub struct RunView {
     /// Every step the journal names, in order of first mention.
     pub steps: Vec<StepView>,
     pub decisions: Vec<Decision>,
+    /// Shift hand-offs, in order.
+    pub handoffs: Vec<Handoff>,
     pub status: RunStatus,
     /// Steps the run set out to do: its selection plus the steps a
     /// resumption added. `None` without a start event.
@@ -272,7 +284,9 @@ impl RunView {
     }
 }
 
-fn parse_at(at: &str) -> Option<SystemTime> {
+/// The time of an event's `at`.
+#[must_use]
+pub fn parse_at(at: &str) -> Option<SystemTime> {
     humantime::parse_rfc3339_weak(at.trim_end_matches('Z')).ok()
 }
 
@@ -286,6 +300,12 @@ impl RunView {
                 .and_then(|(s, t)| t.duration_since(s).ok())
                 .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         };
+        // A hand-off records that someone read the run, not that it went
+        // on: it must not move its end or stretch its wall-clock time.
+        let last = events
+            .iter()
+            .rev()
+            .find(|e| !matches!(e.kind, EventKind::HandedOff { .. }));
         let mut v = Self {
             run_id: String::new(),
             runbook: String::new(),
@@ -294,14 +314,15 @@ impl RunView {
             inventory_path: None,
             inventory_sha256: None,
             start: events.first().map(|e| e.at.clone()).unwrap_or_default(),
-            end: events.last().map(|e| e.at.clone()).unwrap_or_default(),
+            end: last.map(|e| e.at.clone()).unwrap_or_default(),
             operators: Vec::new(),
             versions: Vec::new(),
             latest_version: None,
             segments_ms: Vec::new(),
-            wall_ms: events.last().map_or(0, |e| offset(&e.at)),
+            wall_ms: last.map_or(0, |e| offset(&e.at)),
             steps: Vec::new(),
             decisions: Vec::new(),
+            handoffs: Vec::new(),
             status: RunStatus::Unfinished,
             selected: None,
             vars: std::collections::BTreeMap::new(),
@@ -497,6 +518,14 @@ impl RunView {
                     }
                     v.status = RunStatus::Finished(*outcome);
                 }
+                EventKind::HandedOff { operator } => {
+                    v.add_operator(operator);
+                    v.handoffs.push(Handoff {
+                        at: e.at.clone(),
+                        offset_ms: t,
+                        operator: operator.clone(),
+                    });
+                }
             }
         }
         v.latest_version = version;
@@ -577,6 +606,13 @@ impl RunView {
                 crate::diagnostic::count(n, "step")
             ),
         }
+    }
+
+    /// Decisions made at or after `since`; every one without it.
+    pub fn decisions_since(&self, since: Option<SystemTime>) -> impl Iterator<Item = &Decision> {
+        self.decisions
+            .iter()
+            .filter(move |d| since.is_none_or(|t| parse_at(&d.at).is_none_or(|at| at >= t)))
     }
 
     /// The runbook SHA-256 a step last ran (or was decided) under.
@@ -905,6 +941,50 @@ mod tests {
             )
             .view();
         assert_eq!(v.status, RunStatus::Finished(RunOutcome::Succeeded));
+    }
+
+    #[test]
+    fn a_hand_off_names_its_operator_and_neither_reopens_nor_lengthens_the_run() {
+        let confirmed = |secs, who: &str| {
+            (
+                secs,
+                EventKind::Confirmation {
+                    step: "a".into(),
+                    operator: who.into(),
+                    note: Some(format!("by {who}")),
+                    automatic: false,
+                },
+            )
+        };
+        let (t1, c1) = confirmed(30, "bob");
+        let v = Journal::new()
+            .at(0, 0, started(&["a"], "v1", "alice"))
+            .at(10, 10_000, finished(RunOutcome::Succeeded))
+            .at(t1, 0, c1)
+            .at(
+                7200,
+                0,
+                EventKind::HandedOff {
+                    operator: "carol".into(),
+                },
+            )
+            .view();
+        assert_eq!(v.status, RunStatus::Finished(RunOutcome::Succeeded));
+        assert_eq!(v.operators, ["alice", "bob", "carol"]);
+        assert_eq!(v.handoffs.len(), 1);
+        assert_eq!(
+            (v.handoffs[0].operator.as_str(), v.handoffs[0].offset_ms),
+            ("carol", 7_200_000)
+        );
+        assert_eq!(v.wall_ms, 30_000, "the hand-off is not part of the run");
+        assert!(v.end.starts_with("2027-01-15T08:00:30"), "{}", v.end);
+        assert_eq!(v.active_ms(), 10_000);
+        let at = |secs: u64| {
+            SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000 + secs)
+        };
+        assert_eq!(v.decisions_since(None).count(), 1);
+        assert_eq!(v.decisions_since(Some(at(30))).count(), 1, "inclusive");
+        assert_eq!(v.decisions_since(Some(at(31))).count(), 0);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! JUnit XML: one test case per step and host, for CI dashboards of
 //! rehearsals.
 
-use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::run_report::RunReport;
 use crate::events::HostOutcome;
@@ -10,6 +10,9 @@ use crate::journal::Status;
 pub fn render(r: &RunReport) -> Result<String, String> {
     let mut report = Report::new(format!("runbook {}", r.runbook));
     let mut suite = TestSuite::new(r.runbook.clone());
+    // Everyone who acted on the run over its shifts, as `runs` lists them.
+    suite.add_property(Property::new("run_id", r.run_id.clone()));
+    suite.add_property(Property::new("operators", r.operators.join(",")));
     for s in &r.steps {
         let class = s.phase.clone().unwrap_or_else(|| r.runbook.clone());
         if s.hosts.is_empty() {

@@ -1,6 +1,7 @@
 //! Reporters subscribe to run events: plain lines (logs, pipes, CI), live
 //! progress bars (a terminal), and the end-of-run summary.
 
+pub mod handoff;
 pub mod html;
 pub mod junit;
 pub mod lines;

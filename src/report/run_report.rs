@@ -144,7 +144,8 @@ fn secs(ms: u64) -> f64 {
 }
 
 /// The latest runbook the run executed.
-fn latest<'a>(view: &RunView, executed: &'a [Executed]) -> Option<&'a Executed> {
+#[must_use]
+pub fn latest<'a>(view: &RunView, executed: &'a [Executed]) -> Option<&'a Executed> {
     view.latest_version
         .and_then(|i| executed.iter().find(|e| e.sha256 == view.versions[i]))
         .or(executed.last())
@@ -375,6 +376,7 @@ fn timeline(events: &[RunEvent]) -> Vec<TimelineEntry> {
                 } => format!("`{step}` marked {} by {operator}: {note}", status.label()),
                 EventKind::RunPaused { step, reason } => format!("paused at `{step}`: {reason}"),
                 EventKind::RunFinished { outcome } => format!("run {}", outcome.label()),
+                EventKind::HandedOff { operator } => format!("handed off by {operator}"),
                 _ => return None,
             };
             Some(TimelineEntry {

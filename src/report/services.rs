@@ -88,13 +88,46 @@ pub fn of_run(
     if runbook.services.is_empty() {
         return Vec::new();
     }
+    services(
+        runbook,
+        view,
+        &expected(runbook, view, state_dir),
+        view.wall_ms,
+    )
+}
+
+/// Each step's expected duration in a run, as `plan` forecasts it: measured
+/// in the runs of the state dir on the hosts this run ran on, else its
+/// `estimate`.
+#[must_use]
+pub fn expected(runbook: &Runbook, view: &RunView, state_dir: &std::path::Path) -> Vec<Duration> {
     let hosts = crate::history::Hosts {
         path: view.inventory_path.clone(),
         sha256: view.inventory_sha256.clone(),
     };
     let history = crate::history::measured(state_dir, &runbook.name, &hosts);
-    let expected: Vec<Duration> = runbook.steps.iter().map(|s| history.expected(s)).collect();
-    services(runbook, view, &expected, view.wall_ms)
+    runbook.steps.iter().map(|s| history.expected(s)).collect()
+}
+
+/// The plan of what is left of the run from `now_ms` after its start:
+/// nothing of a step that succeeded, the rest of its expected time of a
+/// step under way. Its `earliest_finish` and `phase_forecast` count from now.
+#[must_use]
+pub fn remaining(runbook: &Runbook, view: &RunView, expected: &[Duration], now_ms: u64) -> Plan {
+    Plan::new(runbook, |i| {
+        let step = &runbook.steps[i];
+        let seen = view.step(&step.id);
+        let expect = expected.get(i).copied().unwrap_or_default().std();
+        match seen.map(|s| (s.status, s.start_ms)) {
+            Some((status, _)) if status.is_success() => Duration::from_secs(0),
+            Some((Status::Running | Status::Waiting, Some(start))) => {
+                Duration(expect.saturating_sub(std::time::Duration::from_millis(
+                    now_ms.saturating_sub(start),
+                )))
+            }
+            _ => Duration(expect),
+        }
+    })
 }
 
 /// Whether a step's success restores what depends on it. A step skipped
@@ -124,23 +157,7 @@ pub fn services(
     if runbook.services.is_empty() {
         return Vec::new();
     }
-    // What is left of each step from now: nothing once it succeeded, the
-    // rest of its expected time while it runs.
-    let remaining = |i: usize| {
-        let step = &runbook.steps[i];
-        let seen = view.step(&step.id);
-        let expect = expected.get(i).copied().unwrap_or_default().std();
-        match seen.map(|s| (s.status, s.start_ms)) {
-            Some((status, _)) if status.is_success() => Duration::from_secs(0),
-            Some((Status::Running | Status::Waiting, Some(start))) => {
-                Duration(expect.saturating_sub(std::time::Duration::from_millis(
-                    now_ms.saturating_sub(start),
-                )))
-            }
-            _ => Duration(expect),
-        }
-    };
-    let plan = Plan::new(runbook, remaining);
+    let plan = remaining(runbook, view, expected, now_ms);
     let start = humantime::parse_rfc3339_weak(view.start.trim_end_matches('Z')).ok();
     let going = !matches!(view.status, RunStatus::Finished(RunOutcome::Succeeded));
     runbook

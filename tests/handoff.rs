@@ -1,0 +1,405 @@
+//! `runbook handoff`: the shift-change summary of runs that are paused,
+//! failed, interrupted and still running, what it journals, and everyone
+//! who acted on a run over several shifts.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use crate::harness::{BIN, Test, interrupt_until_it_stops, wait_for};
+
+fn bin(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .current_dir(dir)
+        .args(args)
+        .args(["--state-dir", "state"])
+        .env("NO_COLOR", "1")
+        .env_remove("RUNBOOK_STATE_DIR")
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// stdout of a command that must succeed.
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = bin(dir, args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{args:?}: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+fn only_run(dir: &Path) -> String {
+    let ids: Vec<String> = std::fs::read_dir(dir.join("state/runs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    ids[0].clone()
+}
+
+fn journal(dir: &Path, id: &str) -> String {
+    std::fs::read_to_string(dir.join("state/runs").join(id).join("journal.jsonl")).unwrap()
+}
+
+/// The lines of section `title` (up to the next heading).
+fn section<'a>(doc: &'a str, title: &str) -> Vec<&'a str> {
+    let mut lines = doc.lines().skip_while(|l| !l.starts_with(title));
+    let head = lines
+        .next()
+        .unwrap_or_else(|| panic!("no {title:?} in\n{doc}"));
+    std::iter::once(head)
+        .chain(lines.take_while(|l| !l.starts_with("## ") && !l.starts_with(char::is_uppercase)))
+        .collect()
+}
+
+const PAUSED: &str = "
+    version: 1
+    name: shift
+    title: Site failover
+    phases:
+      - {id: net, rto: 1h}
+      - {id: apps, depends_on: [net], rto: 2h}
+    steps:
+      - {id: net, title: Core network, phase: net, check: {command: 'false'}, run: 'true', estimate: 5m}
+      - id: power
+        title: Confirm power
+        phase: apps
+        manual: |
+          Call the NOC and confirm both feeds are stable.
+        estimate: 15m
+      - {id: app, phase: apps, depends_on: [power], check: {command: 'false'}, run: 'true', estimate: 2h}
+    ";
+
+#[test]
+fn handoff_of_a_paused_run_says_who_waits_for_what_and_the_next_one_starts_where_it_ended() {
+    let (_, t) = Test::new()
+        .runbook(PAUSED)
+        .args([
+            "run",
+            "runbook.yaml",
+            "--state-dir",
+            "state",
+            "--operator",
+            "alice",
+        ])
+        .status(3)
+        .run();
+    let dir = t.path();
+    let id = only_run(dir);
+
+    let md = ok(dir, &["handoff", "--operator", "alice"]);
+    assert!(
+        md.starts_with("# Hand-off: `shift`: Site failover\n"),
+        "{md}"
+    );
+    assert!(md.contains(&format!("| run | `{id}` |")), "{md}");
+    assert!(md.contains("| outcome | paused |"), "{md}");
+    assert!(md.contains("| since | the start of the run |"), "{md}");
+    let done = section(&md, "## Done");
+    assert_eq!(done[..2], ["## Done (1)", ""], "{md}");
+    assert!(done[2].starts_with("- `net` Core network: ok in "), "{md}");
+    let waiting = section(&md, "## Waiting for an operator").join("\n");
+    assert!(
+        waiting.contains(
+            "- `power` Confirm power: waits for an operator to do this by hand, then confirm\n  \
+             > Call the NOC and confirm both feeds are stable.\n\n  then: `runbook confirm "
+        ),
+        "{md}"
+    );
+    assert!(
+        waiting.contains(&format!("runbook confirm {id} power --operator NAME")),
+        "{md}"
+    );
+    let next = section(&md, "## Next on the critical path");
+    assert!(
+        next[2].starts_with("- `power` Confirm power: waiting, ~"),
+        "{md}"
+    );
+    assert!(
+        next[3].starts_with("- `app`: not run, ~2h left, forecast done "),
+        "{md}"
+    );
+    assert!(
+        next.iter()
+            .any(|l| l.starts_with("forecast end of the run: ")),
+        "{md}"
+    );
+    let phases = section(&md, "## Phases against their RTO").join("\n");
+    assert!(phases.contains("- `net`: done at "), "{md}");
+    assert!(phases.contains("; RTO 1h, met"), "{md}");
+    // 15 minutes of confirmation, then two hours of `app`: past the RTO.
+    assert!(phases.contains("; RTO 2h, **at risk**"), "{md}");
+    assert!(
+        md.contains("## Decisions and notes since the start of the run (0)\n\nnone\n"),
+        "{md}"
+    );
+    assert!(
+        journal(dir, &id)
+            .lines()
+            .last()
+            .unwrap()
+            .contains(r#""event":"handed-off","operator":"alice""#),
+        "each hand-off is journaled"
+    );
+
+    ok(
+        dir,
+        &[
+            "confirm",
+            &id,
+            "power",
+            "--operator",
+            "bob",
+            "--note",
+            "feeds stable",
+        ],
+    );
+    let txt = ok(
+        dir,
+        &["handoff", &id, "--format", "text", "--operator", "carol"],
+    );
+    assert!(txt.starts_with("HAND-OFF: shift: Site failover\n"), "{txt}");
+    assert!(
+        txt.contains("since:         the hand-off by alice at "),
+        "{txt}"
+    );
+    assert!(
+        txt.contains("\nWAITING FOR AN OPERATOR (0)\n  nobody\n"),
+        "{txt}"
+    );
+    assert!(txt.contains("  power Confirm power: confirmed"), "{txt}");
+    assert!(
+        txt.contains("\nDECISIONS AND NOTES SINCE the hand-off by alice at "),
+        "{txt}"
+    );
+    assert!(
+        txt.contains(" bob confirmed power: feeds stable\n"),
+        "{txt}"
+    );
+    assert!(
+        txt.contains("\nNEXT ON THE CRITICAL PATH\n  app: not run, ~2h left"),
+        "{txt}"
+    );
+
+    // Nothing was decided since carol's hand-off; an explicit window
+    // reaches back past it.
+    let again = ok(dir, &["handoff", "--format", "text", "--operator", "dave"]);
+    assert!(again.contains("SINCE the hand-off by carol at "), "{again}");
+    assert!(!again.contains("feeds stable"), "{again}");
+    let window = ok(dir, &["handoff", "--since", "1h", "--operator", "dave"]);
+    assert!(
+        window.contains(" bob confirmed `power`: feeds stable\n"),
+        "{window}"
+    );
+    let future = ok(
+        dir,
+        &[
+            "handoff",
+            "--since",
+            "2999-01-01T00:00:00+01:00",
+            "--operator",
+            "dave",
+        ],
+    );
+    assert!(future.contains("(0)\n\nnone\n"), "{future}");
+
+    // Everyone who acted over the shifts, in every view.
+    let runs: serde_json::Value =
+        serde_json::from_str(&ok(dir, &["runs", "--format", "json"])).unwrap();
+    assert_eq!(runs[0]["operator"], "alice,bob,carol,dave");
+    assert_eq!(
+        runs[0]["operators"],
+        serde_json::json!(["alice", "bob", "carol", "dave"])
+    );
+    assert_eq!(
+        runs[0]["outcome"], "unfinished",
+        "a hand-off does not change the run"
+    );
+    assert!(ok(dir, &["runs"]).contains(" alice,bob,carol,dave "));
+    let report: serde_json::Value =
+        serde_json::from_str(&ok(dir, &["report", "--format", "json"])).unwrap();
+    assert_eq!(
+        report["operators"],
+        serde_json::json!(["alice", "bob", "carol", "dave"])
+    );
+    let md = ok(dir, &["report"]);
+    assert!(
+        md.contains("| operators | alice, bob, carol, dave |"),
+        "{md}"
+    );
+    assert!(md.contains(" handed off by carol\n"), "{md}");
+    let html = ok(dir, &["report", "--format", "html"]);
+    assert!(html.contains("alice, bob, carol, dave"), "{html}");
+    let junit = ok(dir, &["report", "--format", "junit"]);
+    let doc = roxmltree::Document::parse(&junit).unwrap();
+    let operators = doc
+        .descendants()
+        .find(|n| n.has_tag_name("property") && n.attribute("name") == Some("operators"))
+        .unwrap_or_else(|| panic!("{junit}"));
+    assert_eq!(operators.attribute("value"), Some("alice,bob,carol,dave"));
+}
+
+#[test]
+fn handoff_of_a_failed_run_shows_the_end_of_stderr_and_what_is_blocked() {
+    let (_, t) = Test::new()
+        .runbook(
+            "
+            version: 1
+            name: broken
+            steps:
+              - {id: restore, check: {command: 'false'}, run: 'echo starting; echo disk full on /var >&2; exit 1', timeout: 5s}
+              - {id: after, depends_on: [restore], run: 'true'}
+            ",
+        )
+        .args(["run", "runbook.yaml", "--state-dir", "state"])
+        .status(1)
+        .run();
+    let dir = t.path();
+    let id = only_run(dir);
+    let md = ok(dir, &["handoff"]);
+    let failed = section(&md, "## Failed").join("\n");
+    assert!(failed.starts_with("## Failed (2)"), "{md}");
+    assert!(
+        failed.contains("- `restore`: failed\n  - on `controller`: run failed: exit status 1, 1 attempt(s)\n\n    ```\n    disk full on /var\n    ```"),
+        "{md}"
+    );
+    assert!(failed.contains("- `after`: blocked by `restore`"), "{md}");
+    assert!(
+        failed.contains(&format!(
+            "`runbook mark {id} STEP done|skipped --note TEXT`"
+        )),
+        "{md}"
+    );
+    let txt = ok(dir, &["handoff", "--format", "text"]);
+    assert!(txt.contains("\n      | disk full on /var\n"), "{txt}");
+    assert!(txt.contains("\nIN FLIGHT (0)\n  nothing\n"), "{txt}");
+}
+
+#[test]
+fn handoff_of_an_interrupted_run_names_the_step_cut_short() {
+    let marker = format!("sleep 8{}.5", std::process::id() % 1000);
+    let t = Test::new().runbook(&format!(
+        "version: 1\nname: hard\nsteps:\n  - {{id: slow, title: Copy the database, check: {{command: 'false'}}, timeout: 60s, run: 'touch started; {marker}'}}\n  - {{id: next, depends_on: [slow], run: 'true'}}\n"
+    ));
+    let dir = t.path().to_path_buf();
+    let mut child = Command::new(BIN)
+        .current_dir(&dir)
+        .args(["run", "runbook.yaml", "--state-dir", "state"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&dir.join("started"));
+    interrupt_until_it_stops(&mut child);
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    let md = ok(&dir, &["handoff"]);
+    assert!(md.contains("| outcome | interrupted |"), "{md}");
+    let flight = section(&md, "## In flight").join("\n");
+    assert!(
+        flight.contains("- `slow` Copy the database: interrupted when the run stopped (0 of 1 host(s) finished); `resume` asks its hosts"),
+        "{md}"
+    );
+    assert!(
+        section(&md, "## Next on the critical path")
+            .join("\n")
+            .contains("- `next`: not run"),
+        "{md}"
+    );
+}
+
+#[test]
+fn handoff_during_a_live_run_shows_it_and_leaves_the_journal_to_the_run() {
+    let t = Test::new().runbook(
+        "
+        version: 1
+        name: live
+        steps:
+          - {id: first, check: {command: 'false'}, run: 'true', timeout: 5s}
+          - {id: slow, title: Wait for the go, depends_on: [first], check: {command: 'false'}, run: 'touch started; while [ ! -e go ]; do sleep 0.05; done', timeout: 60s}
+        ",
+    );
+    let dir = t.path().to_path_buf();
+    let mut child = Command::new(BIN)
+        .current_dir(&dir)
+        .args([
+            "run",
+            "runbook.yaml",
+            "--state-dir",
+            "state",
+            "--operator",
+            "alice",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&dir.join("started"));
+    let out = bin(&dir, &["handoff", "--format", "text", "--operator", "bob"]);
+    std::fs::write(dir.join("go"), "").unwrap();
+    let status = child.wait().unwrap();
+    let txt = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{txt}{}", text(&out.stderr));
+    assert!(txt.contains("outcome:       unfinished\n"), "{txt}");
+    assert!(txt.contains("\nDONE (1)\n  first: ok"), "{txt}");
+    assert!(
+        txt.contains("\nIN FLIGHT (1)\n  slow Wait for the go: running for "),
+        "{txt}"
+    );
+    assert!(txt.contains(" (0 of 1 host(s) finished)\n"), "{txt}");
+    assert!(
+        text(&out.stderr).contains("a run is active on state, so this hand-off is not journaled")
+    );
+    assert_eq!(status.code(), Some(0));
+    let id = only_run(&dir);
+    assert!(
+        !journal(&dir, &id).contains("handed-off"),
+        "the live run is the journal's writer"
+    );
+    let md = ok(&dir, &["handoff", "--operator", "bob"]);
+    assert!(md.contains("| since | the start of the run |"), "{md}");
+    assert!(md.contains("| outcome | succeeded |"), "{md}");
+}
+
+#[test]
+fn handoff_refuses_a_bad_since_and_an_unknown_run() {
+    let (_, t) = Test::new()
+        .runbook("version: 1\nname: one\nsteps:\n  - {id: a, run: 'true'}\n")
+        .args(["run", "runbook.yaml", "--state-dir", "state"])
+        .run();
+    let dir = t.path();
+    let out = bin(dir, &["handoff", "--since", "yesterday-ish"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains(
+            "invalid value 'yesterday-ish' for '--since <TIME>': `yesterday-ish` is neither an RFC 3339 time"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = bin(dir, &["handoff", "20990101T000000Z-0000"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("unknown run id `20990101T000000Z-0000`"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = Command::new(BIN)
+        .current_dir(dir)
+        .args(["handoff", "x", "--state-dir", "nowhere"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        !dir.join("nowhere").exists(),
+        "a hand-off creates no state dir"
+    );
+}
