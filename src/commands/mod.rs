@@ -2,6 +2,7 @@
 
 mod completions;
 mod decide;
+mod evidence;
 mod input;
 mod inventory;
 mod plan;
@@ -13,6 +14,7 @@ mod schema;
 mod secrets;
 mod status;
 mod validate;
+mod verify;
 
 use crate::cli::{Cli, Command};
 use crate::error::Error;
@@ -30,6 +32,8 @@ pub fn dispatch(cli: &Cli) -> Result<u8, Error> {
         Command::Report(args) => report::run(&cli.global, args),
         Command::Schema(args) => Ok(schema::run(args)),
         Command::Inventory(args) => inventory::run(&cli.global, args),
+        Command::Verify(args) => verify::run(&cli.global, args),
+        Command::Evidence(args) => evidence::run(&cli.global, args),
         Command::Completions(args) => Ok(completions::completions(args)),
         Command::Man(args) => completions::man(args),
     }
