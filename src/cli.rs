@@ -77,6 +77,10 @@ pub enum Command {
     Schema(SchemaArgs),
     /// The inventory as resolved, and where each setting came from.
     Inventory(InventoryArgs),
+    /// Check a run's journal hash chain, or an evidence bundle and its journal.
+    Verify(VerifyArgs),
+    /// Bundle a run's journal, logs, runbook, inventory and reports, with a manifest.
+    Evidence(EvidenceArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(CompletionsArgs),
     /// Print the manual page (roff): `runbook man | man -l -`.
@@ -291,4 +295,22 @@ pub enum ReportFormat {
     Html,
     Json,
     Junit,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// A run id of the state dir, or an evidence bundle (`FILE.tar.gz`).
+    #[arg(value_name = "RUN_ID|FILE.tar.gz")]
+    pub target: String,
+}
+
+#[derive(Debug, Args)]
+pub struct EvidenceArgs {
+    pub run_id: String,
+    /// The bundle to write (gzipped tar).
+    #[arg(short, long, value_name = "FILE.tar.gz")]
+    pub output: PathBuf,
+    /// Replace FILE if it exists (evidence is never overwritten otherwise).
+    #[arg(long)]
+    pub force: bool,
 }

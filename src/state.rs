@@ -13,6 +13,7 @@ use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as 
 use std::path::{Path, PathBuf};
 
 use crate::events::RunEvent;
+use crate::journal::chain::{self, Link};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -230,6 +231,9 @@ pub struct RunDir {
     journal: File,
     /// Not yet visible under its run id (see [`RunDir::create`]).
     staged: bool,
+    /// What the next event carries in the hash chain; `None` before the
+    /// first, whose link hashes the copies kept by then.
+    link: Option<Link>,
 }
 
 impl RunDir {
@@ -253,6 +257,7 @@ impl RunDir {
             path,
             journal,
             staged: true,
+            link: None,
         })
     }
 
@@ -280,11 +285,16 @@ impl RunDir {
             journal.set_len(whole as u64).map_err(io(&journal_path))?;
             journal.sync_data().map_err(io(&journal_path))?;
         }
+        // `confirm`, `mark` and `resume` hold the state dir's lock, so
+        // nobody else appends while this one does: the chain goes on from
+        // the last whole line (a torn one cut off above is not part of it).
+        let link = Link::after(&text[..whole]);
         Ok(Self {
             id: id.to_string(),
             path,
             journal,
             staged: false,
+            link,
         })
     }
 
@@ -325,15 +335,20 @@ impl RunDir {
         runs.join(&self.id).join("logs")
     }
 
-    /// Appends events as JSON lines; `sync` makes them durable. The
-    /// dispatcher appends a batch and syncs once (group commit) before it
-    /// acts on any of them.
+    /// Appends events as JSON lines, each chained to the line before it
+    /// (see [`chain`]); `sync` makes them durable. The dispatcher appends a
+    /// batch and syncs once (group commit) before it acts on any of them.
     pub fn append(&mut self, events: &[RunEvent]) -> Result<(), StateError> {
         let path = self.path.join("journal.jsonl");
+        let mut link = match &self.link {
+            Some(link) => link.clone(),
+            None => Link::first(chain::origin_of_dir(&self.path).map_err(io(&self.path))?),
+        };
         let mut buf = Vec::new();
         for e in events {
-            serde_json::to_writer(&mut buf, e).map_err(|e| io(&path)(e.into()))?;
-            buf.push(b'\n');
+            let (line, next) = chain::line(e, &link).map_err(|e| io(&path)(e.into()))?;
+            buf.extend_from_slice(&line);
+            link = next;
         }
         let before = self.journal.metadata().map_err(io(&path))?.len();
         if let Err(e) = self
@@ -346,6 +361,7 @@ impl RunDir {
             let _ = self.journal.set_len(before);
             return Err(io(&path)(e));
         }
+        self.link = Some(link);
         if self.staged {
             self.publish()?;
         }
@@ -378,7 +394,7 @@ pub fn run_path(state_dir: &Path, id: &str) -> PathBuf {
 
 /// The directory of an existing run: `id` must name a run directory
 /// (not a path elsewhere, not a link) that holds a journal.
-fn existing_run(state_dir: &Path, id: &str) -> Result<PathBuf, StateError> {
+pub fn existing_run(state_dir: &Path, id: &str) -> Result<PathBuf, StateError> {
     check(state_dir)?;
     let unknown = || StateError::UnknownRun {
         id: id.to_string(),
@@ -404,14 +420,26 @@ pub fn read_run(state_dir: &Path, id: &str) -> Result<Vec<RunEvent>, StateError>
 /// a full disk (an older version then appended straight after it): it is
 /// skipped with a warning naming it, and the events around it still count.
 pub fn read_journal(path: &Path) -> Result<Vec<RunEvent>, StateError> {
-    let mut text = String::new();
+    let text = String::from_utf8(read_bytes(path)?)
+        .map_err(|e| io(path)(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
+    parse_journal(path, &text)
+}
+
+/// A file of the state dir, a link in its place refused.
+pub fn read_bytes(path: &Path) -> Result<Vec<u8>, StateError> {
+    let mut bytes = Vec::new();
     std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         .map_err(opened(path))?
-        .read_to_string(&mut text)
+        .read_to_end(&mut bytes)
         .map_err(io(path))?;
+    Ok(bytes)
+}
+
+/// The events of journal `text`, read from `path` (see [`read_journal`]).
+pub fn parse_journal(path: &Path, text: &str) -> Result<Vec<RunEvent>, StateError> {
     let mut events = Vec::new();
     for (i, line) in text.lines().enumerate() {
         match serde_json::from_str::<RunEvent>(line) {

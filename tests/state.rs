@@ -57,10 +57,10 @@ fn assert_whole_lines(journal: &Path) -> Vec<serde_json::Value> {
 }
 
 /// A small tmpfs mounted (as root) for the test, detached on drop.
-struct Tmpfs(PathBuf);
+pub struct Tmpfs(PathBuf);
 
 impl Tmpfs {
-    fn mount(at: &Path, size: &str) -> Self {
+    pub fn mount(at: &Path, size: &str) -> Self {
         use std::ffi::CString;
         std::fs::create_dir_all(at).unwrap();
         let target = CString::new(at.as_os_str().as_encoded_bytes()).unwrap();

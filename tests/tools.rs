@@ -486,6 +486,8 @@ fn man_page_renders_with_its_sections_and_every_command() {
         "status",
         "resume",
         "report",
+        "verify",
+        "evidence",
         "completions",
         "man",
     ] {

@@ -23,7 +23,7 @@ const EXIT_STATUS: &str = r#".SH "EXIT STATUS"
 success
 .TP
 \fB1\fR
-a step failed, or \fBvalidate \-\-strict\fR found warnings
+a step failed, \fBvalidate \-\-strict\fR found warnings, or \fBverify\fR found a broken chain or bundle
 .TP
 \fB2\fR
 invalid input: usage, an invalid runbook or inventory, an unknown run id, a missing secret,

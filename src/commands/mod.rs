@@ -2,6 +2,7 @@
 
 mod completions;
 mod decide;
+mod evidence;
 mod handoff;
 mod input;
 mod inventory;
@@ -14,6 +15,7 @@ mod schema;
 mod secrets;
 mod status;
 mod validate;
+mod verify;
 
 use crate::cli::{Cli, Command};
 use crate::error::Error;
@@ -32,6 +34,8 @@ pub fn dispatch(cli: &Cli) -> Result<u8, Error> {
         Command::Handoff(args) => handoff::run(&cli.global, args),
         Command::Schema(args) => Ok(schema::run(args)),
         Command::Inventory(args) => inventory::run(&cli.global, args),
+        Command::Verify(args) => verify::run(&cli.global, args),
+        Command::Evidence(args) => evidence::run(&cli.global, args),
         Command::Completions(args) => Ok(completions::completions(args)),
         Command::Man(args) => completions::man(args),
     }

@@ -5,9 +5,10 @@ use std::path::Path;
 
 use crate::cli::{Global, ReportArgs, ReportFormat};
 use crate::error::{Error, SUCCESS};
+use crate::events::RunEvent;
 use crate::journal::{self, RunView, versions};
 use crate::load::{self, RawRunbook};
-use crate::report::run_report::{self, Executed};
+use crate::report::run_report::{self, Executed, RunReport};
 use crate::report::{html, junit, markdown};
 use crate::state;
 
@@ -17,15 +18,8 @@ pub fn run(global: &Global, args: &ReportArgs) -> Result<u8, Error> {
         None => latest_run(global)?,
     };
     let events = state::read_run(&global.state_dir, &id)?;
-    let view = RunView::from_events(&events);
-    let executed = all_executed(&global.state_dir, &id, &view)?;
-    let report = run_report::build(&id, &executed, &view, &events, &global.state_dir);
-    let text = match args.format {
-        ReportFormat::Md => markdown::render(&report),
-        ReportFormat::Html => html::render(&report),
-        ReportFormat::Json => format!("{:#}\n", serde_json::to_value(&report).unwrap_or_default()),
-        ReportFormat::Junit => junit::render(&report).map_err(Error::Usage)?,
-    };
+    let report = build(&global.state_dir, &id, &events)?;
+    let text = render(&report, args.format)?;
     match &args.output {
         Some(path) => std::fs::write(path, text).map_err(|source| Error::Write {
             path: path.clone(),
@@ -55,6 +49,23 @@ pub(super) fn latest_run(global: &Global) -> Result<String, Error> {
         .pop()
         .map(|run| run.id)
         .ok_or_else(|| Error::Usage(format!("no runs in {}", global.state_dir.display())))
+}
+
+/// The report of run `id` from its journal's `events`: one fold, whatever
+/// the formats rendered from it.
+pub(super) fn build(state_dir: &Path, id: &str, events: &[RunEvent]) -> Result<RunReport, Error> {
+    let view = RunView::from_events(events);
+    let executed = all_executed(state_dir, id, &view)?;
+    Ok(run_report::build(id, &executed, &view, events, state_dir))
+}
+
+pub(super) fn render(report: &RunReport, format: ReportFormat) -> Result<String, Error> {
+    Ok(match format {
+        ReportFormat::Md => markdown::render(report),
+        ReportFormat::Html => html::render(report),
+        ReportFormat::Json => format!("{:#}\n", serde_json::to_value(report).unwrap_or_default()),
+        ReportFormat::Junit => junit::render(report).map_err(Error::Usage)?,
+    })
 }
 
 /// A version of the runbook the run executed, from its kept copy.

@@ -2,6 +2,7 @@
 //! the events that every reader (summary, `runs`, report, resume, decisions,
 //! history) shares, and [`versions`] the runbooks a run executed.
 
+pub mod chain;
 pub mod fold;
 pub mod versions;
 
