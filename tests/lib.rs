@@ -11,6 +11,7 @@ mod harness;
 mod inputs;
 mod journal;
 mod login;
+mod notify;
 mod plan;
 mod probes_pdns;
 mod probes_ptls;

@@ -286,6 +286,9 @@ impl RunView {
                 .and_then(|(s, t)| t.duration_since(s).ok())
                 .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         };
+        // Notifications are delivered after the run's end too: they do not
+        // make a run longer.
+        let last = events.iter().rev().find(|e| !e.kind.is_notification());
         let mut v = Self {
             run_id: String::new(),
             runbook: String::new(),
@@ -294,12 +297,12 @@ impl RunView {
             inventory_path: None,
             inventory_sha256: None,
             start: events.first().map(|e| e.at.clone()).unwrap_or_default(),
-            end: events.last().map(|e| e.at.clone()).unwrap_or_default(),
+            end: last.map(|e| e.at.clone()).unwrap_or_default(),
             operators: Vec::new(),
             versions: Vec::new(),
             latest_version: None,
             segments_ms: Vec::new(),
-            wall_ms: events.last().map_or(0, |e| offset(&e.at)),
+            wall_ms: last.map_or(0, |e| offset(&e.at)),
             steps: Vec::new(),
             decisions: Vec::new(),
             status: RunStatus::Unfinished,
@@ -307,7 +310,7 @@ impl RunView {
             vars: std::collections::BTreeMap::new(),
         };
         let mut version: Option<usize> = None;
-        for e in events {
+        for e in events.iter().filter(|e| !e.kind.is_notification()) {
             let t = offset(&e.at);
             // Decisions are written outside the run with no elapsed time;
             // the maximum keeps them from shortening a segment.
@@ -497,6 +500,7 @@ impl RunView {
                     }
                     v.status = RunStatus::Finished(*outcome);
                 }
+                EventKind::NotificationSent { .. } | EventKind::NotificationFailed { .. } => {}
             }
         }
         v.latest_version = version;

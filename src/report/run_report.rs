@@ -375,6 +375,20 @@ fn timeline(events: &[RunEvent]) -> Vec<TimelineEntry> {
                 } => format!("`{step}` marked {} by {operator}: {note}", status.label()),
                 EventKind::RunPaused { step, reason } => format!("paused at `{step}`: {reason}"),
                 EventKind::RunFinished { outcome } => format!("run {}", outcome.label()),
+                EventKind::NotificationSent {
+                    notification,
+                    webhook,
+                    ..
+                } => format!("notified `{}` to webhook {webhook}", notification.label()),
+                EventKind::NotificationFailed {
+                    notification,
+                    webhook,
+                    reason,
+                    ..
+                } => format!(
+                    "notification `{}` to webhook {webhook} failed: {reason}",
+                    notification.label()
+                ),
                 _ => return None,
             };
             Some(TimelineEntry {

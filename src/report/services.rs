@@ -124,23 +124,7 @@ pub fn services(
     if runbook.services.is_empty() {
         return Vec::new();
     }
-    // What is left of each step from now: nothing once it succeeded, the
-    // rest of its expected time while it runs.
-    let remaining = |i: usize| {
-        let step = &runbook.steps[i];
-        let seen = view.step(&step.id);
-        let expect = expected.get(i).copied().unwrap_or_default().std();
-        match seen.map(|s| (s.status, s.start_ms)) {
-            Some((status, _)) if status.is_success() => Duration::from_secs(0),
-            Some((Status::Running | Status::Waiting, Some(start))) => {
-                Duration(expect.saturating_sub(std::time::Duration::from_millis(
-                    now_ms.saturating_sub(start),
-                )))
-            }
-            _ => Duration(expect),
-        }
-    };
-    let plan = Plan::new(runbook, remaining);
+    let plan = forecast(runbook, view, expected, now_ms);
     let start = humantime::parse_rfc3339_weak(view.start.trim_end_matches('Z')).ok();
     let going = !matches!(view.status, RunStatus::Finished(RunOutcome::Succeeded));
     runbook
@@ -204,6 +188,27 @@ pub fn services(
             }
         })
         .collect()
+}
+
+/// The plan of what is left of the run `view` as of `now_ms` after its
+/// start: a step that succeeded takes no more time, a running one the rest
+/// of its expected time. Its times count from `now_ms`.
+#[must_use]
+pub fn forecast(runbook: &Runbook, view: &RunView, expected: &[Duration], now_ms: u64) -> Plan {
+    Plan::new(runbook, |i: usize| {
+        let step = &runbook.steps[i];
+        let seen = view.step(&step.id);
+        let expect = expected.get(i).copied().unwrap_or_default().std();
+        match seen.map(|s| (s.status, s.start_ms)) {
+            Some((status, _)) if status.is_success() => Duration::from_secs(0),
+            Some((Status::Running | Status::Waiting, Some(start))) => {
+                Duration(expect.saturating_sub(std::time::Duration::from_millis(
+                    now_ms.saturating_sub(start),
+                )))
+            }
+            _ => Duration(expect),
+        }
+    })
 }
 
 /// A service's `ready_when` steps and every step they wait for, directly,
