@@ -248,6 +248,7 @@ fn a_webhook_that_keeps_failing_is_given_up_on_without_changing_the_run() {
         .args(["run", "runbook.yaml", "--state-dir", "state"])
         .env("RUNBOOK_NOTIFY_RETRY_FOR", "2s")
         .status(0)
+        .stderr_contains("notification run-finished to webhook 1 not delivered: gave up after")
         .run();
     let events = journal(&t.path().join("state"));
     let failed = of_kind(&events, "notification-failed");

@@ -329,6 +329,20 @@ async fn journal_late(
     let late = tokio::task::spawn_blocking(move || deliveries.finish())
         .await
         .unwrap_or_default();
+    for kind in &late {
+        if let EventKind::NotificationFailed {
+            notification,
+            webhook,
+            reason,
+            ..
+        } = kind
+        {
+            tracing::warn!(
+                "notification {} to webhook {webhook} not delivered: {reason}",
+                notification.label()
+            );
+        }
+    }
     let Some(dir) = run_dir.filter(|_| !late.is_empty()) else {
         return;
     };
