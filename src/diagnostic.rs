@@ -186,6 +186,8 @@ pub enum Problem {
     BadHttpStatus { code: u16 },
     #[error("`status` lists no status")]
     NoHttpStatus,
+    #[error("`webhook` must be `{{{{ secret.NAME }}}}` or an http:// or https:// URL: {reason}")]
+    WebhookUrl { reason: &'static str },
     #[error("`{field}` in `{probe}` {reason}")]
     ProbeField {
         probe: &'static str,
@@ -255,6 +257,7 @@ impl Problem {
             }
             Self::BadHttpStatus { .. } | Self::NoHttpStatus => "http-status",
             Self::ProbeField { .. } => "probe-field",
+            Self::WebhookUrl { .. } => "webhook-url",
         }
     }
 
@@ -290,6 +293,10 @@ impl Problem {
                 Some("split the runbook, or check that this is the right file".into())
             }
             Self::NothingToDo { .. } => Some("add `run`, `check`, `verify` or `manual`".into()),
+            Self::WebhookUrl { .. } => Some(
+                "keep the URL in a secret, `{{ secret.NAME }}` (RUNBOOK_SECRET_NAME), or write it whole"
+                    .into(),
+            ),
             Self::EmptyReadyWhen { .. } => {
                 Some("name the steps whose success makes the service available again".into())
             }

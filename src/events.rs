@@ -254,4 +254,44 @@ pub enum EventKind {
     HandedOff {
         operator: String,
     },
+    /// A webhook (`notify`, numbered from 1, never its URL) took a
+    /// notification.
+    NotificationSent {
+        notification: crate::model::NotifyEvent,
+        webhook: usize,
+        format: crate::model::NotifyFormat,
+        /// The phase, step or service it is about.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        about: Option<String>,
+        attempts: u32,
+    },
+    /// A notification given up on: its retries ran out, or the run ended.
+    NotificationFailed {
+        notification: crate::model::NotifyEvent,
+        webhook: usize,
+        format: crate::model::NotifyFormat,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        about: Option<String>,
+        attempts: u32,
+        reason: String,
+    },
+}
+
+impl EventKind {
+    /// Whether it tells about a notification rather than the recovery: such
+    /// events may follow `run-finished`, and take no part in the run's times.
+    #[must_use]
+    pub const fn is_notification(&self) -> bool {
+        matches!(
+            self,
+            Self::NotificationSent { .. } | Self::NotificationFailed { .. }
+        )
+    }
+
+    /// Whether it is written beside the run rather than by it (a
+    /// notification, a hand-off): it takes no part in the run's times.
+    #[must_use]
+    pub const fn takes_no_run_time(&self) -> bool {
+        self.is_notification() || matches!(self, Self::HandedOff { .. })
+    }
 }

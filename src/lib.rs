@@ -42,6 +42,7 @@ pub mod history;
 pub mod journal;
 pub mod load;
 pub mod model;
+pub mod notify;
 pub mod plan;
 pub mod redact;
 pub mod report;

@@ -13,6 +13,7 @@ mod harness;
 mod inputs;
 mod journal;
 mod login;
+mod notify;
 mod plan;
 mod probes_pdns;
 mod probes_ptls;

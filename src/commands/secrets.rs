@@ -12,7 +12,7 @@ use crate::validate::step_templates;
 
 /// Names of the secrets the selected steps read: in their templates, as
 /// sudo's password on their hosts, and to log in to those hosts (and the
-/// jump hosts in front of them).
+/// jump hosts in front of them); and the webhooks' (`notify`).
 #[must_use]
 pub fn referenced(
     runbook: &Runbook,
@@ -37,6 +37,10 @@ pub fn referenced(
                 .collect::<Vec<_>>()
         })
         .collect();
+    names.extend(runbook.notify.iter().filter_map(|n| match &n.webhook {
+        crate::model::Webhook::Secret(name) => Some(name.clone()),
+        crate::model::Webhook::Url(_) => None,
+    }));
     let controller =
         inventory.map_or_else(|| Host::controller(BTreeMap::new()), Inventory::controller);
     for step in steps() {

@@ -129,6 +129,13 @@ impl Launch {
             self.secrets,
             run_dir.as_ref().map(RunDir::logs),
         );
+        let deliveries = (!self.dry_run)
+            .then(|| notifier(&runbook, &run_id, &shared, &shown, &finished, &collect))
+            .flatten()
+            .map(|(notifier, deliveries)| {
+                reporter.0.push(Box::new(notifier));
+                deliveries
+            });
         let dispatcher = dispatcher(
             Arc::clone(&shared),
             hosts(Some(&inventory)),
@@ -137,6 +144,7 @@ impl Launch {
             &mut reporter,
             self.options,
         );
+        let clock = (dispatcher.started, dispatcher.started_at);
         let summary =
             dispatcher
                 .run(events, self.first)
@@ -147,6 +155,9 @@ impl Launch {
                     published: run_dir.as_ref().is_some_and(RunDir::is_published),
                 })?;
         reporter.finish();
+        if let Some(deliveries) = deliveries {
+            journal_late(deliveries, run_dir.as_mut(), clock).await;
+        }
         let transport = Arc::clone(&shared.transport);
         let _ = tokio::task::spawn_blocking(move || transport.shutdown()).await;
         drop(lock);
@@ -273,6 +284,82 @@ pub fn reporters(
         }));
     }
     (FanOut(sinks), collect, screen)
+}
+
+/// The reporter posting the runbook's notifications, and what ends them;
+/// `None` without `notify`.
+fn notifier(
+    runbook: &Arc<Runbook>,
+    run_id: &str,
+    shared: &Shared,
+    shown: &Shown<'_>,
+    finished: &[bool],
+    collect: &Collect,
+) -> Option<(crate::notify::Notifier, crate::notify::Deliveries)> {
+    if runbook.notify.is_empty() {
+        return None;
+    }
+    let history = crate::history::measured(shown.state_dir, &runbook.name, shown.forecast_for);
+    let before = collect
+        .0
+        .lock()
+        .map(|events| events.clone())
+        .unwrap_or_default();
+    crate::notify::start(crate::notify::Start {
+        runbook,
+        run_id,
+        before,
+        settled: finished,
+        expected: runbook.steps.iter().map(|s| history.expected(s)).collect(),
+        secrets: &shared.secrets,
+        redactor: &shared.redactor,
+        journal: &shared.events,
+    })
+}
+
+/// Waits a short while for the notifications still queued, then journals
+/// what the dispatcher could not: those settled after its end, and those
+/// given up on. The run's outcome is already journaled: a failure to write
+/// these is only logged.
+async fn journal_late(
+    deliveries: crate::notify::Deliveries,
+    run_dir: Option<&mut RunDir>,
+    (started, started_at): (Instant, SystemTime),
+) {
+    let late = tokio::task::spawn_blocking(move || deliveries.finish())
+        .await
+        .unwrap_or_default();
+    for kind in &late {
+        if let EventKind::NotificationFailed {
+            notification,
+            webhook,
+            reason,
+            ..
+        } = kind
+        {
+            tracing::warn!(
+                "notification {} to webhook {webhook} not delivered: {reason}",
+                notification.label()
+            );
+        }
+    }
+    let Some(dir) = run_dir.filter(|_| !late.is_empty()) else {
+        return;
+    };
+    let events: Vec<RunEvent> = late
+        .into_iter()
+        .map(|kind| {
+            let elapsed = started.elapsed();
+            RunEvent {
+                at: humantime::format_rfc3339_millis(started_at + elapsed).to_string(),
+                elapsed_ms: super::worker::millis(elapsed),
+                kind,
+            }
+        })
+        .collect();
+    if let Err(e) = tokio::task::block_in_place(|| dir.append(&events)) {
+        tracing::warn!("cannot journal the notifications' results: {e}");
+    }
 }
 
 /// Who answers manual steps and confirmations: `--yes`, the operator on a

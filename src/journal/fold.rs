@@ -300,12 +300,10 @@ impl RunView {
                 .and_then(|(s, t)| t.duration_since(s).ok())
                 .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         };
-        // A hand-off records that someone read the run, not that it went
-        // on: it must not move its end or stretch its wall-clock time.
-        let last = events
-            .iter()
-            .rev()
-            .find(|e| !matches!(e.kind, EventKind::HandedOff { .. }));
+        // Hand-offs record that someone read the run, and notifications are
+        // delivered after its end too: neither moves its end or stretches
+        // its wall-clock time.
+        let last = events.iter().rev().find(|e| !e.kind.takes_no_run_time());
         let mut v = Self {
             run_id: String::new(),
             runbook: String::new(),
@@ -328,7 +326,7 @@ impl RunView {
             vars: std::collections::BTreeMap::new(),
         };
         let mut version: Option<usize> = None;
-        for e in events {
+        for e in events.iter().filter(|e| !e.kind.is_notification()) {
             let t = offset(&e.at);
             // Decisions are written outside the run with no elapsed time;
             // the maximum keeps them from shortening a segment.
@@ -526,6 +524,7 @@ impl RunView {
                         operator: operator.clone(),
                     });
                 }
+                EventKind::NotificationSent { .. } | EventKind::NotificationFailed { .. } => {}
             }
         }
         v.latest_version = version;

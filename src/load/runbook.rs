@@ -32,6 +32,9 @@ pub struct RawRunbook {
     /// that make each available again.
     #[serde(default)]
     pub services: Vec<RawService>,
+    /// Webhooks told about the run as it goes (a chat or an SMS gateway).
+    #[serde(default)]
+    pub notify: Vec<RawNotify>,
 }
 
 /// Defaults applied to every step that does not set the field.
@@ -68,6 +71,18 @@ pub struct RawService {
     pub audience: Option<String>,
     /// Steps whose success makes the service available again.
     pub ready_when: Sp<Vec<Sp<String>>>,
+}
+
+/// A webhook and the events posted to it.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawNotify {
+    /// `{{ secret.NAME }}` or a literal `http://` or `https://` URL.
+    pub webhook: Sp<String>,
+    /// `json` unless given.
+    pub format: Option<crate::model::NotifyFormat>,
+    /// Every event unless given.
+    pub on: Option<Vec<crate::model::NotifyEvent>>,
 }
 
 /// One restoration step.

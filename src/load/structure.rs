@@ -431,7 +431,10 @@ fn choice_name(path: &str) -> String {
         .unwrap_or("")
         .replace("~1", "/")
         .replace("~0", "~");
-    if name.chars().all(|c| c.is_ascii_lowercase()) && !name.is_empty() {
+    if name == "on" {
+        // `notify`'s `on` lists events: "unknown on" would not read.
+        "event".into()
+    } else if name.chars().all(|c| c.is_ascii_lowercase()) && !name.is_empty() {
         name
     } else {
         format!("`{name}` value")

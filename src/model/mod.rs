@@ -3,6 +3,7 @@
 
 pub mod duration;
 pub mod inventory;
+pub mod notify;
 pub mod runbook;
 
 use schemars::JsonSchema;
@@ -10,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 pub use duration::Duration;
 pub use inventory::{CONTROLLER, Host, Inventory};
+pub use notify::{Notify, NotifyEvent, NotifyFormat, Webhook};
 pub use runbook::{BecomeAs, Dag, Phase, Probe, ProbeKind, Runbook, Service, StdoutMatch, Step};
 
 /// What happens to the run when a step fails.

@@ -19,6 +19,7 @@ pub struct Runbook {
     pub phases: Vec<Phase>,
     pub steps: Vec<Step>,
     pub services: Vec<Service>,
+    pub notify: Vec<super::Notify>,
     pub dag: Dag,
     pub templates: Templates,
 }

@@ -132,6 +132,15 @@ pub fn lines(event: &RunEvent, dry_run: bool) -> Vec<String> {
         EventKind::RunFinished { outcome } => {
             vec![format!("[{t}] finished: {}", outcome.label())]
         }
+        EventKind::NotificationFailed {
+            notification,
+            webhook,
+            reason,
+            ..
+        } => vec![format!(
+            "[{t}] notify     {} to webhook {webhook} not delivered: {reason}",
+            notification.label()
+        )],
         _ => Vec::new(),
     }
 }

@@ -377,6 +377,20 @@ fn timeline(events: &[RunEvent]) -> Vec<TimelineEntry> {
                 EventKind::RunPaused { step, reason } => format!("paused at `{step}`: {reason}"),
                 EventKind::RunFinished { outcome } => format!("run {}", outcome.label()),
                 EventKind::HandedOff { operator } => format!("handed off by {operator}"),
+                EventKind::NotificationSent {
+                    notification,
+                    webhook,
+                    ..
+                } => format!("notified `{}` to webhook {webhook}", notification.label()),
+                EventKind::NotificationFailed {
+                    notification,
+                    webhook,
+                    reason,
+                    ..
+                } => format!(
+                    "notification `{}` to webhook {webhook} failed: {reason}",
+                    notification.label()
+                ),
                 _ => return None,
             };
             Some(TimelineEntry {

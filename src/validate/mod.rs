@@ -6,6 +6,7 @@ pub mod inventory;
 mod lints;
 pub use lints::unused_groups;
 mod names;
+mod notify;
 mod probes;
 mod services;
 pub mod ssh_config;
@@ -160,6 +161,7 @@ pub fn runbook(
     let built = steps::steps(&mut sink, &raw, &phases, inventory, &vars);
     steps::become_without_shell(&mut sink, source, &built.steps, &raw, inventory);
     let services = services::services(&mut sink, &raw.services, &built.steps);
+    let notify = notify::notify(&mut sink, &raw.notify);
     let dag = graph::build(&mut sink, &phases, &built.steps, &built.dep_pos);
     if !sink.has_errors() {
         lints::runbook(&mut sink, &built.steps, &phases, &dag, &built.templates);
@@ -172,6 +174,7 @@ pub fn runbook(
         phases,
         steps: built.steps,
         services,
+        notify,
         dag,
         templates: built.templates,
     });
