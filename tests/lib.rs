@@ -10,6 +10,7 @@ mod fuzz;
 mod harness;
 mod inputs;
 mod journal;
+mod lab;
 mod login;
 mod plan;
 mod probes_pdns;
