@@ -27,6 +27,11 @@ pr-app-2   127.42.4.22   dpi-app     nginx             8443,443
 pacs-1     127.42.4.31   orthanc     nginx             8042,443
 lab-1      127.42.4.41   lab-portal  nginx             8443,443
 '
+# Names the lab's DNS answers besides HOST.lab.hospital.example (name=host),
+# the primary the standby streams from, the database (vars.records_db).
+DNS_NAMES='intranet.hospital.example=pr-app-1'
+DB_PRIMARY=pr-db-1
+DB_NAME=patient_records
 # Stand-ins: the runbook names the daemons of the production hosts (unbound,
 # postfix, asterisk); Debian's exim4 conflicts with postfix and has no
 # asterisk, so the lab answers their tools from the real daemon it runs:
@@ -167,7 +172,10 @@ configure() { # host address daemon ports
         printf 'port=53\nlisten-address=%s\nbind-interfaces\nno-resolv\nno-hosts\n' "$addr"
         printf 'user=nobody\ngroup=nogroup\npid-file=%s/dnsmasq.pid\nlog-facility=%s/dnsmasq.log\n' "$d" "$d"
         # The name the runbook's dc-dns step asks for, and every lab host.
-        printf 'host-record=intranet.hospital.example,%s\n' "$(map_row pr-app-1 | awk '{print $2}')"
+        local pair
+        for pair in $DNS_NAMES; do
+          printf 'host-record=%s,%s\n' "${pair%%=*}" "$(map_row "${pair#*=}" | awk '{print $2}')"
+        done
         awk -v dom="$DOMAIN" '{printf "host-record=%s.%s,%s\n", $1, dom, $2}' "$S/hosts.txt"
       } >"$d/dnsmasq.conf" ;;
     chronyd)
@@ -213,15 +221,15 @@ EOF
       printf '%s\n' 'local all all trust' 'host all all 127.0.0.0/8 trust' \
         'host replication all 127.0.0.0/8 trust' >"$d/data/pg_hba.conf"
       start_daemon "$host" "$addr" "$daemon" "$ports"
-      as_user postgres "$PGBIN/createdb" -h "$addr" -U postgres patient_records
-      as_user postgres "$PGBIN/psql" -h "$addr" -U postgres -d patient_records -qc \
+      as_user postgres "$PGBIN/createdb" -h "$addr" -U postgres "$DB_NAME"
+      as_user postgres "$PGBIN/psql" -h "$addr" -U postgres -d "$DB_NAME" -qc \
         "create table patient (id text primary key, name text);
          insert into patient values ('TEST-0001', 'Test Patient');" ;;
     postgres-standby)
       owner=postgres
       chown postgres: "$d"
-      # A real streaming replica of pr-db-1 (made after it, in table order).
-      as_user postgres "$PGBIN/pg_basebackup" -h "$(map_row pr-db-1 | awk '{print $2}')" \
+      # A real streaming replica of the primary (made after it, in table order).
+      as_user postgres "$PGBIN/pg_basebackup" -h "$(map_row "$DB_PRIMARY" | awk '{print $2}')" \
         -U postgres -D "$d/data" -R -X stream -c fast --no-sync ;;
     nginx)
       pki "$host" "$addr"
@@ -288,7 +296,7 @@ host_env() { # host address [daemon]
     printf 'export RUNBOOK_SIM_STATE=%q\n' "$h/sim"
     printf 'export PATH=%q\n' "$h/bin:$S/sim-bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
     case $daemon in
-      postgres-*) printf 'export PGHOST=%q PGPORT=5432 PGUSER=postgres PGDATABASE=patient_records\n' "$addr" ;;
+      postgres-*) printf 'export PGHOST=%q PGPORT=5432 PGUSER=postgres PGDATABASE=%q\n' "$addr" "$DB_NAME" ;;
     esac
   } >"$h/env"
   ln -sfn "$h" "$S/by-address/$addr"
@@ -309,7 +317,7 @@ inventory() {
       a = (h in addr) ? addr[h] : net "." (++sim)
       if (sim > 254) { print "hospital-lab: more than 254 simulated hosts" > "/dev/stderr"; exit 1 }
       seen[h] = 1
-      print h, a, (h in addr) > hosts
+      print h, a > hosts
       return "  " h ": {address: " a (body == "" ? "" : ", " body) "}"
     }
     function rest(   i) { for (i = 1; i <= m; i++) if (!(order[i] in seen)) print emit(order[i], "") }
