@@ -32,6 +32,12 @@ command -v openssl >/dev/null || missing+=(openssl)
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v unshare >/dev/null || missing+=(util-linux)
 command -v setpriv >/dev/null || missing+=(util-linux)
+# The hospital lab (tests/lab.rs, scripts/hospital-lab.sh): besides the
+# servers above, an NTP server, PostgreSQL for the patient records (a
+# primary and its streaming standby) and `dig`.
+[ -x /usr/sbin/chronyd ] || missing+=(chrony)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
+command -v dig >/dev/null || missing+=(bind9-dnsutils)
 # The programs that read what `runbook` writes, for tests/tools.rs: Graphviz
 # (`plan --format dot`), headless Chromium (the HTML report), the shells of
 # the completion scripts, groff (the man page), node and npm (Mermaid's

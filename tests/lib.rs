@@ -12,6 +12,7 @@ mod handoff;
 mod harness;
 mod inputs;
 mod journal;
+mod lab;
 mod login;
 mod notify;
 mod plan;
