@@ -752,3 +752,46 @@ fn more_hosts_than_the_open_files_limit_allows_all_run_and_report() {
         );
     }
 }
+
+/// The shell reads the whole script before it runs any of it (itself,
+/// without a `cat` per command): a syntax error at the end runs nothing,
+/// locally and over SSH, instead of running the lines before it.
+#[test]
+fn a_script_with_a_syntax_error_at_its_end_runs_none_of_it() {
+    let sshd = Sshd::start(&["127.0.0.2"]);
+    let marker = |at: &str| sshd.path(&format!("ran-{at}"));
+    let args = sshd.path("args");
+    Test::new()
+        .inventory(&format!(
+            "version: 1\nhosts:\n  a: {}\n",
+            sshd.host("127.0.0.2", "")
+        ))
+        .runbook(&format!(
+            "version: 1\nname: parse-first\ndefaults: {{timeout: 30s}}\nsteps:\n  \
+             - {{id: here, run: \"touch {local}\\nif\"}}\n  \
+             - {{id: there, targets: [a], run: \"touch {remote}\\nif\"}}\n  \
+             - {{id: args, targets: [a], run: 'printf \"%s %s\" \"$0\" \"$#\" > {args}'}}\n",
+            local = marker("here").display(),
+            remote = marker("there").display(),
+            args = args.display(),
+        ))
+        .args(RUN)
+        .status(1)
+        .stdout_contains("failed     here")
+        .stdout_contains("failed     there")
+        .stdout_contains("ok         args")
+        .run();
+    assert!(
+        !marker("here").exists(),
+        "the local script ran up to its error"
+    );
+    assert!(
+        !marker("there").exists(),
+        "the remote script ran up to its error"
+    );
+    let args = read(&args);
+    assert!(
+        args.starts_with("runbook-") && args.ends_with(" 0"),
+        "$0 is the tag word and there are no arguments: {args}"
+    );
+}

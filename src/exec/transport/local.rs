@@ -23,10 +23,25 @@ pub const KILL_GRACE: Duration = Duration::from_secs(3);
 /// How long to keep reading output after the command itself exited.
 pub const PIPE_GRACE: Duration = Duration::from_secs(2);
 
-/// Reads the whole script from standard input (the expansion happens before
-/// the redirection), then runs it with `/dev/null` as its standard input.
-/// `$0` is the job's tag word.
-pub const SCRIPT_FROM_STDIN: &str = r#"eval "$(cat)" </dev/null"#;
+/// Runs the script that comes on standard input, as [`script_stdin`] wrote
+/// it: the shell parses the whole brace group before running any of it,
+/// with `/dev/null` as its standard input. The shell itself reads the file,
+/// with no `cat` and no subshell: two processes fewer per command. `$0` is
+/// the job's tag word.
+pub const SCRIPT_FROM_STDIN: &str = ". /dev/stdin";
+
+/// [`SCRIPT_FROM_STDIN`] for a command run through sudo: another user may
+/// not open `/dev/stdin` when it is a pipe the login user made (mode 0600),
+/// but can read it.
+pub const SCRIPT_FROM_STDIN_BECOME: &str = r#"eval "$(cat)""#;
+
+/// What a wrapped command reads on its standard input: the script in one
+/// brace group (`:` keeps an empty script valid, on the first line so that
+/// line numbers are the script's own).
+#[must_use]
+pub fn script_stdin(script: &str) -> String {
+    format!("{{ : ; {script}\n}} </dev/null\n")
+}
 
 pub struct Local;
 
@@ -91,7 +106,7 @@ async fn run(job: Job<'_>) -> Result<Output, TransportError> {
     let line = match job.r#become {
         Some(b) => b.line(
             job.tag,
-            &format!("sh -c {} \"$0\"", shell_quote(SCRIPT_FROM_STDIN)),
+            &format!("sh -c {} \"$0\"", shell_quote(SCRIPT_FROM_STDIN_BECOME)),
         ),
         None => SCRIPT_FROM_STDIN.to_string(),
     };
@@ -111,7 +126,7 @@ async fn run(job: Job<'_>) -> Result<Output, TransportError> {
     let pid = child.id().and_then(|p| i32::try_from(p).ok());
     let mut guard = GroupGuard(pid, job.r#become.cloned(), job.tag.to_string());
     if let Some(mut stdin) = child.stdin.take() {
-        let script = Become::stdin(job.r#become, job.command);
+        let script = Become::stdin(job.r#become, &script_stdin(job.command));
         // A script that exits before reading all of it closes the pipe:
         // that is its business, not an error.
         tokio::spawn(async move {

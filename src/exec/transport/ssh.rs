@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use ssh2::{BlockDirections, Channel, Session};
 
-use super::local::{PIPE_GRACE, SCRIPT_FROM_STDIN};
+use super::local::{PIPE_GRACE, SCRIPT_FROM_STDIN, SCRIPT_FROM_STDIN_BECOME, script_stdin};
 use super::{
     Become, Capture, ExecFuture, Exit, Job, Output, Transport, TransportError, TunnelFuture,
     kill_script, known_hosts, new_tag, shell_quote, tag_word,
@@ -317,8 +317,14 @@ impl Transport for SshPool {
                 }
                 b.check(host)?;
             }
+            // `shell: none`: the command is the exec request, as it is.
+            let script = if host.shell == Shell::None {
+                job.command.to_string()
+            } else {
+                script_stdin(job.command)
+            };
             let request = Request {
-                command: Become::stdin(job.r#become, job.command),
+                command: Become::stdin(job.r#become, &script),
                 timeout: job.timeout,
                 tag: job.tag.to_string(),
                 r#become: job.r#become.cloned(),
@@ -982,7 +988,8 @@ impl Task {
                     Err(e) => return Err(lost(e.to_string())),
                 }
             }
-            let mut buf = [0u8; 32 * 1024];
+            // Small: 1,000 host threads each touch this much stack.
+            let mut buf = [0u8; 8 * 1024];
             for stream in [0, 1] {
                 loop {
                     match channel.stream(stream).read(&mut buf) {
@@ -1137,9 +1144,13 @@ fn wrap(timeout: Option<Duration>, tag: &str, nonce: &str, r#become: Option<&Bec
     let secs = timeout.map_or(0.0, |t| t.as_secs_f64().max(0.001));
     // Through sudo, `timeout` runs as the become user, whose whole process
     // group it can then kill.
+    let reader = match r#become {
+        Some(_) => SCRIPT_FROM_STDIN_BECOME,
+        None => SCRIPT_FROM_STDIN,
+    };
     let run = format!(
         "timeout -k {REMOTE_KILL_GRACE_SECS} {secs:.3} sh -c {} \"$0\"",
-        shell_quote(SCRIPT_FROM_STDIN)
+        shell_quote(reader)
     );
     let run = match r#become {
         Some(b) => b.line(tag, &run),
