@@ -1,11 +1,12 @@
 //! One file per subcommand; each returns its exit code.
 
+mod board;
 mod completions;
 mod decide;
 mod input;
 mod inventory;
 mod plan;
-mod report;
+pub(crate) mod report;
 mod resume;
 mod run;
 mod runs;
@@ -28,6 +29,7 @@ pub fn dispatch(cli: &Cli) -> Result<u8, Error> {
         Command::Mark(args) => decide::mark(&cli.global, args),
         Command::Runs(args) => runs::run(&cli.global, args),
         Command::Report(args) => report::run(&cli.global, args),
+        Command::Board(args) => board::run(&cli.global, args),
         Command::Schema(args) => Ok(schema::run(args)),
         Command::Inventory(args) => inventory::run(&cli.global, args),
         Command::Completions(args) => Ok(completions::completions(args)),

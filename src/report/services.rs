@@ -88,13 +88,24 @@ pub fn of_run(
     if runbook.services.is_empty() {
         return Vec::new();
     }
+    services(
+        runbook,
+        view,
+        &expected(runbook, view, state_dir),
+        view.wall_ms,
+    )
+}
+
+/// Each step's expected duration, as `plan` has it: measured on the hosts
+/// the run ran on, else its `estimate`.
+#[must_use]
+pub fn expected(runbook: &Runbook, view: &RunView, state_dir: &std::path::Path) -> Vec<Duration> {
     let hosts = crate::history::Hosts {
         path: view.inventory_path.clone(),
         sha256: view.inventory_sha256.clone(),
     };
     let history = crate::history::measured(state_dir, &runbook.name, &hosts);
-    let expected: Vec<Duration> = runbook.steps.iter().map(|s| history.expected(s)).collect();
-    services(runbook, view, &expected, view.wall_ms)
+    runbook.steps.iter().map(|s| history.expected(s)).collect()
 }
 
 /// Whether a step's success restores what depends on it. A step skipped
@@ -124,23 +135,7 @@ pub fn services(
     if runbook.services.is_empty() {
         return Vec::new();
     }
-    // What is left of each step from now: nothing once it succeeded, the
-    // rest of its expected time while it runs.
-    let remaining = |i: usize| {
-        let step = &runbook.steps[i];
-        let seen = view.step(&step.id);
-        let expect = expected.get(i).copied().unwrap_or_default().std();
-        match seen.map(|s| (s.status, s.start_ms)) {
-            Some((status, _)) if status.is_success() => Duration::from_secs(0),
-            Some((Status::Running | Status::Waiting, Some(start))) => {
-                Duration(expect.saturating_sub(std::time::Duration::from_millis(
-                    now_ms.saturating_sub(start),
-                )))
-            }
-            _ => Duration(expect),
-        }
-    };
-    let plan = Plan::new(runbook, remaining);
+    let plan = what_is_left(runbook, view, expected, now_ms);
     let start = humantime::parse_rfc3339_weak(view.start.trim_end_matches('Z')).ok();
     let going = !matches!(view.status, RunStatus::Finished(RunOutcome::Succeeded));
     runbook
@@ -204,6 +199,29 @@ pub fn services(
             }
         })
         .collect()
+}
+
+/// The plan of what is left of the run from `now_ms` after its start: a
+/// step that succeeded takes nothing, a running one the rest of its
+/// expected time. Its `earliest_finish` and `phase_forecast` are offsets
+/// from `now_ms`; the board's phase forecasts read the same plan.
+#[must_use]
+pub fn what_is_left(runbook: &Runbook, view: &RunView, expected: &[Duration], now_ms: u64) -> Plan {
+    let remaining = |i: usize| {
+        let step = &runbook.steps[i];
+        let seen = view.step(&step.id);
+        let expect = expected.get(i).copied().unwrap_or_default().std();
+        match seen.map(|s| (s.status, s.start_ms)) {
+            Some((status, _)) if status.is_success() => Duration::from_secs(0),
+            Some((Status::Running | Status::Waiting, Some(start))) => {
+                Duration(expect.saturating_sub(std::time::Duration::from_millis(
+                    now_ms.saturating_sub(start),
+                )))
+            }
+            _ => Duration(expect),
+        }
+    };
+    Plan::new(runbook, remaining)
 }
 
 /// A service's `ready_when` steps and every step they wait for, directly,
