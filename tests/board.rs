@@ -561,3 +561,38 @@ fn chromium_sees_a_step_and_a_service_change_without_a_reload() {
     let mut run = run;
     assert_eq!(run.child.wait().unwrap().code(), Some(0));
 }
+
+#[test]
+fn a_step_waiting_for_an_operator_shows_with_its_instructions() {
+    let (_, t) = Test::new()
+        .runbook(
+            "
+            version: 1
+            name: waits
+            steps:
+              - id: power
+                title: Confirm power
+                manual: 'Call the <b>DC</b> desk, PIN {{ secret.PIN }}'
+            ",
+        )
+        .args(["run", "runbook.yaml", "--state-dir", "state", "-q"])
+        .env("RUNBOOK_SECRET_PIN", "4711-pin")
+        .status(3)
+        .run();
+    let board = serve(
+        t.path(),
+        &["board", "--state-dir", "state", "--listen", "127.0.0.1:0"],
+    );
+    let api = api(&board.addr);
+    assert_eq!(api["waiting"][0]["step"], "power", "{api}");
+    let instructions = api["waiting"][0]["instructions"].as_str().unwrap();
+    assert!(instructions.contains("<b>DC</b> desk"), "{instructions}");
+    let room = get(&board.addr, "/");
+    assert!(room.contains("data-waiting=\"power\""), "{room}");
+    assert!(
+        room.contains("Call the &lt;b&gt;DC&lt;/b&gt; desk"),
+        "{room}"
+    );
+    // Shown as written, never with the secret filled in.
+    assert!(!room.contains("4711-pin") && !api.to_string().contains("4711-pin"));
+}
