@@ -17,10 +17,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use axum::Router;
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use tokio::sync::{mpsc, watch};
@@ -32,6 +32,10 @@ use crate::report::Reporter;
 
 /// More viewers than this get a 503: each holds a connection and a task.
 const MAX_VIEWERS: usize = 1_000;
+/// The longest an event waits to reach the viewers of `run --board`.
+const BATCH: Duration = Duration::from_millis(100);
+/// A viewer with nothing new gets a comment this often.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// How often the standalone board looks at the journal's length.
 const POLL: Duration = Duration::from_millis(250);
 /// A page built less than this ago is served again (forecasts move with
@@ -92,8 +96,8 @@ type Built = (usize, Instant, Arc<String>, Arc<Board>);
 #[derive(Default)]
 struct Journal {
     events: Vec<RunEvent>,
-    /// Each event as its `/events` message carries it, serialized once.
-    lines: Vec<Arc<str>>,
+    /// Each event's `/events` message, formatted once for every viewer.
+    frames: Vec<Bytes>,
 }
 
 impl App {
@@ -111,9 +115,11 @@ impl App {
     fn push(&self, events: impl IntoIterator<Item = RunEvent>) {
         let mut journal = self.journal.lock().unwrap_or_else(PoisonError::into_inner);
         for event in events {
+            let id = journal.events.len();
+            let json = serde_json::to_string(&event).unwrap_or_default();
             journal
-                .lines
-                .push(serde_json::to_string(&event).unwrap_or_default().into());
+                .frames
+                .push(Bytes::from(format!("id: {id}\ndata: {json}\n\n")));
             journal.events.push(event);
         }
         let len = journal.events.len();
@@ -204,8 +210,12 @@ impl Live {
                 let feeder = Arc::clone(&app);
                 tokio::spawn(async move {
                     let mut batch = Vec::new();
-                    while rx.recv_many(&mut batch, 1024).await > 0 {
+                    while rx.recv_many(&mut batch, 4096).await > 0 {
                         feeder.push(batch.drain(..));
+                        // Viewers wake at most this often, each time for
+                        // every event since: a busy run costs them a few
+                        // writes a second, not one per event.
+                        tokio::time::sleep(BATCH).await;
                     }
                     feeder.close();
                 });
@@ -393,6 +403,9 @@ impl Drop for Viewer {
 
 /// `/events`: a `ready` message, then each journal event from now on (or
 /// after `Last-Event-ID`, when a browser reconnects), its index as `id`.
+/// Written by hand rather than with axum's `Sse`: each message is
+/// formatted once for all viewers, and a viewer gets everything new in one
+/// write.
 async fn events(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
     if app.viewers.fetch_add(1, Ordering::Relaxed) >= MAX_VIEWERS {
         app.viewers.fetch_sub(1, Ordering::Relaxed);
@@ -411,9 +424,7 @@ async fn events(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<usize>().ok())
         .map_or(len, |last| (last + 1).min(len));
-    let ready = Event::default()
-        .event("ready")
-        .data(format!("{{\"events\": {len}}}"));
+    let ready = Bytes::from(format!("event: ready\ndata: {{\"events\": {len}}}\n\n"));
     let stream = futures_util::stream::unfold(
         (viewer, rx, next, Some(ready)),
         |(viewer, mut rx, next, ready)| async move {
@@ -426,24 +437,38 @@ async fn events(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
             loop {
                 let (len, closed) = *rx.borrow_and_update();
                 if next < len {
-                    let line = Arc::clone(
-                        &viewer
-                            .0
-                            .journal
-                            .lock()
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .lines[next],
-                    );
-                    let event = Event::default().id(next.to_string()).data(&*line);
-                    return Some((Ok(event), (viewer, rx, next + 1, None)));
+                    let chunk: Vec<u8> = viewer
+                        .0
+                        .journal
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .frames[next..len]
+                        .concat();
+                    return Some((Ok(Bytes::from(chunk)), (viewer, rx, len, None)));
                 }
-                if closed || rx.changed().await.is_err() {
+                if closed {
                     return None;
+                }
+                match tokio::time::timeout(KEEP_ALIVE, rx.changed()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => return None,
+                    // A comment, so that proxies keep the connection.
+                    Err(_) => {
+                        return Some((
+                            Ok(Bytes::from_static(b": keep-alive\n\n")),
+                            (viewer, rx, next, None),
+                        ));
+                    }
                 }
             }
         },
     );
-    Sse::new(stream)
-        .keep_alive(KeepAlive::default())
+    (
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        Body::from_stream(stream),
+    )
         .into_response()
 }
