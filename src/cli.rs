@@ -73,6 +73,8 @@ pub enum Command {
     Report(ReportArgs),
     /// The shift-change summary of a run, for the operator taking over.
     Handoff(HandoffArgs),
+    /// Serve a read-only web board of a run, live while it runs.
+    Board(BoardArgs),
     /// Print the JSON Schema of runbooks and inventories.
     Schema(SchemaArgs),
     /// The inventory as resolved, and where each setting came from.
@@ -197,8 +199,31 @@ pub struct RunArgs {
     /// Run only steps with one of these tags.
     #[arg(long, value_delimiter = ',', value_name = "T,...")]
     pub tags: Vec<String>,
+    /// Serve the run's web board on ADDR while it runs (see `runbook board`).
+    #[arg(long, value_name = "ADDR")]
+    pub board: Option<std::net::SocketAddr>,
+    /// The token the board asks for (`Authorization: Bearer` or `?token=`).
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "RUNBOOK_BOARD_TOKEN",
+        requires = "board"
+    )]
+    pub board_token: Option<String>,
     #[command(flatten)]
     pub exec: ExecArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct BoardArgs {
+    /// Default: the latest run.
+    pub run_id: Option<String>,
+    /// Where to listen.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// Every request must carry it (`Authorization: Bearer` or `?token=`).
+    #[arg(long, value_name = "TOKEN", env = "RUNBOOK_BOARD_TOKEN")]
+    pub token: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -32,6 +32,7 @@ macro_rules! eprintln {
     }};
 }
 
+pub mod board;
 pub mod cli;
 pub mod commands;
 pub mod diagnostic;

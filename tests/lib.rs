@@ -1,6 +1,7 @@
 //! One integration test binary; every test drives the real `runbook` binary.
 
 mod ansible;
+mod board;
 mod chain;
 mod channels;
 mod corpus;

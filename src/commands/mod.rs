@@ -1,5 +1,6 @@
 //! One file per subcommand; each returns its exit code.
 
+mod board;
 mod completions;
 mod decide;
 mod evidence;
@@ -7,7 +8,7 @@ mod handoff;
 mod input;
 mod inventory;
 mod plan;
-mod report;
+pub(crate) mod report;
 mod resume;
 mod run;
 mod runs;
@@ -32,6 +33,7 @@ pub fn dispatch(cli: &Cli) -> Result<u8, Error> {
         Command::Runs(args) => runs::run(&cli.global, args),
         Command::Report(args) => report::run(&cli.global, args),
         Command::Handoff(args) => handoff::run(&cli.global, args),
+        Command::Board(args) => board::run(&cli.global, args),
         Command::Schema(args) => Ok(schema::run(args)),
         Command::Inventory(args) => inventory::run(&cli.global, args),
         Command::Verify(args) => verify::run(&cli.global, args),

@@ -69,7 +69,7 @@ pub(super) fn render(report: &RunReport, format: ReportFormat) -> Result<String,
 }
 
 /// A version of the runbook the run executed, from its kept copy.
-fn executed(copy: &Path, sha256: &str) -> Result<Executed, Error> {
+pub(crate) fn executed(copy: &Path, sha256: &str) -> Result<Executed, Error> {
     let (source, raw) = load::load_runbook(copy).map_err(|d| Error::Runtime(d.render(None)))?;
     let raw: RawRunbook = raw;
     let checked = crate::validate::runbook(&source, raw, None, &BTreeMap::new());

@@ -132,6 +132,7 @@ pub fn run(global: &Global, args: &ResumeArgs) -> Result<u8, Error> {
         existing: Some((lock, dir, first)),
         runbook_path,
         operator,
+        board: None,
     };
     start.start(&global_for_load, input)
 }

@@ -10,7 +10,7 @@ use crate::error::{Error, FAILED, INTERRUPTED, PAUSED, SUCCESS};
 use crate::events::{EventKind, HostOutcome, JOURNAL_VERSION, RunOutcome};
 use crate::exec::context::Secrets;
 use crate::exec::dispatcher::Options;
-use crate::exec::launch::{Finished, Journal, Launch, LaunchError};
+use crate::exec::launch::{Board, Finished, Journal, Launch, LaunchError};
 use crate::exec::operator;
 use crate::exec::selection::Selection;
 use crate::journal::RunView;
@@ -38,8 +38,27 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         existing: None,
         runbook_path: args.runbook.clone(),
         operator: operator::resolve(args.exec.operator.as_deref()),
+        board: board(args)?,
     };
     start.start(global, input)
+}
+
+/// `--board ADDR`: bound before anything starts, so that a bad address
+/// stops the command with nothing done.
+fn board(args: &RunArgs) -> Result<Option<Board>, Error> {
+    let Some(addr) = args.board else {
+        return Ok(None);
+    };
+    if args.dry_run {
+        return Err(Error::Usage(
+            "`--board` shows a run's journal, and a dry run keeps none".into(),
+        ));
+    }
+    let listener = crate::board::listen(addr).map_err(|e| Error::Usage(e.to_string()))?;
+    Ok(Some(Board {
+        listener,
+        token: args.board_token.clone(),
+    }))
 }
 
 pub fn require_inventory(input: &Input) -> Result<(), Error> {
@@ -74,6 +93,8 @@ pub struct Start {
     pub runbook_path: PathBuf,
     /// Who started or resumed the run, and answers its confirmations.
     pub operator: String,
+    /// `--board ADDR`, bound.
+    pub board: Option<Board>,
 }
 
 impl Start {
@@ -108,6 +129,7 @@ impl Start {
             state_dir: global.state_dir.clone(),
             forecast_for,
             quiet: global.quiet,
+            board: self.board.take(),
         };
         match launch.run() {
             Ok(finished) => Ok(finish(global, &finished)),

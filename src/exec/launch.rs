@@ -58,6 +58,14 @@ pub struct Launch {
     /// The inventory those past runs must have run on to count.
     pub forecast_for: crate::history::Hosts,
     pub quiet: bool,
+    /// `run --board`: served while the run goes on.
+    pub board: Option<Board>,
+}
+
+/// The web board of a run: where it listens, and its token.
+pub struct Board {
+    pub listener: std::net::TcpListener,
+    pub token: Option<String>,
 }
 
 /// A run that ended (succeeded, failed, paused or interrupted).
@@ -117,6 +125,14 @@ impl Launch {
         };
         let (mut reporter, collect, screen) =
             reporters(&runbook, &shown, &finished, run_dir.as_ref());
+        let board = self
+            .board
+            .zip(run_dir.as_ref())
+            .and_then(|(board, dir)| board_sink(board, &self.state_dir, &dir.id))
+            .map(|(live, sink)| {
+                reporter.0.push(Box::new(sink));
+                live
+            });
         let confirmer = confirmer(self.yes, self.dry_run, self.operator, screen);
         let (shared, events) = shared(
             Arc::clone(&runbook),
@@ -154,9 +170,14 @@ impl Launch {
                     run_id: run_id.clone(),
                     published: run_dir.as_ref().is_some_and(RunDir::is_published),
                 })?;
+        // The board's sink lets go of its channel here: the board sends
+        // its viewers the last events and stops.
         reporter.finish();
         if let Some(deliveries) = deliveries {
             journal_late(deliveries, run_dir.as_mut(), clock).await;
+        }
+        if let Some(live) = board {
+            live.stop();
         }
         let transport = Arc::clone(&shared.transport);
         let _ = tokio::task::spawn_blocking(move || transport.shutdown()).await;
@@ -359,6 +380,30 @@ async fn journal_late(
         .collect();
     if let Err(e) = tokio::task::block_in_place(|| dir.append(&events)) {
         tracing::warn!("cannot journal the notifications' results: {e}");
+    }
+}
+/// The board's server, on a thread of its own, and the sink that feeds it.
+fn board_sink(
+    board: Board,
+    state_dir: &Path,
+    run_id: &str,
+) -> Option<(crate::board::Live, crate::board::Sink)> {
+    let url = crate::board::url(&board.listener, board.token.as_deref());
+    match crate::board::Live::start(
+        board.listener,
+        board.token,
+        state_dir.to_path_buf(),
+        run_id.to_string(),
+    ) {
+        Ok(started) => {
+            // Even with `--quiet`: where to look is what `--board` asked.
+            eprintln!("board: {url}");
+            Some(started)
+        }
+        Err(e) => {
+            tracing::warn!("no board: {e}");
+            None
+        }
     }
 }
 

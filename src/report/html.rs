@@ -9,7 +9,7 @@ use super::services::ServiceState;
 use crate::events::RunOutcome;
 use crate::journal::{RunStatus, Status};
 
-fn esc(text: &str) -> String {
+pub(crate) fn esc(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -58,7 +58,7 @@ fn color(status: Status) -> &'static str {
 /// the UTC time beside it (journals record UTC; the reader thinks in local
 /// time, and a team spread over zones needs the common one). The local
 /// zone is the one of the machine that renders the report (`TZ`).
-fn local_and_utc(at: &str) -> String {
+pub(crate) fn local_and_utc(at: &str) -> String {
     let Ok(ts) = at.parse::<jiff::Timestamp>() else {
         return at.to_string();
     };

@@ -1,0 +1,474 @@
+//! `runbook board` and `run --board`: a read-only web server over a run's
+//! journal. Every page is built from the one fold of the journal (see
+//! `model`); `/events` streams the journal's events as they are written.
+//!
+//! The server runs on a runtime of its own: during a run, events reach it
+//! through an unbounded channel from a reporter ([`Sink`]), so the
+//! dispatcher never waits on a viewer; each viewer reads the shared list of
+//! events at its own pace.
+
+mod model;
+mod page;
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use tokio::sync::{mpsc, watch};
+
+pub use model::Board;
+
+use crate::events::RunEvent;
+use crate::report::Reporter;
+
+/// More viewers than this get a 503: each holds a connection and a task.
+const MAX_VIEWERS: usize = 1_000;
+/// The longest an event waits to reach the viewers of `run --board`.
+const BATCH: Duration = Duration::from_millis(100);
+/// A viewer with nothing new gets a comment this often.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// How often the standalone board looks at the journal's length.
+const POLL: Duration = Duration::from_millis(250);
+/// A page built less than this ago is served again (forecasts move with
+/// the clock, not only with events).
+const FRESH: Duration = Duration::from_secs(1);
+
+#[derive(Debug, thiserror::Error)]
+pub enum BoardError {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot start the board's runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// Binds the board's address now, so that a bad one stops the command
+/// before anything starts.
+pub fn listen(addr: SocketAddr) -> Result<TcpListener, BoardError> {
+    let listener = TcpListener::bind(addr).map_err(|source| BoardError::Listen { addr, source })?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|source| BoardError::Listen { addr, source })?;
+    Ok(listener)
+}
+
+/// The address to print: `http://ADDR/`, with the token when there is one
+/// (a link that works as it is).
+#[must_use]
+pub fn url(listener: &TcpListener, token: Option<&str>) -> String {
+    let addr = listener
+        .local_addr()
+        .map_or_else(|_| "?".to_string(), |a| a.to_string());
+    match token {
+        Some(t) => format!(
+            "http://{addr}/?token={}",
+            form_urlencoded::byte_serialize(t.as_bytes()).collect::<String>()
+        ),
+        None => format!("http://{addr}/"),
+    }
+}
+
+/// What every request shares: the events so far and who watches them.
+struct App {
+    journal: Mutex<Journal>,
+    /// The number of events, and whether no more will come.
+    state: watch::Sender<(usize, bool)>,
+    source: Mutex<model::Source>,
+    built: Mutex<Option<Built>>,
+    viewers: AtomicUsize,
+    token: Option<String>,
+}
+
+/// The board last built: for how many events, when, its JSON and itself.
+type Built = (usize, Instant, Arc<String>, Arc<Board>);
+
+#[derive(Default)]
+struct Journal {
+    events: Vec<RunEvent>,
+    /// Each event's `/events` message, formatted once for every viewer.
+    frames: Vec<Bytes>,
+}
+
+impl App {
+    fn new(state_dir: PathBuf, run_id: String, token: Option<String>) -> Arc<Self> {
+        Arc::new(Self {
+            journal: Mutex::default(),
+            state: watch::Sender::new((0, false)),
+            source: Mutex::new(model::Source::new(state_dir, run_id)),
+            built: Mutex::default(),
+            viewers: AtomicUsize::new(0),
+            token,
+        })
+    }
+
+    fn push(&self, events: impl IntoIterator<Item = RunEvent>) {
+        let mut journal = self.journal.lock().unwrap_or_else(PoisonError::into_inner);
+        for event in events {
+            let id = journal.events.len();
+            let json = serde_json::to_string(&event).unwrap_or_default();
+            journal
+                .frames
+                .push(Bytes::from(format!("id: {id}\ndata: {json}\n\n")));
+            journal.events.push(event);
+        }
+        let len = journal.events.len();
+        drop(journal);
+        self.state.send_modify(|s| s.0 = len);
+    }
+
+    fn close(&self) {
+        self.state.send_modify(|s| s.1 = true);
+    }
+
+    /// The board as of now, and its JSON; built again after an event or
+    /// once it is a second old.
+    fn board(&self) -> (Arc<String>, Arc<Board>) {
+        let len = self.state.borrow().0;
+        let mut built = self.built.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((n, at, json, board)) = &*built
+            && *n == len
+            && at.elapsed() < FRESH
+        {
+            return (Arc::clone(json), Arc::clone(board));
+        }
+        let events = self
+            .journal
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .events
+            .clone();
+        let board = self
+            .source
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .build(&events, SystemTime::now());
+        let json = Arc::new(format!(
+            "{:#}\n",
+            serde_json::to_value(&board).unwrap_or_default()
+        ));
+        let board = Arc::new(board);
+        *built = Some((
+            events.len(),
+            Instant::now(),
+            Arc::clone(&json),
+            Arc::clone(&board),
+        ));
+        (json, board)
+    }
+}
+
+/// The reporter of `run --board`: hands each event to the board's thread
+/// and never waits.
+pub struct Sink(Option<mpsc::UnboundedSender<RunEvent>>);
+
+impl Reporter for Sink {
+    fn event(&mut self, event: &RunEvent) {
+        if let Some(tx) = &self.0 {
+            let _ = tx.send(event.clone());
+        }
+    }
+    fn note(&mut self, _text: &str) {}
+    /// No more events: the board sends what it has, then stops.
+    fn finish(&mut self) {
+        self.0 = None;
+    }
+}
+
+/// The board of a run going on in this process.
+pub struct Live {
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Live {
+    /// Serves the board of run `run_id` on its own thread; the events come
+    /// from the returned [`Sink`].
+    pub fn start(
+        listener: TcpListener,
+        token: Option<String>,
+        state_dir: PathBuf,
+        run_id: String,
+    ) -> Result<(Self, Sink), BoardError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(BoardError::Runtime)?;
+        let (tx, mut rx) = mpsc::unbounded_channel::<RunEvent>();
+        let app = App::new(state_dir, run_id, token);
+        let thread = std::thread::spawn(move || {
+            runtime.block_on(async move {
+                let feeder = Arc::clone(&app);
+                tokio::spawn(async move {
+                    let mut batch = Vec::new();
+                    while rx.recv_many(&mut batch, 4096).await > 0 {
+                        feeder.push(batch.drain(..));
+                        // Viewers wake at most this often, each time for
+                        // every event since: a busy run costs them a few
+                        // writes a second, not one per event.
+                        tokio::time::sleep(BATCH).await;
+                    }
+                    feeder.close();
+                });
+                serve(listener, app).await;
+            });
+        });
+        Ok((Self { thread }, Sink(Some(tx))))
+    }
+
+    /// Waits until the last events reached the viewers and the server
+    /// stopped (bounded: a viewer that does not read is dropped).
+    pub fn stop(self) {
+        let _ = self.thread.join();
+    }
+}
+
+/// `runbook board`: serves the board of a recorded run, following its
+/// journal (a run going on in another process, or a later `resume`),
+/// until Ctrl-C.
+pub fn follow(
+    listener: TcpListener,
+    token: Option<String>,
+    state_dir: PathBuf,
+    run_id: String,
+) -> Result<(), BoardError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(BoardError::Runtime)?;
+    let path = crate::state::run_path(&state_dir, &run_id).join("journal.jsonl");
+    let app = App::new(state_dir, run_id, token);
+    // The first page shows the journal as it is now.
+    let mut seen = std::fs::metadata(&path).map(|m| m.len()).ok();
+    if let Ok(events) = crate::state::read_journal(&path) {
+        app.push(events);
+    }
+    runtime.block_on(async move {
+        let reader = Arc::clone(&app);
+        tokio::spawn(async move {
+            loop {
+                let len = std::fs::metadata(&path).map(|m| m.len()).ok();
+                if len.is_some() && len != seen {
+                    seen = len;
+                    let path = path.clone();
+                    if let Ok(Ok(events)) =
+                        tokio::task::spawn_blocking(move || crate::state::read_journal(&path)).await
+                    {
+                        // Append-only: what is new is past what was read.
+                        let have = reader.state.borrow().0;
+                        if events.len() > have {
+                            reader.push(events.into_iter().skip(have));
+                        }
+                    }
+                }
+                tokio::time::sleep(POLL).await;
+            }
+        });
+        let stop = Arc::clone(&app);
+        tokio::spawn(async move {
+            let _ = tokio::signal::ctrl_c().await;
+            stop.close();
+        });
+        serve(listener, app).await;
+    });
+    Ok(())
+}
+
+/// Serves until the app is closed and its viewers have had every event.
+async fn serve(listener: TcpListener, app: Arc<App>) {
+    let listener = match tokio::net::TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!("board: {e}");
+            return;
+        }
+    };
+    let router = Router::new()
+        .route("/", get(war_room))
+        .route("/status", get(status))
+        .route("/api/run", get(api))
+        .route("/events", get(events))
+        .layer(middleware::from_fn_with_state(Arc::clone(&app), guard))
+        .with_state(Arc::clone(&app));
+    let mut closed = app.state.subscribe();
+    let closing = async move {
+        let _ = closed.wait_for(|s| s.1).await;
+    };
+    let server = axum::serve(listener, router).with_graceful_shutdown(closing);
+    let mut closed = app.state.subscribe();
+    tokio::select! {
+        r = server => if let Err(e) = r { tracing::error!("board: {e}"); },
+        () = async {
+            let _ = closed.wait_for(|s| s.1).await;
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        } => {}
+    }
+}
+
+/// Every route: the token when there is one (header or `?token=`), and
+/// headers that keep the page to itself.
+async fn guard(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    if let Some(token) = &app.token {
+        let given = bearer(request.headers()).or_else(|| {
+            form_urlencoded::parse(request.uri().query().unwrap_or("").as_bytes())
+                .find(|(k, _)| k == "token")
+                .map(|(_, v)| v.into_owned())
+        });
+        let ok = given.is_some_and(|g| {
+            use subtle::ConstantTimeEq as _;
+            bool::from(g.as_bytes().ct_eq(token.as_bytes()))
+        });
+        if !ok {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                "a token is needed: add ?token=... to the address\n",
+            )
+                .into_response();
+        }
+    }
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_SECURITY_POLICY, page::CSP.as_str()),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        // The token may be in the address.
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CACHE_CONTROL, "no-store"),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            headers.insert(name, v);
+        }
+    }
+    response
+}
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(|t| t.trim().to_string())
+}
+
+async fn built(app: Arc<App>) -> Result<(Arc<String>, Arc<Board>), Response> {
+    tokio::task::spawn_blocking(move || app.board())
+        .await
+        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+async fn war_room(State(app): State<Arc<App>>) -> Response {
+    match built(app).await {
+        Ok((_, board)) => Html(page::war_room(&board)).into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn status(State(app): State<Arc<App>>) -> Response {
+    match built(app).await {
+        Ok((_, board)) => Html(page::status(&board)).into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn api(State(app): State<Arc<App>>) -> Response {
+    match built(app).await {
+        Ok((json, _)) => (
+            [(header::CONTENT_TYPE, "application/json")],
+            String::clone(&json),
+        )
+            .into_response(),
+        Err(r) => r,
+    }
+}
+
+/// A viewer counted while its stream lives.
+struct Viewer(Arc<App>);
+
+impl Drop for Viewer {
+    fn drop(&mut self) {
+        self.0.viewers.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// `/events`: a `ready` message, then each journal event from now on (or
+/// after `Last-Event-ID`, when a browser reconnects), its index as `id`.
+/// Written by hand rather than with axum's `Sse`: each message is
+/// formatted once for all viewers, and a viewer gets everything new in one
+/// write.
+async fn events(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    if app.viewers.fetch_add(1, Ordering::Relaxed) >= MAX_VIEWERS {
+        app.viewers.fetch_sub(1, Ordering::Relaxed);
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "10")],
+            "too many viewers: try again later\n",
+        )
+            .into_response();
+    }
+    let viewer = Viewer(Arc::clone(&app));
+    let mut rx = app.state.subscribe();
+    let len = rx.borrow_and_update().0;
+    let next = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .map_or(len, |last| (last + 1).min(len));
+    let ready = Bytes::from(format!("event: ready\ndata: {{\"events\": {len}}}\n\n"));
+    let stream = futures_util::stream::unfold(
+        (viewer, rx, next, Some(ready)),
+        |(viewer, mut rx, next, ready)| async move {
+            if let Some(ready) = ready {
+                return Some((
+                    Ok::<_, std::convert::Infallible>(ready),
+                    (viewer, rx, next, None),
+                ));
+            }
+            loop {
+                let (len, closed) = *rx.borrow_and_update();
+                if next < len {
+                    let chunk: Vec<u8> = viewer
+                        .0
+                        .journal
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .frames[next..len]
+                        .concat();
+                    return Some((Ok(Bytes::from(chunk)), (viewer, rx, len, None)));
+                }
+                if closed {
+                    return None;
+                }
+                match tokio::time::timeout(KEEP_ALIVE, rx.changed()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => return None,
+                    // A comment, so that proxies keep the connection.
+                    Err(_) => {
+                        return Some((
+                            Ok(Bytes::from_static(b": keep-alive\n\n")),
+                            (viewer, rx, next, None),
+                        ));
+                    }
+                }
+            }
+        },
+    );
+    (
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response()
+}

@@ -1,0 +1,598 @@
+//! `runbook board` and `run --board`: the real binary serving a real run,
+//! read over loopback by raw HTTP, by 200 SSE clients and by headless
+//! Chromium over the DevTools protocol.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::{BIN, Test};
+
+/// A board process and its address (`127.0.0.1:PORT`), killed on drop.
+struct Served {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `runbook ARGS` in `dir` and reads the board's address from the
+/// line it prints on stderr (`--listen 127.0.0.1:0`: any free port).
+fn serve(dir: &Path, args: &[&str]) -> Served {
+    let mut child = Command::new(BIN)
+        .current_dir(dir)
+        .args(args)
+        .env("HOME", dir)
+        .env_remove("RUNBOOK_STATE_DIR")
+        .env_remove("RUNBOOK_BOARD_TOKEN")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let addr = loop {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "the board printed no address"
+        );
+        if let Some(rest) = line.split("http://").nth(1) {
+            break rest.split('/').next().unwrap().to_string();
+        }
+    };
+    // Keep reading stderr so that the process never blocks on it.
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    Served { child, addr }
+}
+
+/// One request; the status code and the body (headers included).
+fn request(addr: &str, method: &str, path: &str, headers: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{headers}\r\n"
+    )
+    .unwrap();
+    let mut reader = BufReader::new(s);
+    let mut status = String::new();
+    reader.read_line(&mut status).unwrap();
+    let code = status.split(' ').nth(1).unwrap().parse().unwrap();
+    let mut rest = String::new();
+    if path.starts_with("/events") && code == 200 {
+        return (code, rest);
+    }
+    // Chromium's endpoint keeps the connection: read what Content-Length says.
+    let mut length = None;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        rest.push_str(&line);
+        if let Some(n) = line.to_lowercase().strip_prefix("content-length:") {
+            length = n.trim().parse::<usize>().ok();
+        }
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+    }
+    match length {
+        Some(n) if method != "HEAD" => {
+            let mut body = vec![0; n];
+            reader.read_exact(&mut body).unwrap();
+            rest.push_str(&String::from_utf8_lossy(&body));
+        }
+        Some(_) => {}
+        None => {
+            reader.read_to_string(&mut rest).unwrap();
+        }
+    }
+    (code, rest)
+}
+
+fn get(addr: &str, path: &str) -> String {
+    let (code, body) = request(addr, "GET", path, "");
+    assert_eq!(code, 200, "GET {path}: {body}");
+    body
+}
+
+fn api(addr: &str) -> serde_json::Value {
+    let body = get(addr, "/api/run");
+    serde_json::from_str(body.split("\r\n\r\n").nth(1).unwrap()).unwrap()
+}
+
+fn step_status(api: &serde_json::Value, step: &str) -> String {
+    api["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == step)
+        .map(|s| s["outcome"].as_str().unwrap().to_string())
+        .unwrap_or_default()
+}
+
+/// Polls `until` (a hang guard, not a timing assertion).
+fn eventually(what: &str, mut until: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !until() {
+        assert!(start.elapsed() < Duration::from_secs(90), "never: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A run whose `gate` waits for the file `go`, and whose `hold` waits for
+/// `end`, so that the board can be read before and after `gate` moves.
+const GATED: &str = "
+    version: 1
+    name: gated
+    phases: [{id: restore, title: Restore, rto: 1h}]
+    steps:
+      - {id: gate, title: Gate, phase: restore, run: 'until [ -e go ]; do sleep 0.05; done', estimate: 1m}
+      - {id: after, depends_on: [gate], phase: restore, run: 'true'}
+      - {id: hold, depends_on: [after], run: 'until [ -e end ]; do sleep 0.05; done'}
+    services:
+      - {id: records, title: Patient records, audience: clinical, ready_when: [after]}
+    ";
+
+const RUN_BOARD: &[&str] = &[
+    "run",
+    "runbook.yaml",
+    "--state-dir",
+    "state",
+    "--board",
+    "127.0.0.1:0",
+];
+
+/// A finished run with hostile values: a step title that is markup, a
+/// failure whose stderr is markup, and a note with quotes.
+fn hostile_run() -> Test {
+    let (_, t) = Test::new()
+        .runbook(
+            "
+            version: 1
+            name: hostile
+            steps:
+              - {id: t, title: '<script>alert(1)</script>', run: 'true'}
+              - {id: bad, run: 'echo \"<img src=x onerror=alert(2)>\" >&2; exit 1'}
+            ",
+        )
+        .args(["run", "runbook.yaml", "--state-dir", "state", "-q"])
+        .status(1)
+        .run();
+    let id = std::fs::read_dir(t.path().join("state/runs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name()
+        .into_string()
+        .unwrap();
+    let out = Command::new(BIN)
+        .current_dir(t.path())
+        .args(["mark", &id, "bad", "done", "--state-dir", "state"])
+        .args([
+            "--operator",
+            "o'neil",
+            "--note",
+            "he said \"ok\" & <i>fine</i>",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    t
+}
+
+#[test]
+fn the_board_escapes_every_value_and_loads_nothing_from_the_network() {
+    let t = hostile_run();
+    let board = serve(
+        t.path(),
+        &["board", "--state-dir", "state", "--listen", "127.0.0.1:0"],
+    );
+    let room = get(&board.addr, "/");
+    let status = get(&board.addr, "/status");
+    for page in [&room, &status] {
+        let lower = page.to_lowercase();
+        let body = lower.split("\r\n\r\n").nth(1).unwrap();
+        assert!(
+            !body.contains("http:") && !body.contains("https:"),
+            "{page}"
+        );
+        assert!(
+            !body.contains("<link") && !body.contains("<script src"),
+            "{page}"
+        );
+        assert_eq!(
+            body.matches("<script").count(),
+            1,
+            "only the page's own script: {page}"
+        );
+        assert!(
+            lower.contains("content-security-policy: default-src 'none'"),
+            "{page}"
+        );
+    }
+    assert!(
+        room.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{room}"
+    );
+    assert!(!room.contains("<script>alert"), "{room}");
+    assert!(
+        room.contains("&lt;img src=x onerror=alert(2)&gt;"),
+        "{room}"
+    );
+    assert!(!room.contains("<img"), "{room}");
+    assert!(
+        room.contains("he said &quot;ok&quot; &amp; &lt;i&gt;fine&lt;/i&gt;"),
+        "{room}"
+    );
+    assert!(room.contains("o&#39;neil"), "{room}");
+    // The JSON has the values as they are.
+    let api = api(&board.addr);
+    assert_eq!(api["steps"][0]["title"], "<script>alert(1)</script>");
+    assert_eq!(api["marks"][0]["note"], "he said \"ok\" & <i>fine</i>");
+    assert_eq!(api["marks"][0]["operator"], "o'neil");
+}
+
+#[test]
+fn with_a_token_every_route_needs_it_and_nothing_but_get_is_allowed() {
+    let t = hostile_run();
+    let board = serve(
+        t.path(),
+        &[
+            "board",
+            "--state-dir",
+            "state",
+            "--listen",
+            "127.0.0.1:0",
+            "--token",
+            "s3cr&t",
+        ],
+    );
+    for route in ["/", "/status", "/api/run", "/events", "/nowhere"] {
+        let (code, _) = request(&board.addr, "GET", route, "");
+        assert_eq!(code, 401, "{route} without the token");
+        let (code, _) = request(&board.addr, "GET", route, "Authorization: Bearer wrong\r\n");
+        assert_eq!(code, 401, "{route} with a wrong token");
+        let (code, _) = request(&board.addr, "POST", route, "");
+        assert_eq!(code, 401, "{route}: POST without the token");
+        let want = if route == "/nowhere" { 404 } else { 200 };
+        let (code, _) = request(
+            &board.addr,
+            "GET",
+            route,
+            "Authorization: Bearer s3cr&t\r\n",
+        );
+        assert_eq!(code, want, "{route} with the token in a header");
+        let sep = if route.contains('?') { '&' } else { '?' };
+        let (code, _) = request(
+            &board.addr,
+            "GET",
+            &format!("{route}{sep}token=s3cr%26t"),
+            "",
+        );
+        assert_eq!(code, want, "{route} with the token in the address");
+        if route != "/nowhere" {
+            for method in ["POST", "PUT", "DELETE", "PATCH"] {
+                let (code, _) = request(
+                    &board.addr,
+                    method,
+                    route,
+                    "Authorization: Bearer s3cr&t\r\nContent-Length: 0\r\n",
+                );
+                assert_eq!(code, 405, "{method} {route}");
+            }
+        }
+    }
+    let (code, _) = request(&board.addr, "HEAD", "/?token=s3cr%26t", "");
+    assert_eq!(code, 200, "HEAD is a read");
+}
+
+#[test]
+fn without_a_token_a_post_is_405_too() {
+    let t = hostile_run();
+    let board = serve(
+        t.path(),
+        &["board", "--state-dir", "state", "--listen", "127.0.0.1:0"],
+    );
+    let (code, _) = request(&board.addr, "POST", "/api/run", "Content-Length: 0\r\n");
+    assert_eq!(code, 405);
+}
+
+#[test]
+fn the_board_of_an_unknown_run_or_a_bad_address_exits_2() {
+    let t = hostile_run();
+    let out = Command::new(BIN)
+        .current_dir(t.path())
+        .args(["board", "nope", "--state-dir", "state"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nope"));
+    let out = Command::new(BIN)
+        .current_dir(t.path())
+        .args([
+            "board",
+            "--state-dir",
+            "state",
+            "--listen",
+            "not-an-address",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    // Not an address of this machine: cannot listen there.
+    let out = Command::new(BIN)
+        .current_dir(t.path())
+        .args(["board", "--state-dir", "state", "--listen", "192.0.2.1:80"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot listen on 192.0.2.1:80"));
+    // `run --board` on an address in use stops before the run starts.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let (_, t) = Test::new()
+        .runbook("version: 1\nname: x\nsteps: [{id: a, run: 'touch ran'}]\n")
+        .args([
+            "run",
+            "runbook.yaml",
+            "--state-dir",
+            "state",
+            "--board",
+            &addr,
+        ])
+        .status(2)
+        .stderr_contains("cannot listen on")
+        .run();
+    assert!(!t.path().join("ran").exists());
+}
+
+#[test]
+fn two_hundred_sse_clients_all_get_every_event_and_the_run_succeeds() {
+    let t = Test::new().runbook(GATED);
+    std::fs::write(t.path().join("end"), "").unwrap();
+    let mut run = serve(t.path(), RUN_BOARD);
+    let addr = run.addr.clone();
+    eventually("gate runs", || {
+        step_status(&api(&addr), "gate") == "running"
+    });
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let clients: Vec<_> = (0..200)
+        .map(|_| {
+            let addr = addr.clone();
+            let ready = ready_tx.clone();
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(&addr).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+                write!(s, "GET /events HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+                let mut ids = Vec::new();
+                let mut finished = false;
+                for line in BufReader::new(s).lines() {
+                    let Ok(line) = line else { break };
+                    if line == "event: ready" {
+                        ready.send(()).unwrap();
+                    }
+                    if let Some(id) = line.strip_prefix("id: ") {
+                        ids.push(id.parse::<usize>().unwrap());
+                    }
+                    if line.contains("\"event\":\"run-finished\"") {
+                        finished = true;
+                    }
+                }
+                (ids, finished)
+            })
+        })
+        .collect();
+    for _ in 0..200 {
+        ready_rx.recv_timeout(Duration::from_secs(120)).unwrap();
+    }
+    std::fs::write(t.path().join("go"), "").unwrap();
+    let status = run.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "the run succeeds");
+    let mut all = Vec::new();
+    for c in clients {
+        let (ids, finished) = c.join().unwrap();
+        assert!(finished, "a client missed run-finished: {ids:?}");
+        assert!(ids.windows(2).all(|w| w[1] == w[0] + 1), "a gap: {ids:?}");
+        all.push(ids);
+    }
+    assert!(all.windows(2).all(|w| w[0].last() == w[1].last()));
+}
+
+/// A page in headless Chromium, driven over the DevTools protocol.
+struct Browser {
+    child: Child,
+    _profile: tempfile::TempDir,
+    port: u16,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Browser {
+    fn start() -> Self {
+        let profile = tempfile::tempdir().unwrap();
+        let mut child = Command::new("chromium")
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--remote-debugging-port=0",
+                "about:blank",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("chromium (Debian's `chromium`): run scripts/test.sh, which installs it");
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        let port = loop {
+            line.clear();
+            assert!(
+                stderr.read_line(&mut line).unwrap() > 0,
+                "chromium did not start"
+            );
+            if let Some(rest) = line.split("ws://127.0.0.1:").nth(1) {
+                break rest.split('/').next().unwrap().parse().unwrap();
+            }
+        };
+        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+        Self {
+            child,
+            _profile: profile,
+            port,
+        }
+    }
+
+    /// Opens `url` in a new tab and connects to it.
+    fn open(&self, url: &str) -> Tab {
+        let (code, body) = request(
+            &format!("127.0.0.1:{}", self.port),
+            "PUT",
+            &format!("/json/new?{url}"),
+            "Content-Length: 0\r\n",
+        );
+        assert_eq!(code, 200, "{body}");
+        let json: serde_json::Value =
+            serde_json::from_str(body.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+        let ws = json["webSocketDebuggerUrl"].as_str().unwrap();
+        let (socket, _) = tungstenite::connect(ws).unwrap();
+        Tab { socket, id: 0 }
+    }
+}
+
+struct Tab {
+    socket: tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<TcpStream>>,
+    id: u64,
+}
+
+impl Tab {
+    /// The value of a JavaScript expression on the page.
+    fn eval(&mut self, expression: &str) -> serde_json::Value {
+        self.id += 1;
+        let call = serde_json::json!({
+            "id": self.id,
+            "method": "Runtime.evaluate",
+            "params": {"expression": expression, "returnByValue": true},
+        });
+        self.socket
+            .send(tungstenite::Message::text(call.to_string()))
+            .unwrap();
+        loop {
+            let message = self.socket.read().unwrap();
+            let Ok(text) = message.to_text() else {
+                continue;
+            };
+            let reply: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+            if reply["id"] == self.id {
+                return reply["result"]["result"]["value"].clone();
+            }
+        }
+    }
+}
+
+#[test]
+fn chromium_sees_a_step_and_a_service_change_without_a_reload() {
+    let t = Test::new().runbook(GATED);
+    let run = serve(t.path(), RUN_BOARD);
+    let addr = run.addr.clone();
+    eventually("gate runs", || {
+        step_status(&api(&addr), "gate") == "running"
+    });
+    let browser = Browser::start();
+    let mut room = browser.open(&format!("http://{addr}/"));
+    let mut status = browser.open(&format!("http://{addr}/status"));
+    let gate = "document.querySelector('[data-step=\"gate\"]')?.dataset.status";
+    let after = "document.querySelector('[data-step=\"after\"]')?.dataset.status";
+    let records = "document.querySelector('[data-service=\"records\"]')?.className";
+    let live = "document.body?.dataset.live";
+    eventually("the war room is live", || {
+        room.eval(live) == "1" && room.eval(gate) == "running"
+    });
+    eventually("the status page is live", || {
+        status.eval(live) == "1" && status.eval(records) == "being-restored"
+    });
+    assert_eq!(room.eval(after), "not-run");
+    // Anything set now is lost if the page loads again.
+    room.eval("window.before = 42");
+    status.eval("window.before = 43");
+    std::fs::write(t.path().join("go"), "").unwrap();
+    eventually("the war room shows `after` done", || {
+        room.eval(after) == "ok"
+    });
+    eventually("the status page shows the service back", || {
+        status.eval(records) == "available"
+    });
+    assert_eq!(room.eval(gate), "ok");
+    assert_eq!(room.eval("window.before"), 42, "the page was not reloaded");
+    assert_eq!(
+        status.eval("window.before"),
+        43,
+        "the page was not reloaded"
+    );
+    assert!(room.eval("Number(document.body.dataset.updates)").as_u64() >= Some(1));
+    std::fs::write(t.path().join("end"), "").unwrap();
+    let mut run = run;
+    assert_eq!(run.child.wait().unwrap().code(), Some(0));
+}
+
+#[test]
+fn a_step_waiting_for_an_operator_shows_with_its_instructions() {
+    let (_, t) = Test::new()
+        .runbook(
+            "
+            version: 1
+            name: waits
+            steps:
+              - id: power
+                title: Confirm power
+                manual: 'Call the <b>DC</b> desk, PIN {{ secret.PIN }}'
+            ",
+        )
+        .args(["run", "runbook.yaml", "--state-dir", "state", "-q"])
+        .env("RUNBOOK_SECRET_PIN", "4711-pin")
+        .status(3)
+        .run();
+    let board = serve(
+        t.path(),
+        &["board", "--state-dir", "state", "--listen", "127.0.0.1:0"],
+    );
+    let api = api(&board.addr);
+    assert_eq!(api["waiting"][0]["step"], "power", "{api}");
+    let instructions = api["waiting"][0]["instructions"].as_str().unwrap();
+    assert!(instructions.contains("<b>DC</b> desk"), "{instructions}");
+    let room = get(&board.addr, "/");
+    assert!(room.contains("data-waiting=\"power\""), "{room}");
+    assert!(
+        room.contains("Call the &lt;b&gt;DC&lt;/b&gt; desk"),
+        "{room}"
+    );
+    // Shown as written, never with the secret filled in.
+    assert!(!room.contains("4711-pin") && !api.to_string().contains("4711-pin"));
+}
