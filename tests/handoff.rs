@@ -385,6 +385,14 @@ fn handoff_refuses_a_bad_since_and_an_unknown_run() {
         "{}",
         text(&out.stderr)
     );
+    // Further back than the epoch: everything since the run's start.
+    let out = bin(dir, &["handoff", "--since", "99999999999h"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("| since | 1970-01-01T00:00:00Z |"),
+        "{}",
+        text(&out.stdout)
+    );
     let out = bin(dir, &["handoff", "20990101T000000Z-0000"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(

@@ -21,7 +21,12 @@ impl Since {
     pub fn resolve(self, now: SystemTime) -> SystemTime {
         match self {
             Self::At(t) => t,
-            Self::Ago(d) => now.checked_sub(d).unwrap_or(SystemTime::UNIX_EPOCH),
+            // Never before the epoch, which no run precedes and no
+            // timestamp shows.
+            Self::Ago(d) => now
+                .checked_sub(d)
+                .filter(|t| *t >= SystemTime::UNIX_EPOCH)
+                .unwrap_or(SystemTime::UNIX_EPOCH),
         }
     }
 }
