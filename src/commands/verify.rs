@@ -351,7 +351,6 @@ fn read_bundle(path: &Path) -> Result<Contents, Refused> {
             contents.kept.insert(rel, kept);
         }
     }
-    drop(entries);
     // Past the archive's end: only its zero padding, as `tar` writes it.
     left.set(BETWEEN_ENTRIES);
     let mut rest = archive.into_inner();
