@@ -527,3 +527,165 @@ fn evidence_on_a_full_disk_fails_clearly_and_leaves_no_file() {
         .collect();
     assert_eq!(names, ["filler"]);
 }
+
+/// The bundle's tar stream, decompressed.
+fn tar_of(bundle: &Path) -> Vec<u8> {
+    let mut tar = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(std::fs::File::open(bundle).unwrap()),
+        &mut tar,
+    )
+    .unwrap();
+    tar
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(bytes).unwrap();
+    gz.finish().unwrap()
+}
+
+#[test]
+fn a_bundle_with_a_second_gzip_member_is_refused_since_tar_extracts_it_too() {
+    let (t, _, id) = finished_run();
+    let bundle = evidence(&t, &id);
+    let genuine = tar_of(&bundle);
+    let mut end = genuine.len();
+    while end >= 512 && genuine[end - 512..end].iter().all(|&b| b == 0) {
+        end -= 512;
+    }
+    // A forged report in a second tar, each gzipped on its own and the
+    // two concatenated: `tar xzf` extracts both, the forgery last.
+    let mut forged = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(7);
+    header.set_mode(0o600);
+    forged
+        .append_data(&mut header, format!("{id}/report.md"), &b"FORGED\n"[..])
+        .unwrap();
+    let forged = forged.into_inner().unwrap();
+    let mut joined = gzip(&genuine[..end]);
+    joined.extend(gzip(&forged));
+    std::fs::write(&bundle, &joined).unwrap();
+    sh(t.path(), "mkdir x && tar xzf evidence.tar.gz -C x");
+    let extracted = std::fs::read_to_string(t.path().join("x").join(&id).join("report.md"));
+    assert_eq!(extracted.unwrap(), "FORGED\n", "what an auditor would read");
+    expect(
+        &bin(t.path(), &["verify", "evidence.tar.gz"]),
+        1,
+        &[&format!("entry `{id}/report.md` appears twice")],
+    );
+
+    // The genuine archive whole, its end marked, and more after it: what
+    // `tar --ignore-zeros` would extract.
+    let mut joined = gzip(&genuine);
+    joined.extend(gzip(&forged));
+    std::fs::write(&bundle, &joined).unwrap();
+    expect(
+        &bin(t.path(), &["verify", "evidence.tar.gz"]),
+        1,
+        &["evidence.tar.gz has data after the end of its archive"],
+    );
+}
+
+#[test]
+fn a_long_name_header_inflating_far_past_any_name_is_refused_before_it_is_read() {
+    let t = Test::new();
+    // A GNU long-name header claiming 64 MiB: the tar reader would buffer
+    // all of it (a few MiB of gzip can claim GiBs) before any check ran.
+    let size: u64 = 64 << 20;
+    let mut header = tar::Header::new_gnu();
+    header.as_gnu_mut().unwrap().name[..13].copy_from_slice(b"././@LongLink");
+    header.set_entry_type(tar::EntryType::GNULongName);
+    header.set_size(size);
+    header.set_mode(0o644);
+    header.set_cksum();
+    let path = t.path().join("bomb.tar.gz");
+    let mut gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(&path).unwrap(),
+        flate2::Compression::fast(),
+    );
+    gz.write_all(header.as_bytes()).unwrap();
+    let chunk = vec![b'a'; 1 << 20];
+    for _ in 0..(size >> 20) {
+        gz.write_all(&chunk).unwrap();
+    }
+    gz.write_all(&[0u8; 1024]).unwrap();
+    gz.finish().unwrap();
+    let out = bin(t.path(), &["verify", "bomb.tar.gz"]);
+    expect(&out, 1, &["a long name or PAX record over 1 MiB"]);
+    assert!(
+        out.stderr.len() < 4096,
+        "{} bytes of stderr",
+        out.stderr.len()
+    );
+}
+
+#[test]
+fn verify_checks_each_runbook_version_a_resume_kept() {
+    let (_, t) = Test::new()
+        .runbook(
+            "
+            version: 1
+            name: versions
+            steps:
+              - {id: power, manual: 'Confirm both feeds.'}
+              - {id: after, depends_on: [power], run: 'echo after'}
+            ",
+        )
+        .args(["run", "runbook.yaml", "--state-dir", "state"])
+        .status(3)
+        .run();
+    let dir = t.path();
+    let runs = dir.join("state/runs");
+    let id = std::fs::read_dir(&runs)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| !n.starts_with('.'))
+        .unwrap();
+    let edited = std::fs::read_to_string(dir.join("runbook.yaml"))
+        .unwrap()
+        .replace("echo after", "echo edited");
+    std::fs::write(dir.join("runbook.yaml"), &edited).unwrap();
+    expect(&bin(dir, &["confirm", &id, "power"]), 0, &[]);
+    expect(&bin(dir, &["resume", &id]), 0, &[]);
+    let version = format!("runbook-{}.yaml", &sha256(edited.as_bytes())[..16]);
+    let kept = runs.join(&id).join(&version);
+    assert_eq!(std::fs::read_to_string(&kept).unwrap(), edited);
+    expect(&bin(dir, &["verify", &id]), 0, &["intact"]);
+    evidence(&t, &id);
+    expect(&bin(dir, &["verify", "evidence.tar.gz"]), 0, &["intact"]);
+
+    // The version the report renders the resumed steps with, rewritten.
+    std::fs::write(&kept, edited.replace("echo edited", "echo forged")).unwrap();
+    expect(
+        &bin(dir, &["verify", &id]),
+        1,
+        &[
+            &format!("{version} was altered: journal.jsonl:"),
+            "(run-resumed)",
+        ],
+    );
+    // In a bundle, with a manifest made to match.
+    sh(
+        dir,
+        &format!(
+            "mkdir x && tar xzf evidence.tar.gz -C x && cd x/{id} && \
+             sed -i 's/echo edited/echo forged/' {version} && \
+             find . -type f ! -name MANIFEST.sha256 | sed 's|^./||' | sort | \
+             xargs sha256sum > MANIFEST.sha256 && cd .. && tar czf ../forged.tar.gz {id}"
+        ),
+    );
+    expect(
+        &bin(dir, &["verify", "forged.tar.gz"]),
+        1,
+        &[&format!("{id}/{version} was altered")],
+    );
+    std::fs::remove_file(&kept).unwrap();
+    expect(
+        &bin(dir, &["verify", &id]),
+        1,
+        &[&format!("{version} is missing")],
+    );
+}

@@ -385,6 +385,14 @@ fn handoff_refuses_a_bad_since_and_an_unknown_run() {
         "{}",
         text(&out.stderr)
     );
+    // Further back than the epoch: everything since the run's start.
+    let out = bin(dir, &["handoff", "--since", "99999999999h"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("| since | 1970-01-01T00:00:00Z |"),
+        "{}",
+        text(&out.stdout)
+    );
     let out = bin(dir, &["handoff", "20990101T000000Z-0000"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
@@ -402,4 +410,82 @@ fn handoff_refuses_a_bad_since_and_an_unknown_run() {
         !dir.join("nowhere").exists(),
         "a hand-off creates no state dir"
     );
+}
+
+#[test]
+fn handoff_keeps_its_structure_whatever_notes_titles_and_stderr_hold() {
+    let (_, t) = Test::new()
+        .runbook(
+            r#"
+            version: 1
+            name: hostile
+            steps:
+              - {id: power, title: "Power\n## Failed (0)", manual: "Call the NOC."}
+              - {id: app, depends_on: [power], run: 'true'}
+              - {id: restore, run: "printf 'disk full\\n```\\n# INJECTED\\n' >&2; exit 1"}
+            "#,
+        )
+        .args(["run", "runbook.yaml", "--state-dir", "state"])
+        .status(1)
+        .run();
+    let dir = t.path();
+    let id = only_run(dir);
+    ok(
+        dir,
+        &[
+            "confirm",
+            &id,
+            "power",
+            "--operator",
+            "alice\n## In flight (0)",
+            "--note",
+            "feeds ok\n## Waiting for an operator (0)\n- nothing",
+        ],
+    );
+    let headings = [
+        "## Done",
+        "## In flight",
+        "## Failed",
+        "## Waiting for an operator",
+        "## Next on the critical path",
+        "## Phases against their RTO",
+        "## Decisions and notes since",
+    ];
+    let md = ok(dir, &["handoff", "--operator", "bob"]);
+    let found: Vec<&str> = md.lines().filter(|l| l.starts_with('#')).collect();
+    assert_eq!(found.len(), headings.len() + 1, "{md}");
+    for (line, heading) in found[1..].iter().zip(headings) {
+        assert!(
+            line.starts_with(heading),
+            "{line:?} for {heading:?} in\n{md}"
+        );
+    }
+    assert!(
+        md.contains("confirmed `power`: feeds ok ## Waiting for an operator (0) - nothing\n"),
+        "{md}"
+    );
+    // The end of stderr stays inside its fence: a line of backticks at
+    // least as long as the opening one would close it (CommonMark).
+    let lines: Vec<&str> = md.lines().collect();
+    let fence = |l: &str| {
+        let l = l.trim();
+        l.len() >= 3 && l.chars().all(|c| c == '`')
+    };
+    let open = lines.iter().position(|l| fence(l)).expect("a fence");
+    let close = open
+        + 1
+        + lines[open + 1..]
+            .iter()
+            .position(|l| fence(l) && l.trim().len() >= lines[open].trim().len())
+            .expect("a closing fence");
+    let injected = lines.iter().position(|l| l.contains("# INJECTED")).unwrap();
+    assert!(open < injected && injected < close, "{md}");
+
+    let txt = ok(dir, &["handoff", "--format", "text", "--operator", "carol"]);
+    let upper: Vec<&str> = txt
+        .lines()
+        .filter(|l| l.starts_with(char::is_uppercase) || l.starts_with('#'))
+        .collect();
+    assert_eq!(upper.len(), headings.len() + 1, "{txt}");
+    assert!(txt.contains("alice ## In flight (0)"), "{txt}");
 }

@@ -21,7 +21,12 @@ impl Since {
     pub fn resolve(self, now: SystemTime) -> SystemTime {
         match self {
             Self::At(t) => t,
-            Self::Ago(d) => now.checked_sub(d).unwrap_or(SystemTime::UNIX_EPOCH),
+            // Never before the epoch, which no run precedes and no
+            // timestamp shows.
+            Self::Ago(d) => now
+                .checked_sub(d)
+                .filter(|t| *t >= SystemTime::UNIX_EPOCH)
+                .unwrap_or(SystemTime::UNIX_EPOCH),
         }
     }
 }
@@ -210,9 +215,17 @@ struct Out {
     text: String,
 }
 
+/// Titles, names and notes are written on one line: a line break in a
+/// note (or an operator's name) would otherwise start a line of the
+/// document's own, such as a forged section heading.
+fn one_line(text: &str) -> String {
+    text.replace("\r\n", " ").replace(['\n', '\r'], " ")
+}
+
 impl Out {
     /// A section; `rest` follows the title as written (a time, a name).
     fn heading(&mut self, title: &str, rest: &str, count: Option<usize>) {
+        let rest = one_line(rest);
         let count = count.map(|n| format!(" ({n})")).unwrap_or_default();
         if self.md {
             let _ = write!(self.text, "\n## {title}{rest}{count}\n\n");
@@ -223,13 +236,13 @@ impl Out {
 
     fn item(&mut self, line: &str) {
         let bullet = if self.md { "- " } else { "  " };
-        let _ = writeln!(self.text, "{bullet}{line}");
+        let _ = writeln!(self.text, "{bullet}{}", one_line(line));
     }
 
     /// A line under the last item.
     fn sub(&mut self, line: &str) {
         let bullet = if self.md { "  - " } else { "    " };
-        let _ = writeln!(self.text, "{bullet}{line}");
+        let _ = writeln!(self.text, "{bullet}{}", one_line(line));
     }
 
     /// An operator's instructions, quoted under their item.
@@ -243,11 +256,20 @@ impl Out {
     /// Output of a command (the end of stderr), verbatim.
     fn output(&mut self, lines: &[String]) {
         if self.md {
-            let _ = writeln!(self.text, "\n    ```");
+            // Longer than any run of backticks in the output, which would
+            // otherwise close the fence and be read as Markdown.
+            let longest = lines
+                .iter()
+                .flat_map(|l| l.split(|c| c != '`'))
+                .map(str::len)
+                .max()
+                .unwrap_or(0);
+            let fence = "`".repeat(longest.max(2) + 1);
+            let _ = writeln!(self.text, "\n    {fence}");
             for l in lines {
                 let _ = writeln!(self.text, "    {l}");
             }
-            let _ = writeln!(self.text, "    ```\n");
+            let _ = writeln!(self.text, "    {fence}\n");
         } else {
             for l in lines {
                 let _ = writeln!(self.text, "      | {l}");
@@ -265,6 +287,7 @@ impl Out {
     }
 
     fn field(&mut self, name: &str, value: &str) {
+        let value = one_line(value);
         if self.md {
             let _ = writeln!(self.text, "| {name} | {} |", value.replace('|', "\\|"));
         } else {
@@ -310,7 +333,7 @@ pub fn render(h: &Handoff, md: bool) -> String {
     let title = r
         .title
         .as_deref()
-        .map(|t| format!(": {t}"))
+        .map(|t| format!(": {}", one_line(t)))
         .unwrap_or_default();
     if md {
         let _ = writeln!(
