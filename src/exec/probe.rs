@@ -155,17 +155,8 @@ pub fn render<'a>(job: &ProbeJob<'a>, host: &Host) -> Result<Rendered<'a>, (Stri
             expect,
         } => {
             let address = address(job, host, *target, || format!("tcp port {port}"))?;
-            // The template engine drops a final newline, which ends a
-            // line-based protocol's command (`PING\r\n`): put it back.
             let send = send
-                .map(|s| {
-                    templates.render(s, job.context).map(|mut text| {
-                        if templates.source(s).ends_with('\n') && !text.ends_with('\n') {
-                            text.push('\n');
-                        }
-                        text
-                    })
-                })
+                .map(|s| templates.render(s, job.context))
                 .transpose()
                 .map_err(|e| (format!("tcp port {port}"), e))?;
             Ok(Rendered::Tcp {
