@@ -159,16 +159,12 @@ fn hospital_runbook_rehearses_end_to_end_in_a_dry_run() {
 /// stops them).
 struct Sim {
     dir: tempfile::TempDir,
-    _turn: std::sync::MutexGuard<'static, ()>,
+    _turn: crate::harness::HospitalAddresses,
 }
-
-static SIM_TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl Sim {
     fn new() -> Self {
-        let turn = SIM_TURN
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let turn = crate::harness::hospital_addresses();
         // Another simulation's listeners (the README's, left running)
         // would answer this one's probes.
         if let Ok(mut relay) = std::net::TcpStream::connect(("127.100.4.25", 25)) {
