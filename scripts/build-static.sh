@@ -6,9 +6,11 @@
 #   2. it runs the README's example (runbooks/datacenter-power-loss.yaml on
 #      inventory/simulated.yaml, local transport through inventory/sim/bin)
 #      in a chroot that holds nothing but the binary, the example's files,
-#      zsh-static as /bin/sh and busybox-static for the other commands: none
-#      of the build machine's libraries; then `status` there says every
-#      service is up, and `report` writes the HTML report;
+#      zsh-static as /bin/sh, busybox-static for the other commands and
+#      perl for the simulation's listeners (inventory/sim/serve.pl), kept
+#      apart with its libraries in /opt/perl: nothing in the library
+#      folders; then `status` there says every service is up, and `report`
+#      writes the HTML report;
 #   3. from that chroot, a step over SSH (libssh2 with the linked-in
 #      OpenSSL) to a throwaway OpenSSH server on loopback.
 # Not busybox's own sh: Debian builds it to run its applets before $PATH,
@@ -71,8 +73,8 @@ if readelf -lW "$BIN" | grep -q "Requesting program interpreter"; then
   exit 1
 fi
 
-# 2. The example, in a chroot with the binary, the example's files, zsh and
-# busybox: nothing else.
+# 2. The example, in a chroot with the binary, the example's files, zsh,
+# busybox and perl: nothing else.
 ROOT=$(mktemp -d)
 trap 'rm -rf "$ROOT"' EXIT
 mkdir -p "$ROOT/bin" "$ROOT/tmp" "$ROOT/dev" "$ROOT/work"
@@ -88,6 +90,25 @@ mknod -m 0666 "$ROOT/dev/null" c 1 3
 mknod -m 0666 "$ROOT/dev/urandom" c 1 9
 cp "$BIN" "$ROOT/bin/runbook"
 cp -r runbooks inventory "$ROOT/work/"
+# The simulation's listeners need perl: the binary, the libraries it and
+# its XS modules link, and perl-base's modules (the Essential set serve.pl
+# keeps to), in /opt/perl, started by its own loader. /lib and /usr/lib stay
+# absent: the binary under test finds no library to load.
+PERL=$(command -v perl)
+mkdir -p "$ROOT/opt/perl/lib"
+cp "$PERL" "$ROOT/opt/perl/perl"
+cp -r "$(perl -MPOSIX -e 'print $INC{"POSIX.pm"} =~ s{/POSIX\.pm$}{}r')" "$ROOT/opt/perl/modules"
+loader=$(readelf -lW "$PERL" | sed -n 's/.*Requesting program interpreter: \(.*\)]$/\1/p')
+{
+  echo "$loader"
+  find "$ROOT/opt/perl/modules" -name '*.so' -exec ldd "$PERL" {} + |
+    awk '$2 == "=>" && $3 ~ /^\// {print $3}'
+} | sort -u | xargs cp -L -t "$ROOT/opt/perl/lib/"
+cat > "$ROOT/bin/perl" <<PERL
+#!/bin/sh
+exec /opt/perl/lib/${loader##*/} --library-path /opt/perl/lib /opt/perl/perl -I/opt/perl/modules "\$@"
+PERL
+chmod 0755 "$ROOT/bin/perl"
 in_root() {
   chroot "$ROOT" /bin/env -i PATH=/work/inventory/sim/bin:/bin HOME=/work USER=operator \
     TMPDIR=/tmp sh -c "cd /work && $*"
@@ -101,6 +122,7 @@ in_root runbook run runbooks/datacenter-power-loss.yaml -i inventory/simulated.y
 in_root runbook status runbooks/datacenter-power-loss.yaml -i inventory/simulated.yaml -q
 in_root runbook report --format html -o /work/report.html
 grep -q "succeeded" "$ROOT/work/report.html"
+in_root sim reset >/dev/null
 
 # 3. SSH (libssh2 and the linked-in OpenSSL), from the chroot to a
 # throwaway OpenSSH server on loopback: a key login, the host key checked.
@@ -151,5 +173,5 @@ echo "build-static: $BIN"
 echo "build-static: $(file -b "$BIN")"
 echo "build-static: ldd: $ldd_out"
 echo "build-static: built in ${build_secs}s; $size bytes ($(( size / 1024 / 1024 )) MiB)"
-echo "build-static: ran the example, status and report in a chroot with only the binary, zsh and busybox"
+echo "build-static: ran the example, status and report in a chroot with only the binary, zsh, busybox and perl"
 echo "build-static: and a step over SSH from that chroot to an OpenSSH server on loopback"

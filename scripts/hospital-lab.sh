@@ -1,54 +1,66 @@
 #!/usr/bin/env bash
 # A lab of real services for rehearsing runbooks/datacenter-power-loss.yaml:
-# real Debian daemons on 127.42.x.y addresses, each lab host reached over its
-# own SSH address, with an inventory in the state dir. See docs/lab.md.
+# the hosts of inventory/simulated.yaml at its addresses (the hospital's
+# 10.A.B.C is 127.(100+A).B.C), each reached over SSH, real Debian daemons
+# where the table below says, with an inventory in the state dir. See
+# docs/lab.md.
 #
 #   scripts/hospital-lab.sh up   [--state DIR]   start the lab (as root)
 #   scripts/hospital-lab.sh cut  [--state DIR]   the power cut: stop every service
 #   scripts/hospital-lab.sh down [--state DIR]   stop everything, remove DIR
 #
-# THE MAPPING, the one place to reconcile with the runbook: which lab host
-# runs which real daemon, under the unit name the runbook's `systemctl`
-# commands use, and the ports it serves on its own address. Every other host
-# of inventory/simulated.yaml gets an address of 127.42.9.0/24 and the
-# simulation shims (inventory/sim/bin) on its PATH, over SSH all the same;
-# on the hosts below, units other than their own are simulated too.
+# THE MAPPING, the one place to reconcile with the runbook: which host runs
+# which real daemon, under the unit name the runbook's `systemctl` commands
+# use, and the ports it serves on its inventory address (`/tls`: with a
+# certificate of the lab CA), and on the addresses of `also`. Every other
+# unit, on every host, is the simulation's (inventory/sim/bin, its listeners
+# from inventory/sim/serve.pl), over SSH all the same.
 LAB_MAP='
-# host     address       unit        daemon            ports
-dns-1      127.42.1.53   unbound     dnsmasq           53
-dns-2      127.42.1.54   unbound     dnsmasq           53
-ntp-1      127.42.1.123  chrony      chronyd           123
-mail-1     127.42.3.25   postfix     exim4             25
-pbx-1      127.42.3.50   asterisk    kamailio          5060
-pr-db-1    127.42.4.11   postgresql  postgres-primary  5432
-pr-db-2    127.42.4.12   postgresql  postgres-standby  5432
-pr-app-1   127.42.4.21   dpi-app     nginx             8443,443
-pr-app-2   127.42.4.22   dpi-app     nginx             8443,443
-pacs-1     127.42.4.31   orthanc     nginx             8042,443
-lab-1      127.42.4.41   lab-portal  nginx             8443,443
+# host     unit           daemon            ports       also
+dns-1      unbound        dnsmasq           53
+dns-2      unbound        dnsmasq           53
+ntp-1      chrony         chronyd           123
+mail-1     postfix        exim4             25
+pbx-1      asterisk       kamailio          5060
+pr-db-1    postgresql     postgres-primary  5432
+pr-db-2    postgresql     postgres-standby  5432
+pr-app-1   dpi-app        nginx             8443/tls    127.102.0.20
+pr-app-2   dpi-app        nginx             8443/tls
+ed-1       ed-app         nginx             8443/tls
+pharm-1    pharmacy-app   nginx             8443/tls
+bb-1       bloodbank-app  nginx             8443/tls
+ot-1       theatre-app    nginx             8443/tls
+ris-1      ris-app        nginx             8443/tls
+lab-1      lab-portal     nginx             8443/tls
+pacs-1     orthanc        nginx             8042,4242
 '
-# Names the lab's DNS answers besides HOST.lab.hospital.example (name=host),
-# the primary the standby streams from, the database (vars.records_db).
-DNS_NAMES='intranet.hospital.example=pr-app-1'
+# pr-app-1 also holds the records address (records_url, records.hospital.example).
+# The runbook's portals are https on their port 8443 (`portal_scheme`):
+# the lab inventory turns its URLs of that port to https.
+TLS_PORT=8443
+# The primary the standby streams from, the database (vars.records_db).
 DB_PRIMARY=pr-db-1
 DB_NAME=patient_records
 # Stand-ins: the runbook names the daemons of the production hosts (unbound,
 # postfix, asterisk); Debian's exim4 conflicts with postfix and has no
 # asterisk, so the lab answers their tools from the real daemon it runs:
 # `postqueue -p|-f` asks exim4's queue, `asterisk -rx 'sip show registry'`
-# sends a real SIP OPTIONS to kamailio. On the lab hosts `127.0.0.1` in
-# `dig`, `curl` (ports of the table) means the host's own address, and
-# PG* variables point psql and pg_isready at the host's PostgreSQL.
-SIM_NET=127.42.9
-DOMAIN=lab.hospital.example
+# sends a real SIP OPTIONS to kamailio; `chronyc` asks the real chronyd
+# (`makestep` excepted: it runs with -x), `journalctl -u postgresql...`
+# shows PostgreSQL's log since its last start, and PG* variables point
+# psql and pg_isready at the host's server.
+# What DNS and the portals answer is the simulation's (`sim zone`, `sim pages`).
+DOMAIN=hospital.example
 SSH_PORT=22
 set -euo pipefail
 
 die() { echo "hospital-lab: $*" >&2; exit 1; }
 
-map_rows() { printf '%s\n' "$LAB_MAP" | awk 'NF == 5 && $1 !~ /^#/'; }
-# The table's row of a host: "host address unit daemon ports", or nothing.
+map_rows() { printf '%s\n' "$LAB_MAP" | awk 'NF >= 4 && $1 !~ /^#/'; }
+# The table's row of a host: "host unit daemon ports [also]", or nothing.
 map_row() { map_rows | awk -v h="$1" '$1 == h'; }
+# A host's address in the lab inventory.
+addr_of() { awk -v h="$1" '$1 == h {print $2}' "$S/hosts.txt"; }
 
 # ---------------------------------------------------------------------------
 # Daemons: start (returns once the daemon answers), stop, running.
@@ -61,6 +73,7 @@ ss_listening() { # address port: some TCP or UDP socket bound there
 wait_ports() { # host address ports log
   local host=$1 addr=$2 ports=$3 log=$4 p i
   for p in ${ports//,/ }; do
+    p=${p%/tls}
     for ((i = 0; i < 150; i++)); do
       ss_listening "$addr" "$p" && continue 2
       sleep 0.1
@@ -125,13 +138,14 @@ start_daemon() { # host address daemon ports
   wait_ports "$host" "$addr" "$ports" "$d/daemon.log"
 }
 
-stop_daemon() { # host daemon
-  local host=$1 daemon=$2 pid i
+stop_daemon() { # host daemon [immediate]
+  local host=$1 daemon=$2 mode=${3:-fast} pid i
   running "$host" "$daemon" || return 0
   pid=$(pid_of "$host" "$daemon")
   case $daemon in
-    # Fast shutdown: what systemd's unit does; the WAL makes it safe either way.
-    postgres-*) as_user postgres "$PGBIN/pg_ctl" -D "$S/svc/$host/data" -m fast -w stop >/dev/null ;;
+    # Fast: what systemd's unit does. Immediate, for the power cut: no
+    # checkpoint, the next start replays the WAL as after a real one.
+    postgres-*) as_user postgres "$PGBIN/pg_ctl" -D "$S/svc/$host/data" -m "$mode" -w stop >/dev/null ;;
     *) kill -TERM "$pid" ;;
   esac
   for ((i = 0; i < 100; i++)); do
@@ -141,10 +155,23 @@ stop_daemon() { # host daemon
   kill -KILL "$pid" 2>/dev/null || true
 }
 
+# The simulation's listeners (inventory/sim/serve.pl), all hosts': stopped
+# and waited for, their state forgotten, as `sim reset` does.
+sim_stop() {
+  local p pid
+  for p in "$S"/sim/run/*.pid; do
+    [ -e "$p" ] || continue
+    pid=$(cat "$p")
+    kill -TERM "$pid" 2>/dev/null || true
+    while alive "$pid"; do sleep 0.1; done
+  done
+  rm -rf "$S/sim"
+}
+
 # ---------------------------------------------------------------------------
 # Configuration, made once by `up`.
 
-pki() { # the lab CA, and a certificate for a host's name and address
+pki() { # the lab CA, and a certificate for a host's name and addresses
   local p=$S/pki
   mkdir -p "$p"
   if [ ! -e "$p/ca.pem" ]; then
@@ -154,36 +181,41 @@ pki() { # the lab CA, and a certificate for a host's name and address
       2>/dev/null
   fi
   [ $# -eq 0 ] && return 0
-  local host=$1 addr=$2
+  local host=$1 a san="DNS:$1.$DOMAIN"
+  shift
+  for a; do san+=",IP:$a"; done
+  # 30 days: the runbook's portal-certificates asks for 14 left.
   openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
     -keyout "$p/$host.key" -out "$p/$host.csr" -subj "/CN=$host.$DOMAIN" 2>/dev/null
   openssl x509 -req -in "$p/$host.csr" -CA "$p/ca.pem" -CAkey "$p/ca.key" -CAcreateserial \
     -days 30 -out "$p/$host.pem" \
-    -extfile <(printf 'subjectAltName=DNS:%s.%s,IP:%s\nextendedKeyUsage=serverAuth\n' \
-      "$host" "$DOMAIN" "$addr") 2>/dev/null
+    -extfile <(printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth\n' "$san") 2>/dev/null
 }
 
-configure() { # host address daemon ports
-  local host=$1 addr=$2 daemon=$3 ports=$4 d=$S/svc/$1 owner=root
+# What the simulation answers, asked of its own script.
+sim_says() { RUNBOOK_SIM_STATE=$S/sim "$S/sim-bin/sim" "$@"; }
+
+configure() { # host address daemon ports unit also
+  local host=$1 addr=$2 daemon=$3 ports=$4 unit=$5 also=${6:-} d=$S/svc/$1 owner=root
   mkdir -p "$d"
   case $daemon in
     dnsmasq)
       {
         printf 'port=53\nlisten-address=%s\nbind-interfaces\nno-resolv\nno-hosts\n' "$addr"
         printf 'user=nobody\ngroup=nogroup\npid-file=%s/dnsmasq.pid\nlog-facility=%s/dnsmasq.log\n' "$d" "$d"
-        # The name the runbook's dc-dns step asks for, and every lab host.
-        local pair
-        for pair in $DNS_NAMES; do
-          printf 'host-record=%s,%s\n' "${pair%%=*}" "$(map_row "${pair#*=}" | awk '{print $2}')"
-        done
-        awk -v dom="$DOMAIN" '{printf "host-record=%s.%s,%s\n", $1, dom, $2}' "$S/hosts.txt"
+        # The simulation's zone: "owner A address" or "owner SRV prio weight port target".
+        sim_says zone | awk '
+          $2 == "A" { printf "host-record=%s,%s\n", $1, $3 }
+          $2 == "SRV" { printf "srv-host=%s,%s,%s,%s,%s\n", $1, $6, $5, $3, $4 }'
       } >"$d/dnsmasq.conf" ;;
     chronyd)
       owner=_chrony
       # A server of local time at stratum 8 that never touches the clock
-      # (chronyd -x): the lab has no upstream and no CAP_SYS_TIME.
-      printf 'bindaddress %s\nport 123\ncmdport 0\nbindcmdaddress /\nallow 127.0.0.0/8\nlocal stratum 8\npidfile %s/chronyd.pid\ndriftfile %s/drift\n' \
-        "$addr" "$d" "$d" >"$d/chrony.conf" ;;
+      # (chronyd -x): the lab has no upstream and no CAP_SYS_TIME. chronyc
+      # reaches it on its Unix socket only (makestep needs that).
+      printf '%s\n' "bindaddress $addr" "port 123" "cmdport 0" "bindcmdaddress $d/run/chronyd.sock" \
+        "allow 127.0.0.0/8" "local stratum 8" "pidfile $d/chronyd.pid" "driftfile $d/drift" \
+        >"$d/chrony.conf" ;;
     exim4)
       owner=Debian-exim
       pki "$host" "$addr"
@@ -229,13 +261,14 @@ EOF
       owner=postgres
       chown postgres: "$d"
       # A real streaming replica of the primary (made after it, in table order).
-      as_user postgres "$PGBIN/pg_basebackup" -h "$(map_row "$DB_PRIMARY" | awk '{print $2}')" \
+      as_user postgres "$PGBIN/pg_basebackup" -h "$(addr_of "$DB_PRIMARY")" \
         -U postgres -D "$d/data" -R -X stream -c fast --no-sync ;;
     nginx)
-      pki "$host" "$addr"
-      local http=${ports%%,*}
+      # shellcheck disable=SC2086 # the addresses, one word each
+      pki "$host" "$addr" $also
       mkdir -p "$d/tmp"
-      cat >"$d/nginx.conf" <<EOF
+      {
+        cat <<EOF
 daemon on;
 worker_processes 1;
 pid $d/nginx.pid;
@@ -249,21 +282,26 @@ http {
   fastcgi_temp_path $d/tmp/fastcgi;
   uwsgi_temp_path $d/tmp/uwsgi;
   scgi_temp_path $d/tmp/scgi;
-  server {
-    listen $addr:$http;
-    listen $addr:443 ssl;
-    server_name $host.$DOMAIN;
-    ssl_certificate $S/pki/$host.pem;
-    ssl_certificate_key $S/pki/$host.key;
-    location = /health { return 200 '{"status":"up","host":"$host"}\n'; }
-    location = /api/patients/TEST-0001 { return 200 '{"id":"TEST-0001","name":"Test Patient"}\n'; }
-    location = /status { return 200 '{"instruments":"connected"}\n'; }
-    location = /system { return 200 '{"Name":"$host","DicomAet":"PACS"}\n'; }
-    location / { return 200 '{"host":"$host"}\n'; }
-  }
-}
+  ssl_certificate $S/pki/$host.pem;
+  ssl_certificate_key $S/pki/$host.key;
 EOF
-      ;;
+        # One server per address and port, with the simulation's pages
+        # of that address and port ("ADDRESS:PORT PATH BODY").
+        local a p pages
+        pages=$(sim_says pages "$unit")
+        for a in $addr $also; do
+          for p in ${ports//,/ }; do
+            printf '  server {\n    listen %s:%s%s;\n    server_name %s.%s;\n' \
+              "$a" "${p%/tls}" "$([ "$p" != "${p%/tls}" ] && echo ' ssl')" "$host" "$DOMAIN"
+            awk -v at="$a:${p%/tls}" -v q="'" '$1 == at {
+                path = $2; $1 = ""; $2 = ""; sub(/^ +/, "")
+                printf "    location = %s { return 200 %s%s\\n%s; }\n", path, q, $0, q
+              }' <<<"$pages"
+            printf '    location / { return 404 "not found\\n"; }\n  }\n'
+          done
+        done
+        echo '}'
+      } >"$d/nginx.conf" ;;
   esac
   chown -R "$owner:" "$d"
   # Exim reads only a configuration that root owns.
@@ -275,14 +313,13 @@ EOF
 # environment every SSH login of that host gets.
 host_env() { # host address [daemon]
   local host=$1 addr=$2 daemon=${3:-} h=$S/hosts/$1 tool tools=()
-  mkdir -p "$h/bin" "$h/sim"
+  mkdir -p "$h/bin"
   case $daemon in
     "") ;;
-    dnsmasq) tools=(systemctl dig) ;;
+    chronyd) tools=(systemctl chronyc) ;;
     exim4) tools=(systemctl postqueue) ;;
     kamailio) tools=(systemctl asterisk) ;;
-    postgres-*) tools=(systemctl pg:pg_isready pg:psql) ;;
-    nginx) tools=(systemctl curl) ;;
+    postgres-*) tools=(systemctl journalctl pg:pg_isready pg:psql) ;;
     *) tools=(systemctl) ;;
   esac
   for tool in "${tools[@]}"; do
@@ -293,7 +330,8 @@ host_env() { # host address [daemon]
   done
   {
     printf 'export LAB_STATE=%q LAB_HOST=%q LAB_ADDR=%q\n' "$S" "$host" "$addr"
-    printf 'export RUNBOOK_SIM_STATE=%q\n' "$h/sim"
+    # One simulation for all hosts, as inventory/simulated.yaml has it.
+    printf 'export RUNBOOK_SIM_STATE=%q\n' "$S/sim"
     printf 'export PATH=%q\n' "$h/bin:$S/sim-bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
     case $daemon in
       postgres-*) printf 'export PGHOST=%q PGPORT=5432 PGUSER=postgres PGDATABASE=%q\n' "$addr" "$DB_NAME" ;;
@@ -302,48 +340,46 @@ host_env() { # host address [daemon]
   ln -sfn "$h" "$S/by-address/$addr"
 }
 
-# The lab inventory: inventory/simulated.yaml with `transport: ssh`, an
-# address for every host, and the hosts of the table it lacks. Hosts must be
-# written one per line (`  name: {...}`), as that file writes them.
+# The lab inventory: inventory/simulated.yaml with `transport: ssh`, its
+# addresses, and https on the portals' port. Hosts must be written one per
+# line (`  name: {address: A, ...}`), as that file writes them; every host
+# of the table must be one of them.
 inventory() {
   local out=$S/lab-inventory.yaml
-  awk -v map="$(map_rows)" -v net="$SIM_NET" -v hosts="$S/hosts.txt" -v port="$SSH_PORT" '
+  awk -v map="$(map_rows)" -v hosts="$S/hosts.txt" -v port="$SSH_PORT" -v tls="$TLS_PORT" '
     BEGIN {
       n = split(map, rows, "\n")
-      for (i = 1; i <= n; i++) { split(rows[i], f, " "); addr[f[1]] = f[2]; order[++m] = f[1] }
+      for (i = 1; i <= n; i++) { split(rows[i], f, " "); mapped[f[1]] = 1 }
       print "# Generated by scripts/hospital-lab.sh up: the lab hosts over SSH (docs/lab.md)."
     }
-    function emit(h, body,   a) {
-      a = (h in addr) ? addr[h] : net "." (++sim)
-      if (sim > 254) { print "hospital-lab: more than 254 simulated hosts" > "/dev/stderr"; exit 1 }
-      seen[h] = 1
-      print h, a > hosts
-      return "  " h ": {address: " a (body == "" ? "" : ", " body) "}"
-    }
-    function rest(   i) { for (i = 1; i <= m; i++) if (!(order[i] in seen)) print emit(order[i], "") }
-    /^[a-z_]+:/ {
-      if (section == "hosts") rest()
-      section = $1; sub(":.*", "", section)
-    }
+    function fail(why) { print "hospital-lab: inventory/simulated.yaml:" NR ": " why > "/dev/stderr"; bad = 1; exit 1 }
+    /^[a-z_]+:/ { section = $1; sub(":.*", "", section) }
     section == "defaults" {
       if ($0 ~ /^defaults:/) {
         print "defaults:\n  transport: ssh\n  user: root\n  port: " port
         print "  identity_file: ssh/client_key\n  known_hosts: ssh/known_hosts\n  connect_timeout: 10s"
+        next
       }
-      next
+      # The simulation says why it has no TLS; the lab has.
+      if ($0 ~ /^ *#/ || $0 ~ /^  transport:/) next
+      if ($0 ~ /^    portal_scheme:/) { print "    # The portals serve TLS from the lab CA (SSL_CERT_FILE=STATE/pki/ca.pem)."; print "    portal_scheme: https"; next }
+      if ($0 ~ "http://[0-9.]+:" tls "(/|$)") sub("http://", "https://")
+      print; next
     }
     section == "hosts" && /^  [^ #][^:]*: \{.*\}[ ]*$/ {
       h = $1; sub(":$", "", h)
-      body = $0; sub(/^[^{]*\{/, "", body); sub(/\}[ ]*$/, "", body)
-      print emit(h, body); next
+      if (!match($0, /address: [0-9.]+/)) fail("host " h " has no address")
+      print h, substr($0, RSTART + 9, RLENGTH - 9) > hosts
+      delete mapped[h]
+      print; next
     }
-    section == "hosts" && !/^hosts:/ && !/^[ ]*(#.*)?$/ {
-      print "hospital-lab: inventory/simulated.yaml:" NR ": expected one host per line as `  name: {...}`" > "/dev/stderr"
-      exit 1
-    }
+    section == "hosts" && !/^hosts:/ && !/^[ ]*(#.*)?$/ { fail("expected one host per line as `  name: {...}`") }
     section == "" { next }
     { print }
-    END { if (section == "hosts") rest() }
+    END {
+      if (bad) exit 1
+      for (h in mapped) { print "hospital-lab: " h " of the table is not a host of inventory/simulated.yaml" > "/dev/stderr"; exit 1 }
+    }
   ' "$REPO/inventory/simulated.yaml" >"$out"
 }
 
@@ -389,7 +425,7 @@ ssh_start() {
     /usr/sbin/sshd -f "$c" -E "$S/ssh/sshd-$n.log"
   done
   local a
-  while read -r _ a _; do wait_ports ssh "$a" "$SSH_PORT" "$S/ssh/sshd-1.log"; done <"$S/hosts.txt"
+  while read -r _ a; do wait_ports ssh "$a" "$SSH_PORT" "$S/ssh/sshd-1.log"; done <"$S/hosts.txt"
 }
 
 running_pidfile() { local pid; pid=$(cat "$1" 2>/dev/null) && alive "$pid"; }
@@ -408,11 +444,11 @@ ssh_stop() {
 # Commands.
 
 require() {
-  [ "$(id -u)" -eq 0 ] || die "must run as root: the lab binds ports 22, 25, 53, 123, 443, 5060 and 5432 of 127.42.x.y addresses and runs each daemon as its own system user"
+  [ "$(id -u)" -eq 0 ] || die "must run as root: the lab binds ports 22, 25, 53, 123, 5060 and 5432 of 127.100.0.0/14 addresses and runs each daemon as its own system user"
   local missing=() pair
   for pair in /usr/sbin/sshd:openssh-server ssh-keygen:openssh-client /usr/sbin/dnsmasq:dnsmasq-base \
-    /usr/sbin/chronyd:chrony /usr/sbin/exim4:exim4-daemon-light /usr/sbin/kamailio:kamailio \
-    /usr/sbin/nginx:nginx openssl:openssl dig:bind9-dnsutils ss:iproute2 setpriv:util-linux \
+    /usr/sbin/chronyd:chrony chronyc:chrony /usr/sbin/exim4:exim4-daemon-light /usr/sbin/kamailio:kamailio \
+    /usr/sbin/nginx:nginx openssl:openssl perl:perl-base ss:iproute2 setpriv:util-linux \
     "$PGBIN/initdb:postgresql" "$PGBIN/pg_basebackup:postgresql"; do
     command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
   done
@@ -428,38 +464,43 @@ cmd_up() {
   mkdir -p "$S/by-address" "$S/svc"
   chmod 0755 "$S"
   cp "$0" "$S/lab.sh"
+  # The simulation's script finds serve.pl next to its folder.
   cp -a "$REPO/inventory/sim/bin" "$S/sim-bin"
+  cp "$REPO/inventory/sim/serve.pl" "$S/serve.pl"
   : >"$S/hosts.txt"
   inventory
   pki
-  local host addr unit daemon ports
-  while read -r host addr _; do
-    row=$(map_row "$host")
-    host_env "$host" "$addr" "$(awk '{print $4}' <<<"$row")"
+  local host addr unit daemon ports also
+  while read -r host addr; do
+    host_env "$host" "$addr" "$(map_row "$host" | awk '{print $3}')"
   done <"$S/hosts.txt"
-  while read -r host addr unit daemon ports; do
-    configure "$host" "$addr" "$daemon" "$ports"
+  while read -r host unit daemon ports also; do
+    addr=$(addr_of "$host")
+    configure "$host" "$addr" "$daemon" "$ports" "$unit" "$also"
     start_daemon "$host" "$addr" "$daemon" "$ports"
   done < <(map_rows)
   ssh_setup
   ssh_start
-  echo "lab up in $S: runbook run runbooks/datacenter-power-loss.yaml -i $S/lab-inventory.yaml"
+  echo "lab up in $S: SSL_CERT_FILE=$S/pki/ca.pem runbook run runbooks/datacenter-power-loss.yaml -i $S/lab-inventory.yaml"
+}
+
+stop_all() { # fast|immediate
+  local host daemon
+  # Reverse order: the standby before its primary, as a power cut does not.
+  while read -r host _ daemon _; do stop_daemon "$host" "$daemon" "$1"; done < <(map_rows | tac)
+  sim_stop
 }
 
 cmd_cut() {
   [ -e "$S/lab-inventory.yaml" ] || die "no lab in $S (run \`$0 up\` first)"
-  local host daemon
-  # Reverse order: the standby before its primary, as a power cut does not.
-  while read -r host _ _ daemon _; do stop_daemon "$host" "$daemon"; done < <(map_rows | tac)
-  rm -rf "$S"/hosts/*/sim/*
+  stop_all immediate
   echo "power cut: every service of the lab in $S is down"
 }
 
 cmd_down() {
   [ -d "$S" ] || return 0
   [ -e "$S/lab-inventory.yaml" ] || [ -e "$S/lab.sh" ] || die "$S is not a lab's state dir: not removing it"
-  local host daemon
-  while read -r host _ _ daemon _; do stop_daemon "$host" "$daemon"; done < <(map_rows | tac)
+  stop_all fast
   ssh_stop
   rm -rf "$S"
 }
@@ -469,8 +510,8 @@ host_tool() {
   local tool=$1 row unit daemon ports
   shift
   row=$(map_row "$LAB_HOST")
-  read -r _ _ unit daemon ports <<<"$row"
-  local sim=$S/sim-bin/$tool
+  read -r _ unit daemon ports _ <<<"$row"
+  local sim=$S/sim-bin/$tool d=$S/svc/$LAB_HOST
   case $tool in
     systemctl)
       local action=${1:-} u quiet=
@@ -487,19 +528,20 @@ host_tool() {
           else [ -n "$quiet" ] || echo inactive; exit 3; fi ;;
         *) echo "systemctl (hospital lab): $action is not supported" >&2; exit 1 ;;
       esac ;;
-    dig) exec /usr/bin/dig "${@//@127.0.0.1/@$LAB_ADDR}" ;;
-    curl)
-      # The ports of this host's real daemon go to it; any other is simulated.
-      local a url=
-      for a; do case $a in http://* | https://*) url=$a ;; esac; done
-      local port=${url#*://}; port=${port%%/*}
-      case $port in *:*) port=${port##*:} ;; *) [ "${url%%://*}" = https ] && port=443 || port=80 ;; esac
-      case ",$ports," in
-        *",$port,"*) exec /usr/bin/curl --cacert "$S/pki/ca.pem" "${@//127.0.0.1/$LAB_ADDR}" ;;
-        *) exec "$sim" "$@" ;;
-      esac ;;
+    chronyc)
+      local a args=() real=(/usr/bin/chronyc -n -h "$d/run/chronyd.sock")
+      for a; do [ "$a" = -n ] || args+=("$a"); done
+      # The lab's chronyd never steps the clock (-x, whose makestep fails):
+      # once it answers, there is nothing to step.
+      if [ "${args[*]}" = makestep ]; then "${real[@]}" tracking >/dev/null && echo "200 OK"; exit; fi
+      exec "${real[@]}" "${args[@]}" ;;
+    journalctl)
+      # The log of the PostgreSQL that runs, from its start: this "boot".
+      case " $* " in *" -u postgresql"*) ;; *) exec "$sim" "$@" ;; esac
+      running "$LAB_HOST" "$daemon" || exit 0
+      awk '/starting PostgreSQL/ { n = 0 } { line[n++] = $0 } END { for (i = 0; i < n; i++) print line[i] }' "$d/daemon.log" ;;
     postqueue)
-      local conf=$S/svc/$LAB_HOST/exim.conf
+      local conf=$d/exim.conf
       running "$LAB_HOST" "$daemon" || { echo "postqueue: fatal: Queue report unavailable - mail system is down" >&2; exit 69; }
       case ${1:-} in
         -f) exec exim4 -C "$conf" -qff ;;
@@ -525,7 +567,7 @@ host_tool() {
 PGBIN=$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 
 case ${0##*/} in
-  systemctl | dig | curl | postqueue | asterisk) S=${LAB_STATE:?"hospital lab: no LAB_STATE: run over the lab's SSH"}; host_tool "${0##*/}" "$@"; exit ;;
+  systemctl | chronyc | journalctl | postqueue | asterisk) S=${LAB_STATE:?"hospital lab: no LAB_STATE: run over the lab's SSH"}; host_tool "${0##*/}" "$@"; exit ;;
 esac
 
 cmd=${1:-}

@@ -91,6 +91,15 @@ impl Templates {
     pub fn new() -> Self {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
+        // A text without `{{` is used as written, final newline included:
+        // one with a value must keep it too (`send: "OPTIONS ...\r\n\r\n"`
+        // ends a SIP request with its blank line).
+        if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
+            .keep_trailing_newline(true)
+            .build()
+        {
+            env.set_syntax(syntax);
+        }
         // Quoting depends only on the template being a command and the value
         // coming from `| raw`: minijinja's "safe" strings (`| safe`,
         // `| tojson`, `{% autoescape false %}`) are quoted like any other.

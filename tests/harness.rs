@@ -246,3 +246,24 @@ pub const RUN: [&str; 6] = [
 pub fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
+
+/// The right to the hospital's loopback addresses (127.100.0.0/14, fixed in
+/// `inventory/simulated.yaml`), where the simulation's listeners and the
+/// lab's daemons both bind: one test at a time on the machine, whichever
+/// checkout runs it, held until dropped.
+pub struct HospitalAddresses(#[allow(dead_code)] std::fs::File);
+
+pub fn hospital_addresses() -> HospitalAddresses {
+    use std::os::fd::AsRawFd as _;
+    let path = std::env::temp_dir().join("runbook-tests-hospital-addresses.lock");
+    let file = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    // SAFETY: flock on a descriptor this function owns; released on close.
+    let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+    assert_eq!(locked, 0, "flock {}", path.display());
+    HospitalAddresses(file)
+}

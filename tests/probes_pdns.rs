@@ -528,3 +528,104 @@ fn a_rehearsal_shows_ping_and_dns_probes_without_sending_anything() {
         .stdout_contains("controller: check: dns A portal.hospital.example (assumed to pass)")
         .run();
 }
+
+/// `dns` with `via`: the query goes over TCP from the site host, through
+/// its real sshd, to a real dnsmasq; a `local` site host (the simulated
+/// inventory's) is the controller and asks itself.
+#[test]
+fn dns_probes_via_a_site_host_ask_over_tcp_from_there() {
+    let mut sshd = crate::sshd::Sshd::prepare(&["127.0.0.2"]);
+    // sshd names the target of each direct-tcpip channel at DEBUG1.
+    sshd.set("LogLevel", "DEBUG1");
+    sshd.launch();
+    let (_dns, port) = dnsmasq("127.0.11.5", "");
+    let server = format!("127.0.11.5:{port}");
+    let closed = format!("127.0.11.6:{}", free_port());
+    let inventory = format!(
+        "version: 1\nhosts:\n  site-gw: {}\n  laptop: {{transport: local}}\n",
+        sshd.host("127.0.0.2", ", connect_timeout: 5s")
+    );
+    let (output, t) = Test::new()
+        .inventory(&inventory)
+        .runbook(&format!(
+            "
+            version: 1
+            name: dns
+            defaults: {{on_failure: continue}}
+            steps:
+              - {{id: site, check: {{dns: {{name: intranet.hospital.example, server: '{server}', expect: 10.2.0.21, via: site-gw}}, timeout: 10s}}}}
+              - {{id: site-big, check: {{dns: {{name: big.hospital.example, type: TXT, server: '{server}', expect: part8-xxx, via: site-gw}}, timeout: 10s}}}}
+              - {{id: local, check: {{dns: {{name: hospital.example, type: MX, server: '{server}', expect: mail.hospital.example, via: laptop}}, timeout: 10s}}}}
+              - {{id: site-nx, check: {{dns: {{name: nowhere.hospital.example, server: '{server}', via: site-gw}}, timeout: 10s}}}}
+              - {{id: site-wrong, check: {{dns: {{name: intranet.hospital.example, server: '{server}', expect: 10.2.0.2, via: site-gw}}, timeout: 10s}}}}
+              - {{id: site-closed, check: {{dns: {{name: intranet.hospital.example, server: '{closed}', via: site-gw}}, timeout: 10s}}}}
+              - {{id: local-closed, check: {{dns: {{name: intranet.hospital.example, server: '{closed}', via: laptop}}, timeout: 10s}}}}
+            "
+        ))
+        .args(["run", "runbook.yaml", "-i", "inventory.yaml", "--state-dir", "state"])
+        .status(1)
+        .run();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    for id in ["site", "site-big", "local"] {
+        assert!(
+            outcome(&stdout, id).starts_with(&format!("already-ok  {id}")),
+            "{id}:\n{stdout}"
+        );
+    }
+    let expected = [
+        (
+            "site-nx",
+            format!(
+                "`nowhere.hospital.example` does not exist at {server} from `site-gw` (NXDOMAIN)"
+            ),
+        ),
+        (
+            "site-wrong",
+            format!(
+                "A `intranet.hospital.example` is `10.2.0.21` at {server} from `site-gw`, not `10.2.0.2`"
+            ),
+        ),
+        (
+            "site-closed",
+            format!("connection to {closed} refused from `site-gw` (or unreachable from there)"),
+        ),
+        (
+            "local-closed",
+            format!("connection to {closed} refused from `laptop`"),
+        ),
+    ];
+    for (id, message) in expected {
+        let seen = outcome(&stdout, id);
+        assert!(
+            seen.starts_with(&format!("failed      {id}"))
+                && seen.ends_with(&format!("controller: failed: check failed: {message}")),
+            "{id}: expected `{message}`, got\n{seen}\n---\n{stdout}"
+        );
+    }
+    // Every answer of the eight TXT records came whole, over TCP, and the
+    // site host's sshd opened the connections to the server.
+    let journal = all_files_text(&t.path().join("state"));
+    assert!(journal.contains("part1-xxx") && journal.contains("part8-xxx"));
+    let channels = sshd.log_lines(&format!("target 127.0.11.5 port {port}"));
+    assert!(channels.len() >= 4, "{channels:?}");
+}
+
+#[test]
+fn dns_via_needs_a_server_to_ask() {
+    Test::new()
+        .inventory("version: 1\nhosts:\n  site-gw: {address: 10.0.0.1}\n")
+        .runbook(
+            "
+            version: 1
+            name: dns
+            steps:
+              - id: site
+                check: {dns: {name: intranet.hospital.example, via: site-gw}}
+            ",
+        )
+        .args(["validate", "runbook.yaml", "-i", "inventory.yaml"])
+        .status(2)
+        .stderr_contains("runbook.yaml:5:57")
+        .stderr_contains("needs `server`: the query goes over TCP from that host to that server")
+        .run();
+}

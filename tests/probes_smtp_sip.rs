@@ -444,3 +444,30 @@ fn smtp_via_a_site_host_talks_to_the_mta_through_its_sshd() {
         "{tls}"
     );
 }
+
+/// A `tcp` probe's `send` template keeps its final `\r\n`: a SIP request (as the
+/// hospital runbook sends one from a site) ends with the blank line after
+/// its headers, without which a real server waits for more.
+#[test]
+fn tcp_send_keeps_the_blank_line_that_ends_a_sip_request() {
+    let pbx = kamailio("127.0.50.6", Some(("200", "OK")));
+    let p = pbx.port;
+    run(&format!(
+        r#"
+        version: 1
+        name: telephony
+        vars: {{pbx: 127.0.50.6}}
+        steps:
+          - id: options
+            check:
+              tcp:
+                host: 127.0.50.6
+                port: {p}
+                send: "OPTIONS sip:{{{{ vars.pbx }}}} SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1;branch=z9hG4bK-runbook\r\nMax-Forwards: 70\r\nFrom: <sip:runbook@127.0.0.1>;tag=runbook\r\nTo: <sip:{{{{ vars.pbx }}}}>\r\nCall-ID: runbook-tcp-send\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+                expect: SIP/2.0 200
+              timeout: 5s
+        "#
+    ))
+    .stdout_contains("already-ok options")
+    .run();
+}

@@ -148,7 +148,7 @@ fn a_via_probe_says_when_the_site_host_is_unreachable_or_the_target_refuses_it()
 }
 
 #[test]
-fn via_must_name_an_inventory_host_reached_over_ssh() {
+fn via_must_name_an_inventory_host() {
     let runbook = "
         version: 1
         name: via
@@ -173,7 +173,35 @@ fn via_must_name_an_inventory_host_reached_over_ssh() {
         .stderr_contains("runbook.yaml:5:54")
         .stderr_contains("unknown via host `site-gw`")
         .stderr_contains("= hint: did you mean `site-gw1`?")
-        .stderr_contains("`via` in `smtp` names `laptop`, which is not reached over ssh")
+        .run();
+}
+
+/// A `local` host is the controller: `via` it opens the connection from
+/// here, as the simulated inventory's site host does.
+#[test]
+fn via_a_local_host_connects_from_the_controller() {
+    let server = redis("127.0.0.3");
+    let closed = free_port();
+    let runbook = format!(
+        "version: 1\nname: via\ndefaults: {{on_failure: continue}}\nsteps:\n  - id: reach\n    check: {{tcp: {{host: 127.0.0.3, port: {}, send: \"PING\\r\\n\", expect: PONG, via: laptop}}, timeout: 10s}}\n  - id: closed\n    check: {{tcp: {{host: 127.0.0.3, port: {closed}, via: laptop}}, timeout: 10s}}\n",
+        server.port
+    );
+    let inventory = "version: 1\nhosts:\n  laptop: {transport: local}\n";
+    Test::new()
+        .inventory(inventory)
+        .runbook(&runbook)
+        .args(["validate", "runbook.yaml", "-i", "inventory.yaml"])
+        .stdout("valid: 2 files checked, 0 errors, 0 warnings")
+        .run();
+    Test::new()
+        .inventory(inventory)
+        .runbook(&runbook)
+        .args(RUN)
+        .status(1)
+        .stdout_contains("already-ok  reach")
+        .stdout_contains(&format!(
+            "check failed: connection to 127.0.0.3:{closed} refused from `laptop`"
+        ))
         .run();
 }
 

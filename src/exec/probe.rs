@@ -155,17 +155,8 @@ pub fn render<'a>(job: &ProbeJob<'a>, host: &Host) -> Result<Rendered<'a>, (Stri
             expect,
         } => {
             let address = address(job, host, *target, || format!("tcp port {port}"))?;
-            // The template engine drops a final newline, which ends a
-            // line-based protocol's command (`PING\r\n`): put it back.
             let send = send
-                .map(|s| {
-                    templates.render(s, job.context).map(|mut text| {
-                        if templates.source(s).ends_with('\n') && !text.ends_with('\n') {
-                            text.push('\n');
-                        }
-                        text
-                    })
-                })
+                .map(|s| templates.render(s, job.context))
                 .transpose()
                 .map_err(|e| (format!("tcp port {port}"), e))?;
             Ok(Rendered::Tcp {
@@ -476,18 +467,48 @@ pub async fn probe<T: Transport + ?Sized>(
             server,
             expect,
         } => {
-            let result = super::probes::dns::query(
-                &name,
-                record,
-                server.as_deref(),
-                expect.as_deref(),
+            let Some(via) = via else {
+                let result = probes::dns::query(
+                    &name,
+                    record,
+                    server.as_deref(),
+                    expect.as_deref(),
+                    timeout,
+                )
+                .await;
+                return saw(what, result);
+            };
+            // Validation makes sure `server` is there; a template may
+            // still render it wrong.
+            let server = match server.as_deref().map(probes::dns::parse_server) {
+                Some(Ok(server)) => server,
+                Some(Err(e)) => return failed(what, format!("`server` {e}")),
+                None => return failed(what, "`via` needs a `server` to ask".into()),
+            };
+            let stream = match tunnel(
+                transport,
+                via,
+                &server.ip().to_string(),
+                server.port(),
                 timeout,
             )
-            .await;
-            match result {
-                Ok(seen) => saw(what, Ok(seen)),
-                Err(e) => failed(what, e),
-            }
+            .await
+            {
+                Ok(stream) => stream,
+                Err(e) => return failed(what, e),
+            };
+            let asked = format!("{server} from `{via}`");
+            let talk = move || {
+                probes::dns::query_through(
+                    stream,
+                    &asked,
+                    &name,
+                    record,
+                    expect.as_deref(),
+                    timeout,
+                )
+            };
+            saw(what, blocking(talk, timeout).await)
         }
         Rendered::Smtp {
             address,

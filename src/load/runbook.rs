@@ -288,6 +288,9 @@ pub struct RawDns {
     pub server: Option<Sp<String>>,
     /// One record of the answer must be this value.
     pub expect: Option<Sp<String>>,
+    /// An inventory host the query is sent from, over TCP through its SSH
+    /// connection (as `ssh -W` does); needs `server`.
+    pub via: Option<Sp<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]

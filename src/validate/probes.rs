@@ -9,7 +9,7 @@ use crate::diagnostic::{Problem, suggest};
 use crate::load::Sp;
 use crate::load::runbook::{RawDns, RawPing, RawProbe};
 use crate::model::runbook::HttpMethod;
-use crate::model::{Duration, Inventory, Probe, ProbeKind, StdoutMatch, TransportKind};
+use crate::model::{Duration, Inventory, Probe, ProbeKind, StdoutMatch};
 use crate::template::{Finding, Flavor, TemplateId, Templates};
 
 pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -185,7 +185,7 @@ pub fn probe(
         dns_probe(sink, templates, raw.dns.as_ref()?)?
     };
     Some(Probe {
-        via: via(raw).map(|(_, v)| v.value.clone()),
+        via: via(raw).map(|v| v.value.clone()),
         kind,
         attempts: raw.attempts.unwrap_or(1).max(1),
         interval: raw.interval.unwrap_or(DEFAULT_PROBE_INTERVAL),
@@ -193,45 +193,35 @@ pub fn probe(
     })
 }
 
-/// A network probe's `via`, and which kind of probe has it.
-fn via(raw: &RawProbe) -> Option<(&'static str, &Sp<String>)> {
+/// A network probe's `via`.
+fn via(raw: &RawProbe) -> Option<&Sp<String>> {
     [
-        ("tcp", raw.tcp.as_ref().and_then(|p| p.via.as_ref())),
-        ("http", raw.http.as_ref().and_then(|p| p.via.as_ref())),
-        ("tls", raw.tls.as_ref().and_then(|p| p.via.as_ref())),
-        ("smtp", raw.smtp.as_ref().and_then(|p| p.via.as_ref())),
+        raw.tcp.as_ref().and_then(|p| p.via.as_ref()),
+        raw.http.as_ref().and_then(|p| p.via.as_ref()),
+        raw.tls.as_ref().and_then(|p| p.via.as_ref()),
+        raw.smtp.as_ref().and_then(|p| p.via.as_ref()),
+        raw.dns.as_ref().and_then(|p| p.via.as_ref()),
     ]
     .into_iter()
-    .find_map(|(kind, via)| Some((kind, via?)))
+    .find_map(|via| via)
 }
 
-/// A `via` must name an inventory host reached over ssh: the connection
-/// is opened through that host's SSH connection.
+/// A `via` must name an inventory host: the connection is opened through
+/// that host's SSH connection, or from the controller for a `local` host
+/// (which is the controller).
 pub fn via_host(sink: &mut Sink<'_>, inventory: &Inventory, raw: &RawProbe) {
-    let Some((kind, via)) = via(raw) else {
+    let Some(via) = via(raw) else {
         return;
     };
-    match inventory.hosts.get(&via.value) {
-        None => sink.error(
+    if !inventory.hosts.contains_key(&via.value) {
+        sink.error(
             via.pos,
             Problem::Unknown {
                 what: "via host",
                 name: via.value.clone(),
                 suggestion: suggest(via, inventory.hosts.keys().map(String::as_str)),
             },
-        ),
-        Some(host) if host.transport != TransportKind::Ssh => sink.error(
-            via.pos,
-            Problem::ProbeField {
-                probe: kind,
-                field: "via",
-                reason: format!(
-                    "names `{}`, which is not reached over ssh (the connection is opened through the host's SSH connection)",
-                    via.value
-                ),
-            },
-        ),
-        Some(_) => {}
+        );
     }
 }
 
@@ -336,6 +326,19 @@ fn dns_probe(sink: &mut Sink<'_>, templates: &mut Templates, dns: &RawDns) -> Op
                 probe: "dns",
                 field: "server",
                 reason,
+            },
+        );
+    }
+    // The site host asks the server it is told: its own resolver is not
+    // the controller's to read.
+    if let (Some(via), None) = (&dns.via, &dns.server) {
+        sink.error(
+            via.pos,
+            Problem::ProbeField {
+                probe: "dns",
+                field: "via",
+                reason: "needs `server`: the query goes over TCP from that host to that server"
+                    .into(),
             },
         );
     }

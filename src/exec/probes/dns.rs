@@ -1,6 +1,7 @@
 //! `dns`: one query with hickory-resolver, over UDP and again over TCP when
 //! the answer comes back truncated. The system resolver (resolv.conf) when
-//! no `server` is given; never the hosts file: the probe checks DNS.
+//! no `server` is given; never the hosts file: the probe checks DNS. With
+//! `via`, one query over TCP through the tunnel that host opened.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -8,8 +9,8 @@ use std::time::Duration;
 use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError, NetError};
-use hickory_resolver::proto::op::ResponseCode;
-use hickory_resolver::proto::rr::{Name, RData, RecordType};
+use hickory_resolver::proto::op::{Message, Query, ResponseCode};
+use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
 use hickory_resolver::{Resolver, TokioResolver};
 
 use crate::load::runbook::DnsType;
@@ -60,11 +61,7 @@ pub async fn query(
         None => "the system resolver".into(),
     };
     let resolver = resolver(server, timeout)?;
-    // A PTR query takes an address as well as its in-addr.arpa name.
-    let qname = match (record, name.parse::<IpAddr>()) {
-        (DnsType::Ptr, Ok(ip)) => Name::from(ip),
-        _ => Name::from_utf8(name).map_err(|e| format!("`{name}` is not a domain name: {e}"))?,
-    };
+    let qname = qname(name, record)?;
     let kind = type_name(record);
     let rtype = record_type(record);
     let within = crate::model::Duration(timeout);
@@ -73,8 +70,81 @@ pub async fn query(
         Ok(Err(e)) => return Err(failure(&e, name, kind, &asked, within)),
         Err(_) => return Err(format!("no answer from {asked} within {within}")),
     };
-    let answers: Vec<Answer> = lookup
-        .answers()
+    verdict(lookup.answers(), name, record, &asked, expect)
+}
+
+/// The same question over a stream a `via` host opened to the server:
+/// one query over TCP (RFC 1035 4.2.2, a length before each message), as
+/// a host of the site would ask. `asked` names the server and the host.
+pub fn query_through(
+    mut stream: std::os::unix::net::UnixStream,
+    asked: &str,
+    name: &str,
+    record: DnsType,
+    expect: Option<&str>,
+    timeout: Duration,
+) -> Result<String, String> {
+    use std::io::{ErrorKind, Read, Write};
+    let within = crate::model::Duration(timeout);
+    let mut question = Message::query();
+    question.metadata.recursion_desired = true;
+    question.add_query(Query::query(qname(name, record)?, record_type(record)));
+    let bytes = question.to_vec().map_err(|e| e.to_string())?;
+    let length = u16::try_from(bytes.len()).map_err(|_| format!("`{name}` is too long"))?;
+    let _ = stream.set_read_timeout(Some(timeout));
+    let _ = stream.set_write_timeout(Some(timeout));
+    let framed = [length.to_be_bytes().as_slice(), &bytes].concat();
+    stream
+        .write_all(&framed)
+        .map_err(|e| format!("sending the query to {asked} failed: {e}"))?;
+    let read = |stream: &mut std::os::unix::net::UnixStream, buf: &mut [u8]| {
+        stream.read_exact(buf).map_err(|e| match e.kind() {
+            ErrorKind::WouldBlock | ErrorKind::TimedOut => {
+                format!("no answer from {asked} within {within}")
+            }
+            ErrorKind::UnexpectedEof => format!("{asked} closed the connection without answering"),
+            _ => format!("{asked}: {e}"),
+        })
+    };
+    let mut length = [0u8; 2];
+    read(&mut stream, &mut length)?;
+    let mut answer = vec![0u8; usize::from(u16::from_be_bytes(length))];
+    read(&mut stream, &mut answer)?;
+    let reply = Message::from_vec(&answer)
+        .map_err(|e| format!("{asked} sent what is not a DNS answer: {e}"))?;
+    if reply.metadata.id != question.metadata.id {
+        return Err(format!(
+            "{asked} answered another query (id {})",
+            reply.metadata.id
+        ));
+    }
+    match reply.metadata.response_code {
+        ResponseCode::NoError => verdict(&reply.answers, name, record, asked, expect),
+        ResponseCode::NXDomain => Err(format!("`{name}` does not exist at {asked} (NXDOMAIN)")),
+        code => Err(refused(code, name, asked)),
+    }
+}
+
+/// A PTR query takes an address as well as its in-addr.arpa name.
+fn qname(name: &str, record: DnsType) -> Result<Name, String> {
+    match (record, name.parse::<IpAddr>()) {
+        (DnsType::Ptr, Ok(ip)) => Ok(Name::from(ip)),
+        _ => Name::from_utf8(name).map_err(|e| format!("`{name}` is not a domain name: {e}")),
+    }
+}
+
+/// Whether the records of an answer pass: at least one of the type asked
+/// and, with `expect`, one that is it.
+fn verdict(
+    records: &[Record],
+    name: &str,
+    record: DnsType,
+    asked: &str,
+    expect: Option<&str>,
+) -> Result<String, String> {
+    let kind = type_name(record);
+    let rtype = record_type(record);
+    let answers: Vec<Answer> = records
         .iter()
         .filter(|r| r.record_type() == rtype)
         .filter_map(|r| answer(&r.data))
@@ -93,6 +163,12 @@ pub async fn query(
         )),
         _ => Ok(format!("{kind} `{name}`: {shown}")),
     }
+}
+
+/// As dig shows a refusal: REFUSED, SERVFAIL.
+fn refused(code: ResponseCode, name: &str, asked: &str) -> String {
+    let code = format!("{code:?}").to_uppercase();
+    format!("{asked} answered {code} for `{name}`")
 }
 
 fn resolver(server: Option<SocketAddr>, timeout: Duration) -> Result<TokioResolver, String> {
@@ -132,11 +208,7 @@ fn failure(
         NetError::Dns(DnsError::NoRecordsFound(_)) => {
             format!("no {kind} record for `{name}` at {asked}")
         }
-        NetError::Dns(DnsError::ResponseCode(code)) => {
-            // As dig shows it: REFUSED, SERVFAIL.
-            let code = format!("{code:?}").to_uppercase();
-            format!("{asked} answered {code} for `{name}`")
-        }
+        NetError::Dns(DnsError::ResponseCode(code)) => refused(*code, name, asked),
         NetError::Timeout => format!("no answer from {asked} within {within}"),
         NetError::Io(io) => format!("{asked}: {io}"),
         other => format!("{asked}: {other}"),

@@ -3,6 +3,9 @@
 //! a pipe, not in its arguments: anything in an argv (a secret) is visible
 //! to every user in `ps`.
 
+use std::net::{TcpStream, ToSocketAddrs};
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -256,4 +259,33 @@ fn kill_group(pgid: i32, signal: i32) {
     unsafe {
         libc::kill(-pgid, signal);
     }
+}
+
+/// A probe's `via` naming a `local` host, which is the controller: the
+/// connection is opened from here, as from that host. The probes read and
+/// write a tunnel as a socket; a TCP socket serves those calls as well as
+/// the Unix socket an SSH tunnel gives, so it is handed over as one.
+pub fn connect(
+    via: &str,
+    address: &str,
+    port: u16,
+    timeout: Duration,
+) -> Result<UnixStream, String> {
+    let targets = (address, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("`{via}` cannot resolve `{address}`: {e}"))?;
+    let mut last = None;
+    for target in targets {
+        match TcpStream::connect_timeout(&target, timeout) {
+            Ok(stream) => return Ok(UnixStream::from(OwnedFd::from(stream))),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(match last {
+        Some(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+            format!("connection to {address}:{port} refused from `{via}`")
+        }
+        Some(e) => format!("`{via}` could not connect to {address}:{port}: {e}"),
+        None => format!("`{via}` found no address for `{address}`"),
+    })
 }

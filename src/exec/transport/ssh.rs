@@ -30,7 +30,7 @@ use super::{
 };
 use crate::exec::context::Secrets;
 use crate::model::inventory::MAX_JUMPS;
-use crate::model::{Host, Inventory, Shell};
+use crate::model::{Host, Inventory, Shell, TransportKind};
 
 /// Extra time after the remote `timeout` wrapper's own deadline and kill
 /// grace before the client gives up on the channel.
@@ -358,6 +358,9 @@ fn open_tunnel(
         .hosts
         .get(via)
         .ok_or_else(|| format!("unknown via host `{via}`"))?;
+    if host.transport == TransportKind::Local {
+        return super::local::connect(via, address, port, timeout);
+    }
     let connection = Connection::open(host, inventory, secrets, 0)
         .map_err(|e| format!("via host `{via}` unreachable: {e}"))?;
     let channel = connection
