@@ -33,7 +33,7 @@ waiting() {
   rb report "$RUN" --format json | python3 -c '
 import json, sys
 r = json.load(sys.stdin)
-print(" ".join(s["id"] for s in r["steps"] if s["status"] == "waiting"))'
+print(" ".join(s["id"] for s in r["steps"] if s["outcome"] == "waiting"))'
 }
 # Confirm the manual steps up to the communications phase, then leave the
 # next one waiting: that is the state the board is shot in.
@@ -41,10 +41,10 @@ for round in 1 2 3 4 5 6 7 8; do
   steps=$(waiting)
   [ -n "$steps" ] || break
   operator="A. Martin (night)"
-  [ "$round" -le 4 ] || operator="L. Diallo (day)"
+  [ "$round" -le 1 ] || operator="L. Diallo (day)"
   for step in $steps; do
     case "$step" in
-      mail-verified|telephony-verified|records-verified|clinical-sign-off|*emergency*) break 2 ;;
+      links-confirmed) break 2 ;;
     esac
     rb confirm "$RUN" "$step" --operator "$operator" --note "checked on site" >/dev/null
   done
