@@ -901,3 +901,56 @@ fn a_failed_early_login_is_the_commands_error_as_before() {
     unprepared.shutdown(std::time::Duration::from_secs(10));
     prepared.shutdown(std::time::Duration::from_secs(10));
 }
+
+/// An early login that no command used does not hold up the end of the
+/// run: here one still waiting for a server that never greets it.
+#[test]
+fn an_unused_early_login_does_not_hold_up_the_shutdown() {
+    use std::io::Read as _;
+
+    use runbook::exec::context::Secrets;
+    use runbook::exec::transport::ssh::SshPool;
+    let listener = std::net::TcpListener::bind("127.0.0.44:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = inventory(
+        dir.path(),
+        &format!(
+            "version: 1\nhosts:\n  silent: {{address: 127.0.0.44, port: {port}, user: root, connect_timeout: 120s}}\n"
+        ),
+    );
+    let silent = inventory.hosts["silent"].clone();
+    let pool = SshPool::new(std::sync::Arc::new(inventory), Secrets::default(), 5);
+    pool.prepare(std::slice::from_ref(&silent));
+    listener.set_nonblocking(true).unwrap();
+    let started = std::time::Instant::now();
+    let mut connection = loop {
+        match listener.accept() {
+            Ok((c, _)) => break c,
+            Err(_) => {
+                assert!(
+                    started.elapsed() < std::time::Duration::from_secs(30),
+                    "the prepared host was never dialled"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+    };
+    connection.set_nonblocking(false).unwrap();
+    connection
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let mut greeting = [0u8; 64];
+    let n = connection.read(&mut greeting).unwrap();
+    assert!(greeting[..n].starts_with(b"SSH-2.0-"), "{greeting:?}");
+    // Waiting for the login would take its whole timeout.
+    pool.shutdown(std::time::Duration::from_secs(3600));
+    connection.set_nonblocking(true).unwrap();
+    let after = connection.read(&mut greeting);
+    assert!(
+        after
+            .as_ref()
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock),
+        "the login still waits for the server: {after:?}"
+    );
+}

@@ -17,7 +17,7 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::time::{Duration, Instant};
 
@@ -92,6 +92,9 @@ const END_MARKER: &str = "runbook-end-";
 struct Link {
     jobs: mpsc::Sender<Request>,
     wake: UnixStream,
+    /// A job was sent: the thread has commands to end at shutdown (one
+    /// only logging in early has none, and is not waited for).
+    used: Arc<AtomicBool>,
 }
 
 impl Link {
@@ -166,7 +169,8 @@ pub struct SshPool {
     /// Passphrases and passwords the hosts log in with.
     secrets: Arc<Secrets>,
     registry: Arc<Registry>,
-    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    /// Each host thread, and whether it was sent a job.
+    threads: Mutex<Vec<(std::thread::JoinHandle<()>, Arc<AtomicBool>)>>,
 }
 
 impl SshPool {
@@ -197,7 +201,7 @@ impl SshPool {
             .collect();
         // Each thread sees its queue closed once woken.
         for link in links {
-            let Ok(Link { jobs, wake }) = Arc::try_unwrap(link) else {
+            let Ok(Link { jobs, wake, .. }) = Arc::try_unwrap(link) else {
                 continue;
             };
             drop(jobs);
@@ -210,7 +214,10 @@ impl SshPool {
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         );
         let deadline = Instant::now() + within;
-        for t in threads {
+        for (t, used) in threads {
+            if !used.load(Ordering::SeqCst) {
+                continue;
+            }
             while !t.is_finished() && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(2));
             }
@@ -227,6 +234,7 @@ impl SshPool {
         let registry = &self.registry;
         loop {
             if let Some(link) = registry.hosts().get(&host.name) {
+                link.used.store(true, Ordering::SeqCst);
                 link.jobs.send(job).map_err(|_| stopped())?;
                 link.wake();
                 return Ok(());
@@ -278,6 +286,7 @@ impl SshPool {
         wake.set_nonblocking(true).map_err(|e| e.to_string())?;
         woken.set_nonblocking(true).map_err(|e| e.to_string())?;
         let eager = job.is_none();
+        let used = Arc::new(AtomicBool::new(!eager));
         if let Some(job) = job {
             tx.send(job)
                 .map_err(|_| "the connection thread stopped".to_string())?;
@@ -307,9 +316,16 @@ impl SshPool {
             .threads
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        threads.retain(|t| !t.is_finished());
-        threads.push(handle);
-        links.insert(host.name.clone(), Arc::new(Link { jobs: tx, wake }));
+        threads.retain(|(t, _)| !t.is_finished());
+        threads.push((handle, Arc::clone(&used)));
+        links.insert(
+            host.name.clone(),
+            Arc::new(Link {
+                jobs: tx,
+                wake,
+                used,
+            }),
+        );
         Ok(())
     }
 }
