@@ -795,3 +795,162 @@ fn a_script_with_a_syntax_error_at_its_end_runs_none_of_it() {
         "$0 is the tag word and there are no arguments: {args}"
     );
 }
+
+/// The hosts of `inventory` (text), loaded as `run` loads them.
+fn inventory(dir: &Path, text: &str) -> runbook::model::Inventory {
+    let path = dir.join("inventory.yaml");
+    std::fs::write(&path, text).unwrap();
+    let (source, raw) = runbook::load::load_inventory(&path).unwrap();
+    let checked = runbook::validate::inventory::inventory(&source, &raw);
+    checked.inventory.expect("a valid inventory")
+}
+
+/// Runs `command` on `host` through `pool`, as a step would.
+fn exec(
+    pool: &runbook::exec::transport::ssh::SshPool,
+    host: &runbook::model::Host,
+    command: &str,
+) -> Result<runbook::exec::transport::Output, runbook::exec::transport::TransportError> {
+    use runbook::exec::transport::{Job, Transport as _, new_tag};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let tag = new_tag();
+    runtime.block_on(pool.exec(
+        host,
+        Job {
+            command,
+            timeout: Some(std::time::Duration::from_secs(30)),
+            tag: &tag,
+            r#become: None,
+        },
+    ))
+}
+
+/// A host the run is about to use is logged in to at once, in the
+/// background (`prepare`): its first command runs on that session, here
+/// one the server would no longer open; a host not prepared must connect.
+#[test]
+fn a_prepared_host_is_logged_in_before_its_first_command() {
+    use runbook::exec::context::Secrets;
+    use runbook::exec::transport::ssh::SshPool;
+    let mut sshd = Sshd::start(&["127.0.0.41", "127.0.0.42"]);
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = inventory(
+        dir.path(),
+        &format!(
+            "version: 1\nhosts:\n  early: {}\n  late: {}\n",
+            sshd.host("127.0.0.41", ""),
+            sshd.host("127.0.0.42", "")
+        ),
+    );
+    let (early, late) = (
+        inventory.hosts["early"].clone(),
+        inventory.hosts["late"].clone(),
+    );
+    let pool = SshPool::new(std::sync::Arc::new(inventory), Secrets::default(), 5);
+    pool.prepare(std::slice::from_ref(&early));
+    let started = std::time::Instant::now();
+    while sshd.logins() < 1 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the prepared host was never logged in to"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    sshd.stop_listening();
+    let output = exec(&pool, &early, "echo early").expect("runs on the early session");
+    assert_eq!(output.stdout, b"early\n");
+    assert!(output.exit.success());
+    let refused = exec(&pool, &late, "echo late").expect_err("nothing listens any more");
+    assert!(
+        refused.to_string().starts_with("cannot connect to `late`"),
+        "{refused}"
+    );
+    pool.shutdown(std::time::Duration::from_secs(10));
+    assert_eq!(sshd.logins(), 1);
+}
+
+/// An early login that fails is told to the host's commands as their own
+/// connection's failure would be.
+#[test]
+fn a_failed_early_login_is_the_commands_error_as_before() {
+    use runbook::exec::context::Secrets;
+    use runbook::exec::transport::ssh::SshPool;
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = std::sync::Arc::new(inventory(
+        dir.path(),
+        &format!(
+            "version: 1\nhosts:\n  down: {{address: 127.0.0.43, port: {}, user: root}}\n",
+            free_port()
+        ),
+    ));
+    let down = inventory.hosts["down"].clone();
+    let unprepared = SshPool::new(std::sync::Arc::clone(&inventory), Secrets::default(), 5);
+    let expected = exec(&unprepared, &down, "true").expect_err("nothing listens");
+    let prepared = SshPool::new(inventory, Secrets::default(), 5);
+    prepared.prepare(std::slice::from_ref(&down));
+    let got = exec(&prepared, &down, "true").expect_err("nothing listens");
+    assert_eq!(got.to_string(), expected.to_string());
+    assert!(
+        got.to_string()
+            .starts_with("cannot connect to `down` (127.0.0.43:"),
+        "{got}"
+    );
+    unprepared.shutdown(std::time::Duration::from_secs(10));
+    prepared.shutdown(std::time::Duration::from_secs(10));
+}
+
+/// An early login that no command used does not hold up the end of the
+/// run: here one still waiting for a server that never greets it.
+#[test]
+fn an_unused_early_login_does_not_hold_up_the_shutdown() {
+    use std::io::Read as _;
+
+    use runbook::exec::context::Secrets;
+    use runbook::exec::transport::ssh::SshPool;
+    let listener = std::net::TcpListener::bind("127.0.0.44:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = inventory(
+        dir.path(),
+        &format!(
+            "version: 1\nhosts:\n  silent: {{address: 127.0.0.44, port: {port}, user: root, connect_timeout: 120s}}\n"
+        ),
+    );
+    let silent = inventory.hosts["silent"].clone();
+    let pool = SshPool::new(std::sync::Arc::new(inventory), Secrets::default(), 5);
+    pool.prepare(std::slice::from_ref(&silent));
+    listener.set_nonblocking(true).unwrap();
+    let started = std::time::Instant::now();
+    let mut connection = loop {
+        match listener.accept() {
+            Ok((c, _)) => break c,
+            Err(_) => {
+                assert!(
+                    started.elapsed() < std::time::Duration::from_secs(30),
+                    "the prepared host was never dialled"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+    };
+    connection.set_nonblocking(false).unwrap();
+    connection
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let mut greeting = [0u8; 64];
+    let n = connection.read(&mut greeting).unwrap();
+    assert!(greeting[..n].starts_with(b"SSH-2.0-"), "{greeting:?}");
+    // Waiting for the login would take its whole timeout.
+    pool.shutdown(std::time::Duration::from_secs(3600));
+    connection.set_nonblocking(true).unwrap();
+    let after = connection.read(&mut greeting);
+    assert!(
+        after
+            .as_ref()
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock),
+        "the login still waits for the server: {after:?}"
+    );
+}

@@ -233,6 +233,21 @@ impl Sshd {
         }
     }
 
+    /// Stops the listening server(s): new connections are refused, while
+    /// the sessions already open go on (each has its own process).
+    pub fn stop_listening(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        for addr in &self.addresses {
+            assert!(
+                TcpStream::connect((addr.as_str(), self.port)).is_err(),
+                "sshd still listens on {addr}"
+            );
+        }
+    }
+
     /// How many clients authenticated so far (one per SSH connection).
     pub fn logins(&self) -> usize {
         std::fs::read_to_string(self.path("sshd.log"))

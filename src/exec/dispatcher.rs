@@ -108,24 +108,8 @@ impl Dispatcher<'_> {
         Ok(())
     }
 
-    fn satisfied(&self, state: &[State], node: usize) -> bool {
-        let dag = &self.runbook().dag;
-        if dag.is_step(node) {
-            match state[node] {
-                State::Unselected => true,
-                State::Done(o) => o.is_success(),
-                _ => false,
-            }
-        } else {
-            dag.preds[node].iter().all(|&p| self.satisfied(state, p))
-        }
-    }
-
     fn ready(&self, state: &[State], step: usize) -> bool {
-        state[step] == State::Pending
-            && self.runbook().dag.preds[step]
-                .iter()
-                .all(|&p| self.satisfied(state, p))
+        ready(self.runbook(), state, step)
     }
 
     /// Marks every pending step downstream of `failed` as blocked.
@@ -160,10 +144,11 @@ impl Dispatcher<'_> {
         self.record(vec![first])?;
         let mut signals = Signals::new();
         let mut tick = tokio::time::interval(Duration::from_millis(100));
+        // What a step's end leaves to journal: it goes with the starts of
+        // the steps it lets go, one write for both.
+        let mut settled = Vec::new();
         loop {
-            if run.stop.is_none() {
-                self.start_ready(&mut run)?;
-            }
+            self.start_ready(&mut run, std::mem::take(&mut settled))?;
             if run.tasks.is_empty() {
                 break;
             }
@@ -176,7 +161,7 @@ impl Dispatcher<'_> {
                 }
                 Some(joined) = run.tasks.join_next_with_id() => {
                     let batch = pending(&mut events);
-                    self.step_ended(&mut run, joined, batch)?;
+                    settled = self.step_ended(&mut run, joined, batch)?;
                 }
                 () = signals.next() => {
                     if self.interrupt(&mut run).await {
@@ -193,21 +178,9 @@ impl Dispatcher<'_> {
         self.finish(run)
     }
 
-    /// The state of every step before anything starts: done before
-    /// (`resume`), pending, or not selected.
     fn begin(&self) -> Run {
         let n = self.runbook().steps.len();
-        let state = (0..n)
-            .map(|i| {
-                if let Some(outcome) = self.options.done.get(i).copied().flatten() {
-                    State::Done(outcome)
-                } else if self.options.selected[i] {
-                    State::Pending
-                } else {
-                    State::Unselected
-                }
-            })
-            .collect();
+        let state = initial_state(&self.options, n);
         Run {
             state,
             forks: Arc::new(Semaphore::new(self.options.forks.max(1))),
@@ -222,32 +195,41 @@ impl Dispatcher<'_> {
     }
 
     /// Starts every step whose dependencies are satisfied (no wave
-    /// barriers), or only the next one when steps go one at a time.
-    fn start_ready(&mut self, run: &mut Run) -> Result<(), StateError> {
+    /// barriers), or only the next one when steps go one at a time; none
+    /// once the run stops. Their starts are journaled after `batch`, in one
+    /// write (one fsync: on the way from a step's end to the next one's
+    /// start), before any of them runs.
+    fn start_ready(&mut self, run: &mut Run, mut batch: Vec<EventKind>) -> Result<(), StateError> {
+        let mut starting = Vec::new();
         for i in 0..run.state.len() {
-            if self.options.sequential && !run.tasks.is_empty() {
+            if run.stop.is_some()
+                || (self.options.sequential && !(run.tasks.is_empty() && starting.is_empty()))
+            {
                 break;
             }
             if self.ready(&run.state, i) {
-                self.start_step(run, i)?;
+                run.state[i] = State::Running;
+                run.step_started[i] = Some(Instant::now());
+                let hosts: Vec<Host> = self.runbook().steps[i]
+                    .hosts
+                    .iter()
+                    .filter_map(|h| self.hosts.get(h).cloned())
+                    .collect();
+                batch.push(EventKind::StepStarted {
+                    step: self.runbook().steps[i].id.clone(),
+                    hosts: hosts.iter().map(|h| h.name.clone()).collect(),
+                });
+                starting.push((i, hosts));
             }
+        }
+        self.record(batch)?;
+        for (i, hosts) in starting {
+            self.spawn_step(run, i, hosts);
         }
         Ok(())
     }
 
-    /// Journals that a step starts, then starts its task.
-    fn start_step(&mut self, run: &mut Run, i: usize) -> Result<(), StateError> {
-        run.state[i] = State::Running;
-        run.step_started[i] = Some(Instant::now());
-        let hosts: Vec<Host> = self.runbook().steps[i]
-            .hosts
-            .iter()
-            .filter_map(|h| self.hosts.get(h).cloned())
-            .collect();
-        self.record(vec![EventKind::StepStarted {
-            step: self.runbook().steps[i].id.clone(),
-            hosts: hosts.iter().map(|h| h.name.clone()).collect(),
-        }])?;
+    fn spawn_step(&self, run: &mut Run, i: usize, hosts: Vec<Host>) {
         let shared = Arc::clone(&self.shared);
         let forks = Arc::clone(&run.forks);
         let confirmer = Arc::clone(&self.confirmer);
@@ -258,17 +240,17 @@ impl Dispatcher<'_> {
             (i, end)
         });
         run.task_step.insert(task.id(), i);
-        Ok(())
     }
 
-    /// A step task ended: what its hosts did is journaled first, then its
-    /// end and what that means for the run.
+    /// A step task ended: what its hosts did, then its end and what that
+    /// means for the run, to journal (what a crashed step did is journaled
+    /// at once).
     fn step_ended(
         &mut self,
         run: &mut Run,
         joined: Result<(tokio::task::Id, StepDone), tokio::task::JoinError>,
         mut batch: Vec<EventKind>,
-    ) -> Result<(), StateError> {
+    ) -> Result<Vec<EventKind>, StateError> {
         let (i, end) = match joined {
             Ok((id, done)) => {
                 run.task_step.remove(&id);
@@ -276,7 +258,7 @@ impl Dispatcher<'_> {
             }
             Err(e) => {
                 let Some(i) = run.task_step.remove(&e.id()) else {
-                    return self.record(batch);
+                    return Ok(batch);
                 };
                 // What the step did before it crashed goes to the journal
                 // first; then it counts as failed, under its own failure
@@ -290,7 +272,7 @@ impl Dispatcher<'_> {
             }
         };
         self.settle(run, i, end, &mut batch);
-        self.record(batch)
+        Ok(batch)
     }
 
     /// Applies a step's end: its outcome and failure policy, or its wait
@@ -366,6 +348,77 @@ impl Dispatcher<'_> {
             held: run.held,
         })
     }
+}
+
+/// Whether `node` (a step, or a group of them) no longer holds up what
+/// depends on it.
+fn satisfied(runbook: &Runbook, state: &[State], node: usize) -> bool {
+    let dag = &runbook.dag;
+    if dag.is_step(node) {
+        match state[node] {
+            State::Unselected => true,
+            State::Done(o) => o.is_success(),
+            _ => false,
+        }
+    } else {
+        dag.preds[node]
+            .iter()
+            .all(|&p| satisfied(runbook, state, p))
+    }
+}
+
+fn ready(runbook: &Runbook, state: &[State], step: usize) -> bool {
+    state[step] == State::Pending
+        && runbook.dag.preds[step]
+            .iter()
+            .all(|&p| satisfied(runbook, state, p))
+}
+
+/// The state of every step before anything starts: done before
+/// (`resume`), pending, or not selected.
+fn initial_state(options: &Options, n: usize) -> Vec<State> {
+    (0..n)
+        .map(|i| {
+            if let Some(outcome) = options.done.get(i).copied().flatten() {
+                State::Done(outcome)
+            } else if options.selected[i] {
+                State::Pending
+            } else {
+                State::Unselected
+            }
+        })
+        .collect()
+}
+
+/// The hosts the run's first steps run commands on, in step order, each
+/// once and at most `--forks` of them: the transport may log in to them
+/// while the run is still being set up. Steps waiting for an operator are
+/// left out (the run may pause there, and a login would be wasted).
+#[must_use]
+pub fn first_hosts(
+    runbook: &Runbook,
+    options: &Options,
+    hosts: &BTreeMap<String, Host>,
+) -> Vec<Host> {
+    let state = initial_state(options, runbook.steps.len());
+    let mut first: Vec<Host> = Vec::new();
+    for (i, step) in runbook.steps.iter().enumerate() {
+        let waits = step.manual.is_some()
+            || (step.confirm && !options.confirmed.get(i).copied().unwrap_or(false));
+        if waits || !ready(runbook, &state, i) {
+            continue;
+        }
+        for host in step.hosts.iter().filter_map(|h| hosts.get(h)) {
+            if first.iter().any(|f| f.name == host.name) {
+                continue;
+            }
+            if first.len() >= options.forks.max(1) {
+                return first;
+            }
+            first.push(host.clone());
+        }
+    }
+    first
 }
 
 /// The dispatcher's run in progress.
@@ -685,6 +738,162 @@ pub(crate) mod tests {
                 EventKind::StepFinished { step, outcome: HostOutcome::Failed, .. } if step == "leaf"
             )),
             "the step is recorded as failed: {kinds:?}"
+        );
+    }
+
+    fn named(names: &[&str]) -> BTreeMap<String, Host> {
+        names
+            .iter()
+            .map(|n| {
+                let mut host = Host::controller(BTreeMap::new());
+                host.name = (*n).to_string();
+                (host.name.clone(), host)
+            })
+            .collect()
+    }
+
+    fn options(forks: usize, done: Vec<Option<HostOutcome>>) -> Options {
+        let n = done.len();
+        Options {
+            forks,
+            selected: vec![true; n],
+            done,
+            confirmed: vec![false; n],
+            sequential: false,
+        }
+    }
+
+    #[test]
+    fn the_first_hosts_are_those_of_the_steps_ready_at_the_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let runbook = runbook(
+            dir.path(),
+            "version: 1\nname: first\nsteps:\n  - {id: a, targets: [h1, h2], run: 'true'}\n  \
+             - {id: b, depends_on: [a], targets: [h3], run: 'true'}\n  \
+             - {id: c, targets: [h2, h4], run: 'true'}\n  \
+             - {id: d, targets: [h5], confirm: true, run: 'true'}\n  \
+             - {id: e, targets: [h6], run: 'true'}\n",
+        );
+        let hosts = named(&["h1", "h2", "h3", "h4", "h5", "h6"]);
+        let first = |options: &Options| -> Vec<String> {
+            first_hosts(&runbook, options, &hosts)
+                .into_iter()
+                .map(|h| h.name)
+                .collect()
+        };
+        assert_eq!(first(&options(50, vec![None; 5])), ["h1", "h2", "h4", "h6"]);
+        assert_eq!(first(&options(3, vec![None; 5])), ["h1", "h2", "h4"]);
+        let mut done = vec![None; 5];
+        done[0] = Some(HostOutcome::Ok);
+        assert_eq!(first(&options(50, done)), ["h3", "h2", "h4", "h6"]);
+    }
+
+    /// Answers every command at once, successfully.
+    struct Succeeds;
+
+    impl Transport for Succeeds {
+        fn exec<'a>(&'a self, _: &'a Host, _: crate::exec::transport::Job<'a>) -> ExecFuture<'a> {
+            Box::pin(async {
+                Ok(crate::exec::transport::Output {
+                    exit: crate::exec::transport::Exit::Code(0),
+                    stdout: Vec::new(),
+                    stderr: Vec::new(),
+                    stdout_dropped: 0,
+                    stderr_dropped: 0,
+                    duration: Duration::ZERO,
+                })
+            })
+        }
+    }
+
+    /// For each event reported, the events the journal held by then.
+    struct Peek {
+        journal: std::path::PathBuf,
+        seen: Vec<(EventKind, Vec<EventKind>)>,
+    }
+
+    impl Reporter for Peek {
+        fn event(&mut self, e: &crate::events::RunEvent) {
+            let journal = read_journal(&self.journal).unwrap_or_default();
+            self.seen.push((
+                e.kind.clone(),
+                journal.into_iter().map(|e| e.kind).collect(),
+            ));
+        }
+        fn note(&mut self, _: &str) {}
+    }
+
+    fn started(kind: &EventKind, id: &str) -> bool {
+        matches!(kind, EventKind::StepStarted { step, .. } if step == id)
+    }
+
+    /// One journal write (one fsync) for the steps starting together, and
+    /// for a step's end with the starts it lets go: the reporter hears of
+    /// the first event of such a batch when the journal holds all of it.
+    #[tokio::test]
+    async fn the_starts_of_a_wave_are_journaled_together_with_what_let_them_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let runbook = Arc::new(runbook(
+            dir.path(),
+            "version: 1\nname: wave\nsteps:\n  - {id: a, run: 'true'}\n  \
+             - {id: b, depends_on: [a], run: 'true'}\n  - {id: c, run: 'true'}\n",
+        ));
+        let mut run_dir = RunDir::create(dir.path(), "r1").unwrap();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            runbook: Arc::clone(&runbook),
+            transport: Arc::new(Succeeds),
+            secrets: Secrets::default(),
+            redactor: Redactor::new(Vec::new()),
+            logs: None,
+            events: tx,
+        });
+        let controller = Host::controller(BTreeMap::new());
+        let mut reporter = Peek {
+            journal: dir.path().join("runs/r1/journal.jsonl"),
+            seen: Vec::new(),
+        };
+        let dispatcher = Dispatcher {
+            shared,
+            hosts: Arc::new(BTreeMap::from([(controller.name.clone(), controller)])),
+            confirmer: Arc::new(Confirmer {
+                yes: true,
+                operator: "test".into(),
+                ..Confirmer::default()
+            }),
+            run_dir: Some(&mut run_dir),
+            reporter: &mut reporter,
+            options: options(4, vec![None; 3]),
+            started: Instant::now(),
+            started_at: std::time::SystemTime::now(),
+        };
+        let first = EventKind::RunResumed {
+            operator: "test".into(),
+            runbook_sha256: String::new(),
+            inventory_sha256: None,
+            removed: Vec::new(),
+            outstanding: Vec::new(),
+            vars: BTreeMap::new(),
+        };
+        let summary = dispatcher.run(rx, first).await.unwrap();
+        assert_eq!(summary.outcome, RunOutcome::Succeeded);
+        let (_, held) = reporter
+            .seen
+            .iter()
+            .find(|(kind, _)| started(kind, "a"))
+            .expect("a started");
+        assert!(
+            held.iter().any(|k| started(k, "c")),
+            "a and c start in one write: {held:?}"
+        );
+        let (_, held) = reporter
+            .seen
+            .iter()
+            .find(|(kind, _)| matches!(kind, EventKind::StepFinished { step, .. } if step == "a"))
+            .expect("a finished");
+        assert!(
+            held.iter().any(|k| started(k, "b")),
+            "a's end and b's start in one write: {held:?}"
         );
     }
 }

@@ -14,7 +14,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::confirm::Confirmer;
 use super::context::Secrets;
-use super::dispatcher::{Dispatcher, Options, Summary};
+use super::dispatcher::{Dispatcher, Options, Summary, first_hosts};
 use super::transport::{Router, Transport, dry_run::DryRun, local::Local, ssh::SshPool};
 use super::worker::Shared;
 use crate::events::{EventKind, RunEvent};
@@ -108,12 +108,22 @@ impl Launch {
     }
 
     async fn execute(self) -> Result<Finished, LaunchError> {
+        let runbook = Arc::new(self.runbook);
+        let inventory = Arc::new(self.inventory);
+        let hosts = hosts(Some(&inventory));
+        let transport = transport(
+            &inventory,
+            self.secrets.clone(),
+            self.dry_run,
+            self.options.forks,
+        );
+        // The first steps' hosts log in while the journal and the rest are
+        // set up.
+        transport.prepare(&first_hosts(&runbook, &self.options, &hosts));
         let (lock, mut run_dir) = open_state(&self.state_dir, self.journal)?;
         let run_id = run_dir
             .as_ref()
             .map_or_else(|| "dry-run".to_string(), |d| d.id.clone());
-        let runbook = Arc::new(self.runbook);
-        let inventory = Arc::new(self.inventory);
         let finished: Vec<bool> = (0..runbook.steps.len())
             .map(|i| !self.options.selected[i] || self.options.done[i].is_some())
             .collect();
@@ -136,12 +146,7 @@ impl Launch {
         let confirmer = confirmer(self.yes, self.dry_run, self.operator, screen);
         let (shared, events) = shared(
             Arc::clone(&runbook),
-            transport(
-                &inventory,
-                self.secrets.clone(),
-                self.dry_run,
-                self.options.forks,
-            ),
+            transport,
             self.secrets,
             run_dir.as_ref().map(RunDir::logs),
         );
@@ -154,7 +159,7 @@ impl Launch {
             });
         let dispatcher = dispatcher(
             Arc::clone(&shared),
-            hosts(Some(&inventory)),
+            hosts,
             confirmer,
             run_dir.as_mut(),
             &mut reporter,

@@ -278,6 +278,12 @@ pub trait Transport: Send + Sync {
         Box::pin(async move { Err(format!("`via: {via}` needs a host reached over ssh")) })
     }
 
+    /// A hint, at the start of a run: commands will soon run on `hosts`.
+    /// A transport that logs in may start doing so now, in the background,
+    /// without holding up the caller; what goes wrong is told to the
+    /// commands, as if they had connected themselves.
+    fn prepare(&self, _hosts: &[Host]) {}
+
     /// Ends every connection; commands abandoned by an interrupted run are
     /// killed on their hosts before this returns.
     fn shutdown(&self) {}
@@ -305,6 +311,15 @@ impl Transport for Router {
         timeout: Duration,
     ) -> TunnelFuture<'a> {
         self.ssh.tunnel(via, address, port, timeout)
+    }
+
+    fn prepare(&self, hosts: &[Host]) {
+        let ssh: Vec<Host> = hosts
+            .iter()
+            .filter(|h| h.transport == TransportKind::Ssh)
+            .cloned()
+            .collect();
+        self.ssh.prepare(&ssh);
     }
 
     fn shutdown(&self) {

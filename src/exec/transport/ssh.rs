@@ -17,7 +17,7 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::time::{Duration, Instant};
 
@@ -92,6 +92,9 @@ const END_MARKER: &str = "runbook-end-";
 struct Link {
     jobs: mpsc::Sender<Request>,
     wake: UnixStream,
+    /// A job was sent: the thread has commands to end at shutdown (one
+    /// only logging in early has none, and is not waited for).
+    used: Arc<AtomicBool>,
 }
 
 impl Link {
@@ -166,7 +169,8 @@ pub struct SshPool {
     /// Passphrases and passwords the hosts log in with.
     secrets: Arc<Secrets>,
     registry: Arc<Registry>,
-    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    /// Each host thread, and whether it was sent a job.
+    threads: Mutex<Vec<(std::thread::JoinHandle<()>, Arc<AtomicBool>)>>,
 }
 
 impl SshPool {
@@ -197,7 +201,7 @@ impl SshPool {
             .collect();
         // Each thread sees its queue closed once woken.
         for link in links {
-            let Ok(Link { jobs, wake }) = Arc::try_unwrap(link) else {
+            let Ok(Link { jobs, wake, .. }) = Arc::try_unwrap(link) else {
                 continue;
             };
             drop(jobs);
@@ -210,7 +214,10 @@ impl SshPool {
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         );
         let deadline = Instant::now() + within;
-        for t in threads {
+        for (t, used) in threads {
+            if !used.load(Ordering::SeqCst) {
+                continue;
+            }
             while !t.is_finished() && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(2));
             }
@@ -227,6 +234,7 @@ impl SshPool {
         let registry = &self.registry;
         loop {
             if let Some(link) = registry.hosts().get(&host.name) {
+                link.used.store(true, Ordering::SeqCst);
                 link.jobs.send(job).map_err(|_| stopped())?;
                 link.wake();
                 return Ok(());
@@ -242,40 +250,83 @@ impl SshPool {
             if hosts.contains_key(&host.name) {
                 continue;
             }
-            let (tx, rx) = mpsc::channel();
-            let (wake, woken) = UnixStream::pair().map_err(|e| e.to_string())?;
-            wake.set_nonblocking(true).map_err(|e| e.to_string())?;
-            woken.set_nonblocking(true).map_err(|e| e.to_string())?;
-            tx.send(job).map_err(|_| stopped())?;
-            let thread_host = host.clone();
-            let inventory = Arc::clone(&self.inventory);
-            let secrets = Arc::clone(&self.secrets);
-            let thread_registry = Arc::clone(registry);
-            let handle = std::thread::Builder::new()
-                .name(format!("ssh-{}", host.name))
-                .stack_size(THREAD_STACK)
-                .spawn(move || {
-                    serve(
-                        &thread_host,
-                        &inventory,
-                        &secrets,
-                        &thread_registry,
-                        &rx,
-                        &woken,
-                    );
-                    // The slot frees once the session and sockets are closed.
-                    drop((rx, woken, slot));
-                })
-                .map_err(|e| format!("cannot start its thread: {e}"))?;
-            let mut threads = self
-                .threads
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            threads.retain(|t| !t.is_finished());
-            threads.push(handle);
-            hosts.insert(host.name.clone(), Arc::new(Link { jobs: tx, wake }));
-            return Ok(());
+            return self.start(host, slot, &mut hosts, Some(job));
         }
+    }
+
+    /// Logs in to each of `hosts` in the background, while a slot is free
+    /// for it (a hint: a host without one connects on its first command).
+    /// A failure is kept, and given to the host's first commands, as when
+    /// they connect themselves.
+    pub fn prepare(&self, hosts: &[Host]) {
+        for host in hosts {
+            let Ok(slot) = Arc::clone(&self.registry.slots).try_acquire_owned() else {
+                return;
+            };
+            let mut links = self.registry.hosts();
+            if !links.contains_key(&host.name)
+                && let Err(e) = self.start(host, slot, &mut links, None)
+            {
+                tracing::warn!(host = %host.name, "cannot connect early: {e}");
+            }
+        }
+    }
+
+    /// Starts the host's thread, holding `slot`, with `job` queued or else
+    /// connecting at once; registers its link in `links`.
+    fn start(
+        &self,
+        host: &Host,
+        slot: tokio::sync::OwnedSemaphorePermit,
+        links: &mut HashMap<String, Arc<Link>>,
+        job: Option<Request>,
+    ) -> Result<(), String> {
+        let (tx, rx) = mpsc::channel();
+        let (wake, woken) = UnixStream::pair().map_err(|e| e.to_string())?;
+        wake.set_nonblocking(true).map_err(|e| e.to_string())?;
+        woken.set_nonblocking(true).map_err(|e| e.to_string())?;
+        let eager = job.is_none();
+        let used = Arc::new(AtomicBool::new(!eager));
+        if let Some(job) = job {
+            tx.send(job)
+                .map_err(|_| "the connection thread stopped".to_string())?;
+        }
+        let thread_host = host.clone();
+        let inventory = Arc::clone(&self.inventory);
+        let secrets = Arc::clone(&self.secrets);
+        let thread_registry = Arc::clone(&self.registry);
+        let handle = std::thread::Builder::new()
+            .name(format!("ssh-{}", host.name))
+            .stack_size(THREAD_STACK)
+            .spawn(move || {
+                serve(
+                    &thread_host,
+                    &inventory,
+                    &secrets,
+                    &thread_registry,
+                    &rx,
+                    &woken,
+                    eager,
+                );
+                // The slot frees once the session and sockets are closed.
+                drop((rx, woken, slot));
+            })
+            .map_err(|e| format!("cannot start its thread: {e}"))?;
+        let mut threads = self
+            .threads
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        threads.retain(|(t, _)| !t.is_finished());
+        threads.push((handle, Arc::clone(&used)));
+        links.insert(
+            host.name.clone(),
+            Arc::new(Link {
+                jobs: tx,
+                wake,
+                used,
+            }),
+        );
+        Ok(())
     }
 }
 
@@ -383,7 +434,7 @@ fn open_tunnel(
 /// The connection thread: starts each job on a channel as soon as it is
 /// queued and drives all of them at once. A failed connection answers
 /// every job with the same error. An idle thread retires when another
-/// host waits for its slot.
+/// host waits for its slot. `eager`: connect before any job comes.
 fn serve(
     host: &Host,
     inventory: &Inventory,
@@ -391,12 +442,34 @@ fn serve(
     registry: &Registry,
     jobs: &mpsc::Receiver<Request>,
     woken: &UnixStream,
+    eager: bool,
 ) {
     let mut connections: Vec<Connection> = Vec::new();
     let mut queue: VecDeque<Request> = VecDeque::new();
     let mut failure: Option<(TransportError, Instant)> = None;
     let mut max_sessions = MAX_SESSIONS;
     let mut closed = false;
+    let connect = |connections: &mut Vec<Connection>,
+                   failure: &mut Option<(TransportError, Instant)>,
+                   max_sessions: &mut usize| {
+        match Connection::open(host, inventory, secrets, 0) {
+            Ok(c) => {
+                c.session.set_blocking(false);
+                *failure = None;
+                connections.push(c);
+            }
+            // The host is up: the commands wait for a channel on the
+            // sessions it already allowed.
+            Err(e) if !connections.is_empty() => {
+                tracing::warn!(host = %host.name, "cannot open another session: {e}");
+                *max_sessions = connections.len();
+            }
+            Err(e) => *failure = Some((e, Instant::now())),
+        }
+    };
+    if eager {
+        connect(&mut connections, &mut failure, &mut max_sessions);
+    }
     loop {
         let mut sink = [0u8; 64];
         while matches!((&*woken).read(&mut sink), Ok(n) if n > 0) {}
@@ -428,20 +501,7 @@ fn serve(
                     break;
                 }
             }
-            match Connection::open(host, inventory, secrets, 0) {
-                Ok(c) => {
-                    c.session.set_blocking(false);
-                    failure = None;
-                    connections.push(c);
-                }
-                // The host is up: the commands wait for a channel on the
-                // sessions it already allowed.
-                Err(e) if !connections.is_empty() => {
-                    tracing::warn!(host = %host.name, "cannot open another session: {e}");
-                    max_sessions = connections.len();
-                }
-                Err(e) => failure = Some((e, Instant::now())),
-            }
+            connect(&mut connections, &mut failure, &mut max_sessions);
         }
         let now = Instant::now();
         let mut progressed = false;
@@ -522,6 +582,9 @@ fn wait(connections: &mut [Connection], woken: &UnixStream, now: Instant) {
             }
         }
     }
+    for c in connections.iter().filter(|c| c.tcp) {
+        quick_ack(c.fd);
+    }
     let wait = until.saturating_duration_since(Instant::now());
     let ms = i32::try_from(wait.as_millis()).unwrap_or(i32::MAX).max(1);
     // SAFETY: valid pollfds on sockets this thread owns, and their count.
@@ -533,6 +596,30 @@ fn wait(connections: &mut [Connection], woken: &UnixStream, now: Instant) {
             c.broken = true;
         }
     }
+}
+
+/// Has the kernel acknowledge what arrives on `fd` at once, not up to 40 ms
+/// later: sshd writes without `TCP_NODELAY`, so a reply it writes while an
+/// earlier segment is unacknowledged (the first channel after the login
+/// finds the host keys it sent unacknowledged) waits for that ACK (Nagle).
+/// Linux leaves this mode by itself, hence a call before each wait.
+fn quick_ack(fd: RawFd) {
+    #[cfg(target_os = "linux")]
+    {
+        let on: libc::c_int = 1;
+        // SAFETY: a socket this thread owns, and an int option of its size.
+        unsafe {
+            libc::setsockopt(
+                fd,
+                libc::IPPROTO_TCP,
+                libc::TCP_QUICKACK,
+                std::ptr::from_ref(&on).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = fd;
 }
 
 fn again(e: &ssh2::Error) -> bool {
@@ -558,6 +645,8 @@ impl AsRawFd for Socket {
 struct Connection {
     session: Session,
     fd: RawFd,
+    /// `fd` is a TCP socket (not the socket pair of a jump host's tunnel).
+    tcp: bool,
     /// Keeps the jump host's session alive while this one uses it.
     _jump: Option<std::thread::JoinHandle<()>>,
     /// The commands on this session, with a channel or waiting for one.
@@ -641,6 +730,7 @@ impl Connection {
             }
         };
         let fd = socket.as_raw_fd();
+        let tcp = matches!(socket, Socket::Tcp(_));
         let mut session = Session::new().map_err(|e| connect_err(e.to_string()))?;
         session.set_timeout(u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX));
         let known_hosts = host.known_hosts.clone().unwrap_or_else(default_known_hosts);
@@ -656,6 +746,7 @@ impl Connection {
         Ok(Self {
             session,
             fd,
+            tcp,
             _jump: jump,
             tasks: Vec::new(),
             limit: None,
@@ -1399,6 +1490,9 @@ fn pump(via: &Connection, mut channel: Channel, local: UnixStream) {
                     revents: 0,
                 },
             ];
+            if via.tcp {
+                quick_ack(via.fd);
+            }
             // SAFETY: two valid pollfds on sockets owned by this thread.
             unsafe {
                 libc::poll(fds.as_mut_ptr(), 2, 50);
