@@ -117,10 +117,13 @@ impl Launch {
             self.dry_run,
             self.options.forks,
         );
+        // A run refused because another holds the state dir touches no
+        // host: the lock comes before any login.
+        let lock = lock_state(&self.state_dir, &self.journal)?;
         // The first steps' hosts log in while the journal and the rest are
         // set up.
         transport.prepare(&first_hosts(&runbook, &self.options, &hosts));
-        let (lock, mut run_dir) = open_state(&self.state_dir, self.journal)?;
+        let (lock, mut run_dir) = open_state(&self.state_dir, self.journal, lock)?;
         let run_id = run_dir
             .as_ref()
             .map_or_else(|| "dry-run".to_string(), |d| d.id.clone());
@@ -215,19 +218,34 @@ pub fn hosts(inventory: Option<&Inventory>) -> BTreeMap<String, Host> {
 
 /// Locks the state dir and makes a new run's directory (staged until its
 /// start is journaled), keeping the runbook and inventory as executed.
+/// The state dir's lock a new run needs (an existing run's is taken).
+pub fn lock_state(state_dir: &Path, journal: &Journal) -> Result<Option<Lock>, StateError> {
+    match journal {
+        Journal::New { .. } => state::lock(state_dir).map(Some),
+        Journal::None | Journal::Existing(..) => Ok(None),
+    }
+}
+
 pub fn open_state(
     state_dir: &Path,
     journal: Journal,
+    lock: Option<Lock>,
 ) -> Result<(Option<Lock>, Option<RunDir>), StateError> {
-    match journal {
-        Journal::None => Ok((None, None)),
-        Journal::Existing(lock, dir) => Ok((Some(lock), Some(dir))),
-        Journal::New {
-            id,
-            runbook,
-            inventory,
-        } => {
-            let lock = state::lock(state_dir)?;
+    match (journal, lock) {
+        (Journal::None, _) => Ok((None, None)),
+        (Journal::Existing(lock, dir), _) => Ok((Some(lock), Some(dir))),
+        (
+            Journal::New {
+                id,
+                runbook,
+                inventory,
+            },
+            lock,
+        ) => {
+            let lock = match lock {
+                Some(lock) => lock,
+                None => state::lock(state_dir)?,
+            };
             let dir = RunDir::create(state_dir, &id)?;
             dir.keep("runbook.yaml", &runbook)?;
             if let Some(inventory) = &inventory {
