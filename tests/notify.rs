@@ -22,14 +22,21 @@ impl Hook {
     /// Answers 500 to the first `fail_first` POSTs, then 200; `hang`: never
     /// answers at all.
     fn start(dir: &Path, fail_first: u32, hang: bool) -> Self {
-        let record = dir.join("posts.jsonl");
-        let port_file = dir.join("hook.port");
+        Self::serve(dir, "hook", fail_first, hang, None)
+    }
+
+    /// One of several servers in `dir`, told apart by `name`; `tls`: a PEM
+    /// file holding a key and its certificate, to serve HTTPS.
+    fn serve(dir: &Path, name: &str, fail_first: u32, hang: bool, tls: Option<&Path>) -> Self {
+        let record = dir.join(format!("{name}.posts.jsonl"));
+        let port_file = dir.join(format!("{name}.port"));
         let child = Command::new("python3")
             .arg(repo().join("tests/fixtures/notify_hook.py"))
             .arg(fail_first.to_string())
             .arg(if hang { "hang" } else { "answer" })
             .arg(&record)
             .arg(&port_file)
+            .args(tls)
             .stdin(Stdio::null())
             .spawn()
             .expect("python3");
@@ -317,6 +324,77 @@ fn a_webhook_that_never_answers_does_not_hold_the_run() {
     assert_eq!(failed.len(), 1, "{events:#?}");
     assert_eq!(of_kind(&events, "run-finished")[0]["outcome"], "succeeded");
     assert!(!hook.posts().is_empty(), "the webhook was reached");
+}
+
+#[test]
+fn each_failed_delivery_says_what_happened_in_plain_words() {
+    let t = Test::new();
+    let dir = t.path();
+    let openssl = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"])
+        .args(["-subj", "/CN=127.0.0.1", "-keyout", "key.pem", "-out", "cert.pem"])
+        .current_dir(dir)
+        .output()
+        .expect("openssl (package openssl) must be installed: run scripts/test.sh");
+    assert!(openssl.status.success(), "{openssl:?}");
+    let pem = read(&dir.join("key.pem")) + &read(&dir.join("cert.pem"));
+    std::fs::write(dir.join("self-signed.pem"), pem).unwrap();
+    let untrusted = Hook::serve(dir, "tls", 0, false, Some(&dir.join("self-signed.pem")));
+    let silent = Hook::serve(dir, "silent", 0, true, None);
+    let failing = Hook::serve(dir, "failing", 9, false, None);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let webhooks = [
+        "http://hook.invalid/x".to_string(),
+        format!("http://127.0.0.1:{closed}/x"),
+        untrusted.url("/x").replace("http:", "https:"),
+        silent.url("/x"),
+        failing.url("/x"),
+    ];
+    let notify: String = webhooks
+        .iter()
+        .map(|url| format!("  - {{webhook: '{url}', on: [step-failed]}}\n"))
+        .collect();
+    // The run outlasts every attempt: each failure is the webhook's own.
+    let runbook = format!(
+        "version: 1\nname: n\nsteps:\n  \
+         - {{id: broken, run: 'false', on_failure: continue}}\n  \
+         - {{id: wait, run: 'sleep 4'}}\nnotify:\n{notify}"
+    );
+    let (_, t) = t
+        .file("runbook.yaml", &runbook)
+        .args(["run", "runbook.yaml", "--state-dir", "state"])
+        .env("RUNBOOK_NOTIFY_RETRY_FOR", "2s")
+        .status(1)
+        .run();
+    let events = journal(&t.path().join("state"));
+    let mut reasons: Vec<(u64, String)> = of_kind(&events, "notification-failed")
+        .iter()
+        .map(|e| {
+            let reason = e["reason"].as_str().unwrap().to_string();
+            (e["webhook"].as_u64().unwrap(), reason)
+        })
+        .collect();
+    reasons.sort();
+    let expected = [
+        "name not found",
+        "connection refused",
+        "TLS certificate not trusted (self-signed certificate)",
+        "timed out",
+        "HTTP status 500",
+    ];
+    assert_eq!(reasons.len(), expected.len(), "{events:#?}");
+    for ((webhook, reason), (n, what)) in reasons.iter().zip(expected.iter().enumerate()) {
+        assert_eq!(*webhook, n as u64 + 1);
+        assert!(
+            reason.starts_with("gave up after ") && reason.ends_with(&format!(": {what}")),
+            "webhook {webhook}: {reason:?}, expected it to say {what:?}"
+        );
+        assert!(!reason.contains("127.0.0.1") && !reason.contains("invalid"), "{reason}");
+    }
 }
 
 #[test]
