@@ -484,6 +484,34 @@ fn a_missing_webhook_secret_stops_the_run_before_it_starts() {
 }
 
 #[test]
+fn a_webhook_secret_that_is_not_an_http_url_stops_the_run_before_it_starts() {
+    for value in [format!("chat.example/{SECRET}"), format!("ftp://chat.example/{SECRET}")] {
+        let (output, t) = Test::new()
+            .runbook(
+                "
+                version: 1
+                name: demo
+                steps:
+                  - {id: a, run: 'touch ran'}
+                notify:
+                  - webhook: 'http://127.0.0.1:9/hook'
+                  - webhook: '{{ secret.CHAT }}'
+                ",
+            )
+            .args(["run", "runbook.yaml", "--state-dir", "state"])
+            .env("RUNBOOK_SECRET_CHAT", &value)
+            .status(2)
+            .stderr_contains("the secret `CHAT` of webhook 2 in `notify` is not an http:// or https:// URL")
+            .run();
+        let all = format!("{output:?}");
+        assert!(!all.contains(SECRET), "the value is shown: {all}");
+        assert!(!t.path().join("ran").exists(), "the run started");
+        let runs = std::fs::read_dir(t.path().join("state/runs")).map_or(0, Iterator::count);
+        assert_eq!(runs, 0, "a run was journaled");
+    }
+}
+
+#[test]
 fn a_run_waiting_for_an_operator_notifies_the_pause_and_the_phase_at_risk() {
     let t = Test::new();
     let hook = Hook::start(t.path(), 0, false);
