@@ -398,6 +398,55 @@ fn each_failed_delivery_says_what_happened_in_plain_words() {
 }
 
 #[test]
+fn a_second_ctrl_c_gives_up_on_the_notifications_still_queued() {
+    let t = Test::new();
+    let hook = Hook::start(t.path(), 0, true);
+    let t = t.runbook(&format!(
+        "
+        version: 1
+        name: interrupted
+        steps:
+          - {{id: wait, run: 'touch started; sleep 2'}}
+        notify:
+          - {{webhook: '{}', on: [run-finished]}}
+        ",
+        hook.url("/hang")
+    ))
+    .args(["run", "runbook.yaml", "--state-dir", "state"]);
+    let mut child = t
+        .command()
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    crate::harness::wait_for(&t.path().join("started"));
+    // The first lets the step finish; the run's end is then posted to a
+    // webhook that never answers, and the run waits for it.
+    crate::harness::interrupt(&child);
+    crate::harness::wait_for(&hook.record);
+    crate::harness::interrupt(&child);
+    // A hang guard only.
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(90) {
+            let _ = child.kill();
+            panic!("the run never ended");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(130));
+    let events = journal(&t.path().join("state"));
+    assert_eq!(of_kind(&events, "run-finished")[0]["outcome"], "interrupted");
+    let failed = of_kind(&events, "notification-failed");
+    assert_eq!(failed.len(), 1, "{events:#?}");
+    assert_eq!(failed[0]["notification"], "run-finished");
+    assert_eq!(failed[0]["reason"], "interrupted");
+}
+
+#[test]
 fn a_dry_run_sends_nothing() {
     let t = Test::new();
     let hook = Hook::start(t.path(), 0, false);

@@ -14,7 +14,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::confirm::Confirmer;
 use super::context::Secrets;
-use super::dispatcher::{Dispatcher, Options, Summary};
+use super::dispatcher::{Dispatcher, Options, Signals, Summary};
 use super::transport::{Router, Transport, dry_run::DryRun, local::Local, ssh::SshPool};
 use super::worker::Shared;
 use crate::events::{EventKind, RunEvent};
@@ -161,9 +161,10 @@ impl Launch {
             self.options,
         );
         let clock = (dispatcher.started, dispatcher.started_at);
+        let mut signals = Signals::new();
         let summary =
             dispatcher
-                .run(events, self.first)
+                .run(events, self.first, &mut signals)
                 .await
                 .map_err(|source| LaunchError::Journal {
                     source,
@@ -174,7 +175,7 @@ impl Launch {
         // its viewers the last events and stops.
         reporter.finish();
         if let Some(deliveries) = deliveries {
-            journal_late(deliveries, run_dir.as_mut(), clock).await;
+            journal_late(deliveries, run_dir.as_mut(), clock, &mut signals, summary.killed).await;
         }
         if let Some(live) = board {
             live.stop();
@@ -338,7 +339,8 @@ fn notifier(
     })
 }
 
-/// Waits a short while for the notifications still queued, then journals
+/// Waits a short while for the notifications still queued (not at all
+/// once the operator interrupted twice, or interrupts now), then journals
 /// what the dispatcher could not: those settled after its end, and those
 /// given up on. The run's outcome is already journaled: a failure to write
 /// these is only logged.
@@ -346,10 +348,20 @@ async fn journal_late(
     deliveries: crate::notify::Deliveries,
     run_dir: Option<&mut RunDir>,
     (started, started_at): (Instant, SystemTime),
+    signals: &mut Signals,
+    killed: bool,
 ) {
-    let late = tokio::task::spawn_blocking(move || deliveries.finish())
-        .await
-        .unwrap_or_default();
+    let give_up = deliveries.give_up();
+    if killed {
+        give_up.now();
+    }
+    let mut waiting = tokio::task::spawn_blocking(move || deliveries.finish());
+    let late = loop {
+        tokio::select! {
+            late = &mut waiting => break late.unwrap_or_default(),
+            () = signals.next() => give_up.now(),
+        }
+    };
     for kind in &late {
         if let EventKind::NotificationFailed {
             notification,

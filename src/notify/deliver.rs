@@ -84,6 +84,8 @@ struct Outbox {
     journaled: usize,
     /// The run is over and the launcher has taken what is left.
     sealed: bool,
+    /// The operator interrupted the wait for what is left.
+    interrupted: bool,
     open: BTreeMap<u64, Open>,
 }
 
@@ -201,24 +203,41 @@ impl Queues {
     }
 }
 
+/// Cuts [`Deliveries::finish`]'s wait short, from another thread.
+pub struct GiveUp(Shared);
+
+impl GiveUp {
+    pub fn now(&self) {
+        lock(&self.0).interrupted = true;
+        self.0.1.notify_all();
+    }
+}
+
 impl Deliveries {
+    #[must_use]
+    pub fn give_up(&self) -> GiveUp {
+        GiveUp(Arc::clone(&self.shared))
+    }
+
     /// At the end of the run: waits a short while for what is still
-    /// queued, then gives up on it. Returns the results not journaled yet,
-    /// each failure given up on included.
+    /// queued (unless given up on), then gives up on it. Returns the
+    /// results not journaled yet, each failure given up on included.
     #[must_use]
     pub fn finish(self) -> Vec<EventKind> {
         let wait = self.retry_for.min(DRAIN_AT_MOST);
         let (mutex, condvar) = &*self.shared;
         let guard = mutex.lock().unwrap_or_else(PoisonError::into_inner);
         let (mut outbox, _) = condvar
-            .wait_timeout_while(guard, wait, |o| !o.open.is_empty())
+            .wait_timeout_while(guard, wait, |o| !o.open.is_empty() && !o.interrupted)
             .unwrap_or_else(PoisonError::into_inner);
         outbox.sealed = true;
         condvar.notify_all();
         let from = outbox.journaled.min(outbox.results.len());
         let mut late = outbox.results.split_off(from);
+        let interrupted = outbox.interrupted;
         for open in std::mem::take(&mut outbox.open).into_values() {
             let reason = match open.last_error {
+                _ if interrupted => "interrupted".into(),
                 Some(e) => format!("the run ended before it was delivered (last attempt: {e})"),
                 None => "the run ended before it was delivered".into(),
             };
