@@ -689,3 +689,24 @@ fn verify_checks_each_runbook_version_a_resume_kept() {
         &[&format!("{version} is missing")],
     );
 }
+
+/// A bundle saved under a run's id beside the state dir must not hide the
+/// run: the run id wins, `./ID` names the file.
+#[test]
+fn verify_reads_a_run_id_as_the_run_even_when_a_file_has_its_name() {
+    let (t, _, id) = finished_run();
+    std::fs::write(t.path().join(&id), "not a bundle").unwrap();
+    expect(
+        &bin(t.path(), &["verify", &id]),
+        0,
+        &["journal.jsonl: intact"],
+    );
+    expect(
+        &bin(t.path(), &["verify", &format!("./{id}")]),
+        1,
+        &["is not a gzip file"],
+    );
+    // A file that is no run id is still read as a bundle.
+    std::fs::write(t.path().join("saved"), "not a bundle").unwrap();
+    expect(&bin(t.path(), &["verify", "saved"]), 1, &["is not a gzip file"]);
+}
