@@ -708,5 +708,25 @@ fn verify_reads_a_run_id_as_the_run_even_when_a_file_has_its_name() {
     );
     // A file that is no run id is still read as a bundle.
     std::fs::write(t.path().join("saved"), "not a bundle").unwrap();
-    expect(&bin(t.path(), &["verify", "saved"]), 1, &["is not a gzip file"]);
+    expect(
+        &bin(t.path(), &["verify", "saved"]),
+        1,
+        &["is not a gzip file"],
+    );
+}
+
+#[test]
+fn evidence_into_a_missing_folder_names_the_file_asked_for_only() {
+    let (t, _, id) = finished_run();
+    let out = bin(t.path(), &["evidence", &id, "-o", "absent/x.tgz"]);
+    expect(
+        &out,
+        1,
+        &["cannot write to absent/x.tgz: No such file or directory"],
+    );
+    let all = text(&out);
+    assert!(
+        !all.contains(".evidence-") && !all.contains(".tmp"),
+        "{all}"
+    );
 }

@@ -515,7 +515,10 @@ fn handoff_report_and_run_lines_never_print_control_characters() {
     let raw = |c: char| c.is_control() && c != '\n' && c != '\t';
     let lines = text(&output.stdout) + &text(&output.stderr);
     assert!(!lines.contains(raw), "{lines:?}");
-    assert!(lines.contains(r"before\u{1b}[2Jmid\u{1b}]0;title\u{7}after"), "{lines}");
+    assert!(
+        lines.contains(r"before\u{1b}[2Jmid\u{1b}]0;title\u{7}after"),
+        "{lines}"
+    );
     let dir = t.path();
     let id = only_run(dir);
     // As an older version journaled it: the bytes the host wrote.
@@ -528,7 +531,19 @@ fn handoff_report_and_run_lines_never_print_control_characters() {
     let failed = ok(dir, &["handoff", "--format", "text"]);
     assert!(!failed.contains(raw), "{failed:?}");
     assert!(failed.contains(r"before\u{1b}[2Jmid"), "{failed}");
-    ok(dir, &["mark", &id, "loud", "done", "--operator", hostile, "--note", "fixed\u{1b}[2J"]);
+    ok(
+        dir,
+        &[
+            "mark",
+            &id,
+            "loud",
+            "done",
+            "--operator",
+            hostile,
+            "--note",
+            "fixed\u{1b}[2J",
+        ],
+    );
     for args in [
         &["handoff", "--format", "text", "--since", "1h"][..],
         &["handoff", "--format", "md", "--since", "1h"],
@@ -536,7 +551,10 @@ fn handoff_report_and_run_lines_never_print_control_characters() {
     ] {
         let shown = ok(dir, args);
         assert!(!shown.contains(raw), "{args:?}: {shown:?}");
-        assert!(shown.contains(r"op\u{1b}]0;title\u{7}"), "{args:?}: {shown}");
+        assert!(
+            shown.contains(r"op\u{1b}]0;title\u{7}"),
+            "{args:?}: {shown}"
+        );
     }
     let report = ok(dir, &["report", "--format", "md"]);
     assert!(report.contains(r"before\u{1b}[2Jmid"), "{report}");

@@ -331,8 +331,17 @@ fn each_failed_delivery_says_what_happened_in_plain_words() {
     let t = Test::new();
     let dir = t.path();
     let openssl = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"])
-        .args(["-subj", "/CN=127.0.0.1", "-keyout", "key.pem", "-out", "cert.pem"])
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .args([
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "cert.pem",
+        ])
         .current_dir(dir)
         .output()
         .expect("openssl (package openssl) must be installed: run scripts/test.sh");
@@ -393,7 +402,10 @@ fn each_failed_delivery_says_what_happened_in_plain_words() {
             reason.starts_with("gave up after ") && reason.ends_with(&format!(": {what}")),
             "webhook {webhook}: {reason:?}, expected it to say {what:?}"
         );
-        assert!(!reason.contains("127.0.0.1") && !reason.contains("invalid"), "{reason}");
+        assert!(
+            !reason.contains("127.0.0.1") && !reason.contains("invalid"),
+            "{reason}"
+        );
     }
 }
 
@@ -401,8 +413,9 @@ fn each_failed_delivery_says_what_happened_in_plain_words() {
 fn a_second_ctrl_c_gives_up_on_the_notifications_still_queued() {
     let t = Test::new();
     let hook = Hook::start(t.path(), 0, true);
-    let t = t.runbook(&format!(
-        "
+    let t = t
+        .runbook(&format!(
+            "
         version: 1
         name: interrupted
         steps:
@@ -410,9 +423,9 @@ fn a_second_ctrl_c_gives_up_on_the_notifications_still_queued() {
         notify:
           - {{webhook: '{}', on: [run-finished]}}
         ",
-        hook.url("/hang")
-    ))
-    .args(["run", "runbook.yaml", "--state-dir", "state"]);
+            hook.url("/hang")
+        ))
+        .args(["run", "runbook.yaml", "--state-dir", "state"]);
     let mut child = t
         .command()
         .stdout(Stdio::null())
@@ -439,7 +452,10 @@ fn a_second_ctrl_c_gives_up_on_the_notifications_still_queued() {
     };
     assert_eq!(status.code(), Some(130));
     let events = journal(&t.path().join("state"));
-    assert_eq!(of_kind(&events, "run-finished")[0]["outcome"], "interrupted");
+    assert_eq!(
+        of_kind(&events, "run-finished")[0]["outcome"],
+        "interrupted"
+    );
     let failed = of_kind(&events, "notification-failed");
     assert_eq!(failed.len(), 1, "{events:#?}");
     assert_eq!(failed[0]["notification"], "run-finished");
@@ -534,7 +550,10 @@ fn a_missing_webhook_secret_stops_the_run_before_it_starts() {
 
 #[test]
 fn a_webhook_secret_that_is_not_an_http_url_stops_the_run_before_it_starts() {
-    for value in [format!("chat.example/{SECRET}"), format!("ftp://chat.example/{SECRET}")] {
+    for value in [
+        format!("chat.example/{SECRET}"),
+        format!("ftp://chat.example/{SECRET}"),
+    ] {
         let (output, t) = Test::new()
             .runbook(
                 "
@@ -550,7 +569,9 @@ fn a_webhook_secret_that_is_not_an_http_url_stops_the_run_before_it_starts() {
             .args(["run", "runbook.yaml", "--state-dir", "state"])
             .env("RUNBOOK_SECRET_CHAT", &value)
             .status(2)
-            .stderr_contains("the secret `CHAT` of webhook 2 in `notify` is not an http:// or https:// URL")
+            .stderr_contains(
+                "the secret `CHAT` of webhook 2 in `notify` is not an http:// or https:// URL",
+            )
             .run();
         let all = format!("{output:?}");
         assert!(!all.contains(SECRET), "the value is shown: {all}");

@@ -162,20 +162,26 @@ impl Launch {
         );
         let clock = (dispatcher.started, dispatcher.started_at);
         let mut signals = Signals::new();
-        let summary =
-            dispatcher
-                .run(events, self.first, &mut signals)
-                .await
-                .map_err(|source| LaunchError::Journal {
-                    source,
-                    run_id: run_id.clone(),
-                    published: run_dir.as_ref().is_some_and(RunDir::is_published),
-                })?;
+        let summary = dispatcher
+            .run(events, self.first, &mut signals)
+            .await
+            .map_err(|source| LaunchError::Journal {
+                source,
+                run_id: run_id.clone(),
+                published: run_dir.as_ref().is_some_and(RunDir::is_published),
+            })?;
         // The board's sink lets go of its channel here: the board sends
         // its viewers the last events and stops.
         reporter.finish();
         if let Some(deliveries) = deliveries {
-            journal_late(deliveries, run_dir.as_mut(), clock, &mut signals, summary.killed).await;
+            journal_late(
+                deliveries,
+                run_dir.as_mut(),
+                clock,
+                &mut signals,
+                summary.killed,
+            )
+            .await;
         }
         if let Some(live) = board {
             live.stop();

@@ -381,7 +381,10 @@ fn failure(e: &ureq::Error) -> String {
             let text = tls.to_string();
             if text.contains("certificate verify failed") {
                 // native-tls adds OpenSSL's verdict in parentheses.
-                match text.rsplit_once(" (").and_then(|(_, v)| v.strip_suffix(')')) {
+                match text
+                    .rsplit_once(" (")
+                    .and_then(|(_, v)| v.strip_suffix(')'))
+                {
                     Some(verdict) => format!("TLS certificate not trusted ({verdict})"),
                     None => "TLS certificate not trusted".into(),
                 }
