@@ -551,6 +551,12 @@ pub fn aggregate(outcomes: &[HostOutcome]) -> HostOutcome {
 /// after the dispatcher's end still counts for what follows it.
 pub struct Signals(Vec<tokio::signal::unix::Signal>);
 
+impl Default for Signals {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Signals {
     #[must_use]
     pub fn new() -> Self {
