@@ -689,3 +689,44 @@ fn verify_checks_each_runbook_version_a_resume_kept() {
         &[&format!("{version} is missing")],
     );
 }
+
+/// A bundle saved under a run's id beside the state dir must not hide the
+/// run: the run id wins, `./ID` names the file.
+#[test]
+fn verify_reads_a_run_id_as_the_run_even_when_a_file_has_its_name() {
+    let (t, _, id) = finished_run();
+    std::fs::write(t.path().join(&id), "not a bundle").unwrap();
+    expect(
+        &bin(t.path(), &["verify", &id]),
+        0,
+        &["journal.jsonl: intact"],
+    );
+    expect(
+        &bin(t.path(), &["verify", &format!("./{id}")]),
+        1,
+        &["is not a gzip file"],
+    );
+    // A file that is no run id is still read as a bundle.
+    std::fs::write(t.path().join("saved"), "not a bundle").unwrap();
+    expect(
+        &bin(t.path(), &["verify", "saved"]),
+        1,
+        &["is not a gzip file"],
+    );
+}
+
+#[test]
+fn evidence_into_a_missing_folder_names_the_file_asked_for_only() {
+    let (t, _, id) = finished_run();
+    let out = bin(t.path(), &["evidence", &id, "-o", "absent/x.tgz"]);
+    expect(
+        &out,
+        1,
+        &["cannot write to absent/x.tgz: No such file or directory"],
+    );
+    let all = text(&out);
+    assert!(
+        !all.contains(".evidence-") && !all.contains(".tmp"),
+        "{all}"
+    );
+}

@@ -489,3 +489,74 @@ fn handoff_keeps_its_structure_whatever_notes_titles_and_stderr_hold() {
     assert_eq!(upper.len(), headings.len() + 1, "{txt}");
     assert!(txt.contains("alice ## In flight (0)"), "{txt}");
 }
+
+/// Escape sequences clear the screen or retitle the window of whoever
+/// reads the hand-off, the report or the run's lines on a terminal. This
+/// version journals a host's stderr escaped, but an older one did not,
+/// and operators' names and notes are typed freely.
+#[test]
+fn handoff_report_and_run_lines_never_print_control_characters() {
+    let hostile = "op\u{1b}]0;title\u{7}";
+    let (output, t) = Test::new()
+        .runbook(
+            r"
+            version: 1
+            name: escapes
+            steps:
+              - id: loud
+                run: printf 'before\033[2Jmid\033]0;title\007after\n' >&2; exit 3
+                on_failure: continue
+            ",
+        )
+        .args(["run", "runbook.yaml", "--state-dir", "state"])
+        .args(["--operator", hostile])
+        .status(1)
+        .run();
+    let raw = |c: char| c.is_control() && c != '\n' && c != '\t';
+    let lines = text(&output.stdout) + &text(&output.stderr);
+    assert!(!lines.contains(raw), "{lines:?}");
+    assert!(
+        lines.contains(r"before\u{1b}[2Jmid\u{1b}]0;title\u{7}after"),
+        "{lines}"
+    );
+    let dir = t.path();
+    let id = only_run(dir);
+    // As an older version journaled it: the bytes the host wrote.
+    let path = dir.join("state/runs").join(&id).join("journal.jsonl");
+    let older = journal(dir, &id)
+        .replace(r"\\u{1b}", r"\u001b")
+        .replace(r"\\u{7}", r"\u0007");
+    assert!(older.contains(r"before\u001b[2J"), "{older}");
+    std::fs::write(&path, older).unwrap();
+    let failed = ok(dir, &["handoff", "--format", "text"]);
+    assert!(!failed.contains(raw), "{failed:?}");
+    assert!(failed.contains(r"before\u{1b}[2Jmid"), "{failed}");
+    ok(
+        dir,
+        &[
+            "mark",
+            &id,
+            "loud",
+            "done",
+            "--operator",
+            hostile,
+            "--note",
+            "fixed\u{1b}[2J",
+        ],
+    );
+    for args in [
+        &["handoff", "--format", "text", "--since", "1h"][..],
+        &["handoff", "--format", "md", "--since", "1h"],
+        &["report", "--format", "md"],
+    ] {
+        let shown = ok(dir, args);
+        assert!(!shown.contains(raw), "{args:?}: {shown:?}");
+        assert!(
+            shown.contains(r"op\u{1b}]0;title\u{7}"),
+            "{args:?}: {shown}"
+        );
+    }
+    let report = ok(dir, &["report", "--format", "md"]);
+    assert!(report.contains(r"before\u{1b}[2Jmid"), "{report}");
+    assert!(report.contains(r"fixed\u{1b}[2J"), "{report}");
+}

@@ -22,14 +22,21 @@ impl Hook {
     /// Answers 500 to the first `fail_first` POSTs, then 200; `hang`: never
     /// answers at all.
     fn start(dir: &Path, fail_first: u32, hang: bool) -> Self {
-        let record = dir.join("posts.jsonl");
-        let port_file = dir.join("hook.port");
+        Self::serve(dir, "hook", fail_first, hang, None)
+    }
+
+    /// One of several servers in `dir`, told apart by `name`; `tls`: a PEM
+    /// file holding a key and its certificate, to serve HTTPS.
+    fn serve(dir: &Path, name: &str, fail_first: u32, hang: bool, tls: Option<&Path>) -> Self {
+        let record = dir.join(format!("{name}.posts.jsonl"));
+        let port_file = dir.join(format!("{name}.port"));
         let child = Command::new("python3")
             .arg(repo().join("tests/fixtures/notify_hook.py"))
             .arg(fail_first.to_string())
             .arg(if hang { "hang" } else { "answer" })
             .arg(&record)
             .arg(&port_file)
+            .args(tls)
             .stdin(Stdio::null())
             .spawn()
             .expect("python3");
@@ -320,6 +327,142 @@ fn a_webhook_that_never_answers_does_not_hold_the_run() {
 }
 
 #[test]
+fn each_failed_delivery_says_what_happened_in_plain_words() {
+    let t = Test::new();
+    let dir = t.path();
+    let openssl = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .args([
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "cert.pem",
+        ])
+        .current_dir(dir)
+        .output()
+        .expect("openssl (package openssl) must be installed: run scripts/test.sh");
+    assert!(openssl.status.success(), "{openssl:?}");
+    let pem = read(&dir.join("key.pem")) + &read(&dir.join("cert.pem"));
+    std::fs::write(dir.join("self-signed.pem"), pem).unwrap();
+    let untrusted = Hook::serve(dir, "tls", 0, false, Some(&dir.join("self-signed.pem")));
+    let silent = Hook::serve(dir, "silent", 0, true, None);
+    let failing = Hook::serve(dir, "failing", 9, false, None);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let webhooks = [
+        "http://hook.invalid/x".to_string(),
+        format!("http://127.0.0.1:{closed}/x"),
+        untrusted.url("/x").replace("http:", "https:"),
+        silent.url("/x"),
+        failing.url("/x"),
+    ];
+    let notify: String = webhooks
+        .iter()
+        .map(|url| format!("  - {{webhook: '{url}', on: [step-failed]}}\n"))
+        .collect();
+    // The run outlasts every attempt: each failure is the webhook's own.
+    let runbook = format!(
+        "version: 1\nname: n\nsteps:\n  \
+         - {{id: broken, run: 'false', on_failure: continue}}\n  \
+         - {{id: wait, run: 'sleep 4'}}\nnotify:\n{notify}"
+    );
+    let (_, t) = t
+        .file("runbook.yaml", &runbook)
+        .args(["run", "runbook.yaml", "--state-dir", "state"])
+        .env("RUNBOOK_NOTIFY_RETRY_FOR", "2s")
+        .status(1)
+        .run();
+    let events = journal(&t.path().join("state"));
+    let mut reasons: Vec<(u64, String)> = of_kind(&events, "notification-failed")
+        .iter()
+        .map(|e| {
+            let reason = e["reason"].as_str().unwrap().to_string();
+            (e["webhook"].as_u64().unwrap(), reason)
+        })
+        .collect();
+    reasons.sort();
+    let expected = [
+        "name not found",
+        "connection refused",
+        "TLS certificate not trusted (self-signed certificate)",
+        "timed out",
+        "HTTP status 500",
+    ];
+    assert_eq!(reasons.len(), expected.len(), "{events:#?}");
+    for ((webhook, reason), (n, what)) in reasons.iter().zip(expected.iter().enumerate()) {
+        assert_eq!(*webhook, n as u64 + 1);
+        assert!(
+            reason.starts_with("gave up after ") && reason.ends_with(&format!(": {what}")),
+            "webhook {webhook}: {reason:?}, expected it to say {what:?}"
+        );
+        assert!(
+            !reason.contains("127.0.0.1") && !reason.contains("invalid"),
+            "{reason}"
+        );
+    }
+}
+
+#[test]
+fn a_second_ctrl_c_gives_up_on_the_notifications_still_queued() {
+    let t = Test::new();
+    let hook = Hook::start(t.path(), 0, true);
+    let t = t
+        .runbook(&format!(
+            "
+        version: 1
+        name: interrupted
+        steps:
+          - {{id: wait, run: 'touch started; sleep 2'}}
+        notify:
+          - {{webhook: '{}', on: [run-finished]}}
+        ",
+            hook.url("/hang")
+        ))
+        .args(["run", "runbook.yaml", "--state-dir", "state"]);
+    let mut child = t
+        .command()
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    crate::harness::wait_for(&t.path().join("started"));
+    // The first lets the step finish; the run's end is then posted to a
+    // webhook that never answers, and the run waits for it.
+    crate::harness::interrupt(&child);
+    crate::harness::wait_for(&hook.record);
+    crate::harness::interrupt(&child);
+    // A hang guard only.
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(90) {
+            let _ = child.kill();
+            panic!("the run never ended");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(130));
+    let events = journal(&t.path().join("state"));
+    assert_eq!(
+        of_kind(&events, "run-finished")[0]["outcome"],
+        "interrupted"
+    );
+    let failed = of_kind(&events, "notification-failed");
+    assert_eq!(failed.len(), 1, "{events:#?}");
+    assert_eq!(failed[0]["notification"], "run-finished");
+    assert_eq!(failed[0]["reason"], "interrupted");
+}
+
+#[test]
 fn a_dry_run_sends_nothing() {
     let t = Test::new();
     let hook = Hook::start(t.path(), 0, false);
@@ -403,6 +546,39 @@ fn a_missing_webhook_secret_stops_the_run_before_it_starts() {
         .status(2)
         .stderr_contains("CHAT")
         .run();
+}
+
+#[test]
+fn a_webhook_secret_that_is_not_an_http_url_stops_the_run_before_it_starts() {
+    for value in [
+        format!("chat.example/{SECRET}"),
+        format!("ftp://chat.example/{SECRET}"),
+    ] {
+        let (output, t) = Test::new()
+            .runbook(
+                "
+                version: 1
+                name: demo
+                steps:
+                  - {id: a, run: 'touch ran'}
+                notify:
+                  - webhook: 'http://127.0.0.1:9/hook'
+                  - webhook: '{{ secret.CHAT }}'
+                ",
+            )
+            .args(["run", "runbook.yaml", "--state-dir", "state"])
+            .env("RUNBOOK_SECRET_CHAT", &value)
+            .status(2)
+            .stderr_contains(
+                "the secret `CHAT` of webhook 2 in `notify` is not an http:// or https:// URL",
+            )
+            .run();
+        let all = format!("{output:?}");
+        assert!(!all.contains(SECRET), "the value is shown: {all}");
+        assert!(!t.path().join("ran").exists(), "the run started");
+        let runs = std::fs::read_dir(t.path().join("state/runs")).map_or(0, Iterator::count);
+        assert_eq!(runs, 0, "a run was journaled");
+    }
 }
 
 #[test]

@@ -61,7 +61,7 @@ pub fn run(global: &Global, args: &EvidenceArgs) -> Result<u8, Error> {
         .prefix(".evidence-")
         .suffix(".tmp")
         .tempfile_in(&parent)
-        .map_err(write_err)?;
+        .map_err(|e| write_err(without_temp_path(e)))?;
     let gz = flate2::write::GzEncoder::new(
         std::io::BufWriter::new(tmp.as_file().try_clone().map_err(write_err)?),
         flate2::Compression::default(),
@@ -209,6 +209,15 @@ pub fn parse_manifest_line(line: &str) -> Option<(String, String)> {
         name.to_string()
     };
     Some((hash.to_ascii_lowercase(), name))
+}
+
+/// tempfile's errors end with ` at path "…"`, its temporary file: the user
+/// named FILE, which the message names already.
+fn without_temp_path(e: std::io::Error) -> std::io::Error {
+    match e.to_string().rsplit_once(" at path \"") {
+        Some((why, _)) => std::io::Error::new(e.kind(), why.to_string()),
+        None => e,
+    }
 }
 
 #[cfg(test)]

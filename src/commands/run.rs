@@ -108,6 +108,7 @@ impl Start {
         let names = super::secrets::referenced(&input.runbook, input.inventory.as_ref(), &pending);
         let secrets = super::secrets::load(&names, self.secrets_file.as_deref(), self.dry_run)?;
         no_secret_in_vars(global, &secrets)?;
+        webhooks_are_urls(&input.runbook, &secrets)?;
         let (journal, first) = self.journal(global, &input);
         let forecast_for = crate::history::Hosts::of(input.inventory_source.as_ref());
         let launch = Launch {
@@ -252,6 +253,31 @@ fn no_secret_in_vars(global: &Global, secrets: &Secrets) -> Result<(), Error> {
             return Err(Error::Usage(format!(
                 "`--var {name}` holds the value of the secret `{secret}`, and `--var` values are \
                  journaled: pass secrets only with RUNBOOK_SECRET_{secret} or `--secrets FILE`"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A webhook kept in a secret is only known once the secret is read: one
+/// that is not an http(s) URL would fail every attempt for minutes, so the
+/// run does not start. Its value is never shown.
+fn webhooks_are_urls(runbook: &crate::model::Runbook, secrets: &Secrets) -> Result<(), Error> {
+    if secrets.masked {
+        return Ok(());
+    }
+    for (i, notify) in runbook.notify.iter().enumerate() {
+        let crate::model::Webhook::Secret(name) = &notify.webhook else {
+            continue;
+        };
+        let Some(value) = secrets.values.get(name) else {
+            continue;
+        };
+        if let Err(reason) = crate::validate::http_url(value) {
+            return Err(Error::Usage(format!(
+                "the secret `{name}` of webhook {} in `notify` is not an http:// or https:// URL \
+                 ({reason}); no host was touched",
+                i + 1
             )));
         }
     }

@@ -32,10 +32,13 @@ const BETWEEN_ENTRIES: u64 = 1 << 20;
 
 pub fn run(global: &Global, args: &VerifyArgs) -> Result<u8, Error> {
     let target = &args.target;
+    // A run id of the state dir wins over a file of that name in the
+    // current directory, which `./NAME` names.
     let is_bundle = target.contains('/')
         || target.ends_with(".tar.gz")
         || target.ends_with(".tgz")
-        || Path::new(target).is_file();
+        || (Path::new(target).is_file()
+            && std::fs::symlink_metadata(state::run_path(&global.state_dir, target)).is_err());
     let problems = if is_bundle {
         bundle(Path::new(target))?
     } else {

@@ -48,6 +48,9 @@ pub struct Summary {
     /// Steps waiting for an operator: `(id, needs a confirmation)`; the
     /// others failed under `on_failure: pause`.
     pub held: Vec<(String, PauseReason)>,
+    /// A second interrupt killed the running steps: the operator wants out
+    /// now, not after the notifications still queued.
+    pub killed: bool,
 }
 
 enum Stop {
@@ -139,10 +142,10 @@ impl Dispatcher<'_> {
         mut self,
         mut events: UnboundedReceiver<EventKind>,
         first: EventKind,
+        signals: &mut Signals,
     ) -> Result<Summary, StateError> {
         let mut run = self.begin();
         self.record(vec![first])?;
-        let mut signals = Signals::new();
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         // What a step's end leaves to journal: it goes with the starts of
         // the steps it lets go, one write for both.
@@ -191,6 +194,7 @@ impl Dispatcher<'_> {
             failed_any: false,
             held: Vec::new(),
             interrupted_at: None,
+            killed: false,
         }
     }
 
@@ -318,6 +322,7 @@ impl Dispatcher<'_> {
     async fn interrupt(&mut self, run: &mut Run) -> bool {
         self.confirmer.interrupt();
         if run.interrupted_at.is_some() {
+            run.killed = true;
             abandon(&mut run.tasks).await;
             return true;
         }
@@ -346,6 +351,7 @@ impl Dispatcher<'_> {
         Ok(Summary {
             outcome,
             held: run.held,
+            killed: run.killed,
         })
     }
 }
@@ -433,6 +439,7 @@ struct Run {
     failed_any: bool,
     held: Vec<(String, PauseReason)>,
     interrupted_at: Option<Instant>,
+    killed: bool,
 }
 
 impl Run {
@@ -593,11 +600,19 @@ pub fn aggregate(outcomes: &[HostOutcome]) -> HostOutcome {
 }
 
 /// SIGINT, SIGTERM and SIGHUP (the operator's session to the controller
-/// closed) as one stream.
-struct Signals(Vec<tokio::signal::unix::Signal>);
+/// closed) as one stream. One for the whole run, so that a signal arriving
+/// after the dispatcher's end still counts for what follows it.
+pub struct Signals(Vec<tokio::signal::unix::Signal>);
+
+impl Default for Signals {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 impl Signals {
-    fn new() -> Self {
+    #[must_use]
+    pub fn new() -> Self {
         use tokio::signal::unix::{SignalKind, signal};
         let kinds = [
             SignalKind::interrupt(),
@@ -607,7 +622,7 @@ impl Signals {
         Self(kinds.into_iter().filter_map(|k| signal(k).ok()).collect())
     }
 
-    async fn next(&mut self) {
+    pub async fn next(&mut self) {
         std::future::poll_fn(|cx| {
             if self.0.iter_mut().any(|s| s.poll_recv(cx).is_ready()) {
                 std::task::Poll::Ready(())
@@ -719,7 +734,10 @@ pub(crate) mod tests {
             outstanding: Vec::new(),
             vars: BTreeMap::new(),
         };
-        let summary = dispatcher.run(rx, first).await.unwrap();
+        let summary = dispatcher
+            .run(rx, first, &mut Signals::new())
+            .await
+            .unwrap();
         assert_eq!(summary.outcome, RunOutcome::Failed);
         let kinds: Vec<EventKind> = read_journal(&run_dir.journal_path())
             .unwrap()
@@ -875,7 +893,10 @@ pub(crate) mod tests {
             outstanding: Vec::new(),
             vars: BTreeMap::new(),
         };
-        let summary = dispatcher.run(rx, first).await.unwrap();
+        let summary = dispatcher
+            .run(rx, first, &mut Signals::new())
+            .await
+            .unwrap();
         assert_eq!(summary.outcome, RunOutcome::Succeeded);
         let (_, held) = reporter
             .seen

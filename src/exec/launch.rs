@@ -14,7 +14,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::confirm::Confirmer;
 use super::context::Secrets;
-use super::dispatcher::{Dispatcher, Options, Summary, first_hosts};
+use super::dispatcher::{Dispatcher, Options, Signals, Summary, first_hosts};
 use super::transport::{Router, Transport, dry_run::DryRun, local::Local, ssh::SshPool};
 use super::worker::Shared;
 use crate::events::{EventKind, RunEvent};
@@ -169,20 +169,27 @@ impl Launch {
             self.options,
         );
         let clock = (dispatcher.started, dispatcher.started_at);
-        let summary =
-            dispatcher
-                .run(events, self.first)
-                .await
-                .map_err(|source| LaunchError::Journal {
-                    source,
-                    run_id: run_id.clone(),
-                    published: run_dir.as_ref().is_some_and(RunDir::is_published),
-                })?;
+        let mut signals = Signals::new();
+        let summary = dispatcher
+            .run(events, self.first, &mut signals)
+            .await
+            .map_err(|source| LaunchError::Journal {
+                source,
+                run_id: run_id.clone(),
+                published: run_dir.as_ref().is_some_and(RunDir::is_published),
+            })?;
         // The board's sink lets go of its channel here: the board sends
         // its viewers the last events and stops.
         reporter.finish();
         if let Some(deliveries) = deliveries {
-            journal_late(deliveries, run_dir.as_mut(), clock).await;
+            journal_late(
+                deliveries,
+                run_dir.as_mut(),
+                clock,
+                &mut signals,
+                summary.killed,
+            )
+            .await;
         }
         if let Some(live) = board {
             live.stop();
@@ -361,7 +368,8 @@ fn notifier(
     })
 }
 
-/// Waits a short while for the notifications still queued, then journals
+/// Waits a short while for the notifications still queued (not at all
+/// once the operator interrupted twice, or interrupts now), then journals
 /// what the dispatcher could not: those settled after its end, and those
 /// given up on. The run's outcome is already journaled: a failure to write
 /// these is only logged.
@@ -369,10 +377,20 @@ async fn journal_late(
     deliveries: crate::notify::Deliveries,
     run_dir: Option<&mut RunDir>,
     (started, started_at): (Instant, SystemTime),
+    signals: &mut Signals,
+    killed: bool,
 ) {
-    let late = tokio::task::spawn_blocking(move || deliveries.finish())
-        .await
-        .unwrap_or_default();
+    let give_up = deliveries.give_up();
+    if killed {
+        give_up.now();
+    }
+    let mut waiting = tokio::task::spawn_blocking(move || deliveries.finish());
+    let late = loop {
+        tokio::select! {
+            late = &mut waiting => break late.unwrap_or_default(),
+            () = signals.next() => give_up.now(),
+        }
+    };
     for kind in &late {
         if let EventKind::NotificationFailed {
             notification,

@@ -84,6 +84,8 @@ struct Outbox {
     journaled: usize,
     /// The run is over and the launcher has taken what is left.
     sealed: bool,
+    /// The operator interrupted the wait for what is left.
+    interrupted: bool,
     open: BTreeMap<u64, Open>,
 }
 
@@ -201,24 +203,41 @@ impl Queues {
     }
 }
 
+/// Cuts [`Deliveries::finish`]'s wait short, from another thread.
+pub struct GiveUp(Shared);
+
+impl GiveUp {
+    pub fn now(&self) {
+        lock(&self.0).interrupted = true;
+        self.0.1.notify_all();
+    }
+}
+
 impl Deliveries {
+    #[must_use]
+    pub fn give_up(&self) -> GiveUp {
+        GiveUp(Arc::clone(&self.shared))
+    }
+
     /// At the end of the run: waits a short while for what is still
-    /// queued, then gives up on it. Returns the results not journaled yet,
-    /// each failure given up on included.
+    /// queued (unless given up on), then gives up on it. Returns the
+    /// results not journaled yet, each failure given up on included.
     #[must_use]
     pub fn finish(self) -> Vec<EventKind> {
         let wait = self.retry_for.min(DRAIN_AT_MOST);
         let (mutex, condvar) = &*self.shared;
         let guard = mutex.lock().unwrap_or_else(PoisonError::into_inner);
         let (mut outbox, _) = condvar
-            .wait_timeout_while(guard, wait, |o| !o.open.is_empty())
+            .wait_timeout_while(guard, wait, |o| !o.open.is_empty() && !o.interrupted)
             .unwrap_or_else(PoisonError::into_inner);
         outbox.sealed = true;
         condvar.notify_all();
         let from = outbox.journaled.min(outbox.results.len());
         let mut late = outbox.results.split_off(from);
+        let interrupted = outbox.interrupted;
         for open in std::mem::take(&mut outbox.open).into_values() {
             let reason = match open.last_error {
+                _ if interrupted => "interrupted".into(),
                 Some(e) => format!("the run ended before it was delivered (last attempt: {e})"),
                 None => "the run ended before it was delivered".into(),
             };
@@ -283,7 +302,10 @@ impl Worker {
                 open.last_error = Some(reason.clone());
             }
             if first.elapsed() + delay > self.retry_for {
-                break Err(format!("gave up after {attempts} attempts: {reason}"));
+                break Err(format!(
+                    "gave up after {}: {reason}",
+                    crate::diagnostic::count(attempts as usize, "attempt")
+                ));
             }
             // Sealing wakes it: the run's end does not wait out a delay.
             let (outbox, _) = self
@@ -319,14 +341,57 @@ impl Worker {
         {
             Ok(response) if response.status().is_success() => return Ok(()),
             Ok(response) => format!("HTTP status {}", response.status().as_u16()),
-            Err(ureq::Error::Timeout(_)) => "no answer in time".into(),
-            Err(ureq::Error::Io(e)) => e.kind().to_string(),
-            Err(ureq::Error::HostNotFound) => "host not found".into(),
-            Err(ureq::Error::ConnectionFailed) => "connection failed".into(),
-            Err(e) => e.to_string(),
+            Err(e) => failure(&e),
         };
         Err(self
             .redactor
             .redact(&reason.replace(&self.target.url, "[webhook]")))
+    }
+}
+
+/// What went wrong, for an operator reading the journal: ureq's own words
+/// (and std's, for a failed name lookup: "uncategorized error") say little.
+fn failure(e: &ureq::Error) -> String {
+    use std::io::ErrorKind as K;
+    match e {
+        ureq::Error::Timeout(_) => "timed out".into(),
+        ureq::Error::HostNotFound => "name not found".into(),
+        ureq::Error::ConnectionFailed => "connection failed".into(),
+        ureq::Error::BadUri(_) => "not a valid URL".into(),
+        ureq::Error::Io(io) => match io.kind() {
+            K::ConnectionRefused => "connection refused".into(),
+            K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof => {
+                "connection closed without an answer".into()
+            }
+            K::TimedOut | K::WouldBlock => "timed out".into(),
+            K::HostUnreachable | K::NetworkUnreachable => "host unreachable".into(),
+            // std reports a failed getaddrinfo(3) with this text and no kind.
+            _ => match io
+                .to_string()
+                .strip_prefix("failed to lookup address information: ")
+            {
+                Some("Name or service not known" | "No address associated with hostname") => {
+                    "name not found".into()
+                }
+                Some(why) => format!("name not found ({why})"),
+                None => io.to_string(),
+            },
+        },
+        ureq::Error::NativeTls(tls) => {
+            let text = tls.to_string();
+            if text.contains("certificate verify failed") {
+                // native-tls adds OpenSSL's verdict in parentheses.
+                match text
+                    .rsplit_once(" (")
+                    .and_then(|(_, v)| v.strip_suffix(')'))
+                {
+                    Some(verdict) => format!("TLS certificate not trusted ({verdict})"),
+                    None => "TLS certificate not trusted".into(),
+                }
+            } else {
+                format!("TLS handshake failed: {text}")
+            }
+        }
+        other => other.to_string(),
     }
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::mpsc::UnboundedSender;
 
-pub use deliver::{Deliveries, RETRY_FOR_VAR};
+pub use deliver::{Deliveries, GiveUp, RETRY_FOR_VAR};
 use deliver::{Queues, Target};
 
 use crate::events::{EventKind, RunEvent, RunOutcome};

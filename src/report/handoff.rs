@@ -583,5 +583,7 @@ pub fn render(h: &Handoff, md: bool) -> String {
     if h.decisions.is_empty() {
         out.none("none");
     }
-    out.text
+    // A journal not written by this version (or edited) may hold raw
+    // control characters, and operators' names and notes are typed freely.
+    crate::redact::printable(&out.text)
 }

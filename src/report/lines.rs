@@ -24,9 +24,18 @@ pub fn seconds(ms: u64) -> String {
     }
 }
 
-/// The lines an event prints, or none. `dry_run` adds every action.
+/// The lines an event prints, or none. `dry_run` adds every action. They
+/// reach a terminal: an operator's name or note, or an older journal's
+/// stderr, never as escape sequences (`redact::printable`).
 #[must_use]
 pub fn lines(event: &RunEvent, dry_run: bool) -> Vec<String> {
+    unescaped(event, dry_run)
+        .iter()
+        .map(|line| crate::redact::printable(line))
+        .collect()
+}
+
+fn unescaped(event: &RunEvent, dry_run: bool) -> Vec<String> {
     let t = clock(event.elapsed_ms);
     match &event.kind {
         EventKind::RunStarted {

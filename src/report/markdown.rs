@@ -180,5 +180,6 @@ pub fn render(r: &RunReport) -> String {
     for t in &r.timeline {
         let _ = writeln!(out, "- `+{}` {}", human(t.offset_secs), t.text);
     }
-    out
+    // Read on a terminal too: see `redact::printable`.
+    crate::redact::printable(&out)
 }

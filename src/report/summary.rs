@@ -107,5 +107,6 @@ pub fn render(runbook: &Runbook, view: &RunView, services: &[ServiceReport]) -> 
             let _ = writeln!(out, "    {:width$}  {}", s.id, s.describe());
         }
     }
-    out
+    // On a resume it shows events of earlier processes: see `redact::printable`.
+    crate::redact::printable(&out)
 }

@@ -7,6 +7,7 @@ mod lints;
 pub use lints::unused_groups;
 mod names;
 mod notify;
+pub use notify::http_url;
 mod probes;
 mod services;
 pub mod ssh_config;

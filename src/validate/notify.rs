@@ -49,11 +49,8 @@ fn webhook(text: &str) -> Result<(Webhook, bool), &'static str> {
     if text.contains("{{") || text.contains("{%") {
         return Err("a template other than a secret reference is not allowed here");
     }
-    let uri: ureq::http::Uri = text.trim().parse().map_err(|_| "this is not a URL")?;
-    if !matches!(uri.scheme_str(), Some("http" | "https")) {
-        return Err("the scheme is not http or https");
-    }
-    let Some(authority) = uri.authority().filter(|a| !a.host().is_empty()) else {
+    let uri = http_url(text)?;
+    let Some(authority) = uri.authority() else {
         return Err("the URL names no host");
     };
     let credential_param = |param: &str| {
@@ -69,6 +66,19 @@ fn webhook(text: &str) -> Result<(Webhook, bool), &'static str> {
             .query()
             .is_some_and(|q| q.split('&').any(credential_param));
     Ok((Webhook::Url(text.trim().to_string()), credentials))
+}
+
+/// `text` as a whole http(s) URL naming a host; why not, in words that do
+/// not repeat it (it may be a secret's value).
+pub fn http_url(text: &str) -> Result<ureq::http::Uri, &'static str> {
+    let uri: ureq::http::Uri = text.trim().parse().map_err(|_| "this is not a URL")?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        return Err("the scheme is not http or https");
+    }
+    if uri.authority().is_none_or(|a| a.host().is_empty()) {
+        return Err("the URL names no host");
+    }
+    Ok(uri)
 }
 
 #[cfg(test)]
