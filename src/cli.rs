@@ -202,13 +202,9 @@ pub struct RunArgs {
     /// Serve the run's web board on ADDR while it runs (see `runbook board`).
     #[arg(long, value_name = "ADDR")]
     pub board: Option<std::net::SocketAddr>,
-    /// The token the board asks for (`Authorization: Bearer` or `?token=`).
-    #[arg(
-        long,
-        value_name = "TOKEN",
-        env = "RUNBOOK_BOARD_TOKEN",
-        requires = "board"
-    )]
+    /// The token the board asks for (`Authorization: Bearer` or `?token=`);
+    /// better from RUNBOOK_BOARD_TOKEN: arguments show in `ps`.
+    #[arg(long, value_name = "TOKEN", env = "RUNBOOK_BOARD_TOKEN")]
     pub board_token: Option<String>,
     #[command(flatten)]
     pub exec: ExecArgs,
@@ -221,7 +217,8 @@ pub struct BoardArgs {
     /// Where to listen.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub listen: std::net::SocketAddr,
-    /// Every request must carry it (`Authorization: Bearer` or `?token=`).
+    /// Every request must carry it (`Authorization: Bearer` or `?token=`);
+    /// better from RUNBOOK_BOARD_TOKEN: arguments show in `ps`.
     #[arg(long, value_name = "TOKEN", env = "RUNBOOK_BOARD_TOKEN")]
     pub token: Option<String>,
 }

@@ -10,10 +10,12 @@ use std::time::{Duration, Instant};
 
 use crate::harness::{BIN, Test};
 
-/// A board process and its address (`127.0.0.1:PORT`), killed on drop.
+/// A board process, its address (`127.0.0.1:PORT`) and what it printed
+/// before the address; killed on drop.
 struct Served {
     child: Child,
     addr: String,
+    said: String,
 }
 
 impl Drop for Served {
@@ -26,9 +28,15 @@ impl Drop for Served {
 /// Starts `runbook ARGS` in `dir` and reads the board's address from the
 /// line it prints on stderr (`--listen 127.0.0.1:0`: any free port).
 fn serve(dir: &Path, args: &[&str]) -> Served {
-    let mut child = Command::new(BIN)
+    let mut command = Command::new(BIN);
+    command.args(args);
+    served(dir, command)
+}
+
+/// `command` started in `dir`, serving a board.
+fn served(dir: &Path, mut command: Command) -> Served {
+    let mut child = command
         .current_dir(dir)
-        .args(args)
         .env("HOME", dir)
         .env_remove("RUNBOOK_STATE_DIR")
         .env_remove("RUNBOOK_BOARD_TOKEN")
@@ -37,29 +45,36 @@ fn serve(dir: &Path, args: &[&str]) -> Served {
         .spawn()
         .unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
+    let mut said = String::new();
     let addr = loop {
-        line.clear();
+        let mut line = String::new();
         assert!(
             stderr.read_line(&mut line).unwrap() > 0,
-            "the board printed no address"
+            "the board printed no address: {said}"
         );
+        said.push_str(&line);
         if let Some(rest) = line.split("http://").nth(1) {
             break rest.split('/').next().unwrap().to_string();
         }
     };
     // Keep reading stderr so that the process never blocks on it.
     std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-    Served { child, addr }
+    Served { child, addr, said }
 }
 
 /// One request; the status code and the body (headers included).
 fn request(addr: &str, method: &str, path: &str, headers: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    // The `Host` of the address, unless the test gives its own.
+    let host = if headers.to_lowercase().contains("host:") {
+        String::new()
+    } else {
+        format!("Host: {addr}\r\n")
+    };
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{headers}\r\n"
+        "{method} {path} HTTP/1.1\r\n{host}Connection: close\r\n{headers}\r\n"
     )
     .unwrap();
     let mut reader = BufReader::new(s);
@@ -595,4 +610,203 @@ fn a_step_waiting_for_an_operator_shows_with_its_instructions() {
     );
     // Shown as written, never with the secret filled in.
     assert!(!room.contains("4711-pin") && !api.to_string().contains("4711-pin"));
+}
+
+/// Every open connection is a file of the process that runs the recovery:
+/// clients that open many and never send a request must not leave the
+/// run's next step without a file to start its command with.
+#[test]
+fn idle_connections_to_the_board_cannot_starve_the_run_of_files() {
+    let t = Test::new().runbook(
+        "
+        version: 1
+        name: starved
+        steps:
+          - {id: gate, run: 'until [ -e go ]; do sleep 0.05; done'}
+          - {id: after, depends_on: [gate], run: 'echo ok > done'}
+        ",
+    );
+    let mut command = Command::new("sh");
+    command.args([
+        "-c",
+        &format!(
+            "ulimit -n 128 && exec {BIN} run runbook.yaml --state-dir state --board 127.0.0.1:0"
+        ),
+    ]);
+    let mut run = served(t.path(), command);
+    let mut idle = Vec::new();
+    for _ in 0..300 {
+        let addr = run.addr.parse().unwrap();
+        // Past the board's limit, the kernel's queue fills and connecting
+        // waits: enough are open.
+        match TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
+            Ok(s) => idle.push(s),
+            Err(_) => break,
+        }
+    }
+    assert!(idle.len() > 128, "only {} connections", idle.len());
+    std::fs::write(t.path().join("go"), "").unwrap();
+    let status = run.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "the run succeeds");
+    assert!(t.path().join("done").exists());
+}
+
+/// A client that sends its request's head a byte at a time, or not at all,
+/// is cut off rather than holding its connection for ever.
+#[test]
+fn a_client_that_never_finishes_its_request_is_cut_off() {
+    let t = hostile_run();
+    let board = serve(
+        t.path(),
+        &["board", "--state-dir", "state", "--listen", "127.0.0.1:0"],
+    );
+    let silent = TcpStream::connect(&board.addr).unwrap();
+    let dripping = TcpStream::connect(&board.addr).unwrap();
+    let mut drip = dripping.try_clone().unwrap();
+    std::thread::spawn(move || {
+        for b in b"GET / HTTP/1.1\r\nX: "
+            .iter()
+            .chain(std::iter::repeat(&b'a'))
+        {
+            if drip.write_all(&[*b]).is_err() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    });
+    for mut s in [silent, dripping.try_clone().unwrap()] {
+        s.set_read_timeout(Some(Duration::from_secs(90))).unwrap();
+        let mut answer = Vec::new();
+        s.read_to_end(&mut answer)
+            .expect("the board closes the connection");
+    }
+    let _ = dripping.shutdown(std::net::Shutdown::Both);
+}
+
+#[test]
+fn an_empty_token_is_refused_before_anything_starts() {
+    let t = hostile_run();
+    for (args, env) in [
+        (
+            vec![
+                "board",
+                "--state-dir",
+                "state",
+                "--listen",
+                "127.0.0.1:0",
+                "--token",
+                "",
+            ],
+            None,
+        ),
+        (
+            vec!["board", "--state-dir", "state", "--listen", "127.0.0.1:0"],
+            Some(""),
+        ),
+    ] {
+        let mut command = Command::new(BIN);
+        command.current_dir(t.path()).args(&args);
+        if let Some(v) = env {
+            command.env("RUNBOOK_BOARD_TOKEN", v);
+        }
+        // A board that starts serves until stopped: wait a bounded time.
+        let mut child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        let code = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status.code();
+            }
+            if start.elapsed() > Duration::from_secs(30) {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert_eq!(code, Some(2), "{args:?} {env:?}");
+    }
+    let (_, t) = Test::new()
+        .runbook("version: 1\nname: x\nsteps: [{id: a, run: 'touch ran'}]\n")
+        .args([
+            "run",
+            "runbook.yaml",
+            "--state-dir",
+            "state",
+            "--board",
+            "127.0.0.1:0",
+            "--board-token",
+            "",
+        ])
+        .status(2)
+        .run();
+    assert!(!t.path().join("ran").exists());
+}
+
+/// Without a token, a board on loopback answers only to a loopback name: a
+/// web page the operator opens cannot point a name of its own at
+/// 127.0.0.1 (DNS rebinding) and read the run.
+#[test]
+fn a_board_on_loopback_without_a_token_refuses_another_host_name() {
+    let t = hostile_run();
+    let board = serve(
+        t.path(),
+        &["board", "--state-dir", "state", "--listen", "127.0.0.1:0"],
+    );
+    let port = board.addr.rsplit(':').next().unwrap();
+    for route in ["/", "/api/run", "/events"] {
+        let (code, _) = request(
+            &board.addr,
+            "GET",
+            route,
+            &format!("Host: rebind.example:{port}\r\n"),
+        );
+        assert_eq!(code, 403, "{route}");
+    }
+    for host in [format!("localhost:{port}"), board.addr.clone()] {
+        let (code, _) = request(&board.addr, "GET", "/api/run", &format!("Host: {host}\r\n"));
+        assert_eq!(code, 200, "{host}");
+    }
+}
+
+#[test]
+fn a_board_open_to_the_network_without_a_token_warns() {
+    let t = hostile_run();
+    let board = serve(
+        t.path(),
+        &["board", "--state-dir", "state", "--listen", "0.0.0.0:0"],
+    );
+    assert!(
+        board.said.contains("warning:") && board.said.contains("--token"),
+        "{}",
+        board.said
+    );
+    let guarded = serve(
+        t.path(),
+        &[
+            "board",
+            "--state-dir",
+            "state",
+            "--listen",
+            "0.0.0.0:0",
+            "--token",
+            "t0k",
+        ],
+    );
+    assert!(!guarded.said.contains("warning:"), "{}", guarded.said);
+}
+
+/// RUNBOOK_BOARD_TOKEN in the environment (the way that keeps the token
+/// out of `ps`) does not stop a `run` without `--board`.
+#[test]
+fn a_board_token_in_the_environment_does_not_stop_a_run_without_a_board() {
+    Test::new()
+        .runbook("version: 1\nname: x\nsteps: [{id: a, run: 'true'}]\n")
+        .env("RUNBOOK_BOARD_TOKEN", "t0k")
+        .args(["run", "runbook.yaml", "--state-dir", "state", "-q"])
+        .status(0)
+        .run();
 }

@@ -23,7 +23,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
 pub use model::Board;
 
@@ -32,6 +32,13 @@ use crate::report::Reporter;
 
 /// More viewers than this get a 503: each holds a connection and a task.
 const MAX_VIEWERS: usize = 1_000;
+/// Connections open at once, viewers or not; more wait in the kernel's
+/// queue. Each is a file of the process, which during `run --board` is the
+/// one that runs the recovery: at most half of its open-file limit.
+const MAX_CONNECTIONS: usize = 1_100;
+/// A client must send a request's head within this of connecting or of
+/// its last answer, or it is cut off (slow or idle clients hold files).
+const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest an event waits to reach the viewers of `run --board`.
 const BATCH: Duration = Duration::from_millis(100);
 /// A viewer with nothing new gets a comment this often.
@@ -49,13 +56,26 @@ pub enum BoardError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    /// An unset variable in `--token "$T"`: a board anyone opens with
+    /// `?token=`.
+    #[error("the board's token is empty: give one, or no token at all")]
+    EmptyToken,
     #[error("cannot start the board's runtime: {0}")]
     Runtime(std::io::Error),
 }
 
 /// Binds the board's address now, so that a bad one stops the command
-/// before anything starts.
-pub fn listen(addr: SocketAddr) -> Result<TcpListener, BoardError> {
+/// before anything starts; warns when it is open to other machines with
+/// no token.
+pub fn listen(addr: SocketAddr, token: Option<&str>) -> Result<TcpListener, BoardError> {
+    if token.is_some_and(|t| t.trim().is_empty()) {
+        return Err(BoardError::EmptyToken);
+    }
+    if !addr.ip().is_loopback() && token.is_none() {
+        eprintln!(
+            "warning: the board on {addr} is open to anyone who can reach it: give a --token"
+        );
+    }
     let listener = TcpListener::bind(addr).map_err(|source| BoardError::Listen { addr, source })?;
     listener
         .set_nonblocking(true)
@@ -87,7 +107,43 @@ struct App {
     source: Mutex<model::Source>,
     built: Mutex<Option<Built>>,
     viewers: AtomicUsize,
+    limits: Limits,
     token: Option<String>,
+    /// On loopback with no token: only requests to `localhost` or an IP
+    /// address are answered, so that a web page the operator opens cannot
+    /// point a name of its own at the board (DNS rebinding) and read the run.
+    loopback_only: bool,
+}
+
+/// How many connections, and how many `/events` viewers among them.
+#[derive(Clone, Copy)]
+struct Limits {
+    connections: usize,
+    viewers: usize,
+}
+
+impl Limits {
+    fn of_this_process() -> Self {
+        let connections = MAX_CONNECTIONS.min(open_files() / 2).max(2);
+        Self {
+            connections,
+            // Room left for the pages while the viewers are at their most.
+            viewers: MAX_VIEWERS.min(connections - connections / 10),
+        }
+    }
+}
+
+/// The process's open-file limit (its soft `RLIMIT_NOFILE`).
+fn open_files() -> usize {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct given, nothing else.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut limit) } != 0 {
+        return 1024;
+    }
+    usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX)
 }
 
 /// The board last built: for how many events, when, its JSON and itself.
@@ -101,13 +157,21 @@ struct Journal {
 }
 
 impl App {
-    fn new(state_dir: PathBuf, run_id: String, token: Option<String>) -> Arc<Self> {
+    fn new(
+        listener: &TcpListener,
+        state_dir: PathBuf,
+        run_id: String,
+        token: Option<String>,
+    ) -> Arc<Self> {
+        let loopback = listener.local_addr().is_ok_and(|a| a.ip().is_loopback());
         Arc::new(Self {
             journal: Mutex::default(),
             state: watch::Sender::new((0, false)),
             source: Mutex::new(model::Source::new(state_dir, run_id)),
             built: Mutex::default(),
             viewers: AtomicUsize::new(0),
+            limits: Limits::of_this_process(),
+            loopback_only: loopback && token.is_none(),
             token,
         })
     }
@@ -204,7 +268,7 @@ impl Live {
             .build()
             .map_err(BoardError::Runtime)?;
         let (tx, mut rx) = mpsc::unbounded_channel::<RunEvent>();
-        let app = App::new(state_dir, run_id, token);
+        let app = App::new(&listener, state_dir, run_id, token);
         let thread = std::thread::spawn(move || {
             runtime.block_on(async move {
                 let feeder = Arc::clone(&app);
@@ -246,7 +310,7 @@ pub fn follow(
         .build()
         .map_err(BoardError::Runtime)?;
     let path = crate::state::run_path(&state_dir, &run_id).join("journal.jsonl");
-    let app = App::new(state_dir, run_id, token);
+    let app = App::new(&listener, state_dir, run_id, token);
     // The first page shows the journal as it is now.
     let mut seen = std::fs::metadata(&path).map(|m| m.len()).ok();
     if let Ok(events) = crate::state::read_journal(&path) {
@@ -283,8 +347,13 @@ pub fn follow(
     Ok(())
 }
 
-/// Serves until the app is closed and its viewers have had every event.
+/// Serves until the app is closed and its viewers have had every event
+/// (at most 5 s more for a viewer that does not read).
+///
+/// hyper's own connection loop rather than `axum::serve`, which has no
+/// limit on connections and no deadline for a request's head.
 async fn serve(listener: TcpListener, app: Arc<App>) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
     let listener = match tokio::net::TcpListener::from_std(listener) {
         Ok(l) => l,
         Err(e) => {
@@ -299,24 +368,72 @@ async fn serve(listener: TcpListener, app: Arc<App>) {
         .route("/events", get(events))
         .layer(middleware::from_fn_with_state(Arc::clone(&app), guard))
         .with_state(Arc::clone(&app));
+    let slots = Arc::new(Semaphore::new(app.limits.connections));
     let mut closed = app.state.subscribe();
-    let closing = async move {
-        let _ = closed.wait_for(|s| s.1).await;
+    loop {
+        let (slot, stream) = tokio::select! {
+            () = closing(&mut closed) => break,
+            accepted = accept(&listener, &slots) => accepted,
+        };
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let mut closed = app.state.subscribe();
+        tokio::spawn(async move {
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEAD_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                () = closing(&mut closed) => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+            drop(slot);
+        });
+    }
+    // Every slot back: every connection ended.
+    let all = u32::try_from(app.limits.connections).unwrap_or(u32::MAX);
+    let _ = tokio::time::timeout(Duration::from_secs(5), slots.acquire_many(all)).await;
+}
+
+/// Once the board is closed (no more events will come).
+async fn closing(state: &mut watch::Receiver<(usize, bool)>) {
+    let _ = state.wait_for(|s| s.1).await;
+}
+
+/// The next connection, once there is a slot for it.
+async fn accept(
+    listener: &tokio::net::TcpListener,
+    slots: &Arc<Semaphore>,
+) -> (OwnedSemaphorePermit, tokio::net::TcpStream) {
+    let Ok(slot) = Arc::clone(slots).acquire_owned().await else {
+        return std::future::pending().await;
     };
-    let server = axum::serve(listener, router).with_graceful_shutdown(closing);
-    let mut closed = app.state.subscribe();
-    tokio::select! {
-        r = server => if let Err(e) = r { tracing::error!("board: {e}"); },
-        () = async {
-            let _ = closed.wait_for(|s| s.1).await;
-            tokio::time::sleep(Duration::from_secs(5)).await;
-        } => {}
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => return (slot, stream),
+            // Out of files, or a connection reset before it was accepted:
+            // wait a little rather than spin.
+            Err(e) => {
+                tracing::debug!("board: accept: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
     }
 }
 
 /// Every route: the token when there is one (header or `?token=`), and
 /// headers that keep the page to itself.
 async fn guard(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    if app.loopback_only && !by_address(request.headers()) {
+        return (
+            StatusCode::FORBIDDEN,
+            "this board answers only to http://localhost or an IP address, or with a token\n",
+        )
+            .into_response();
+    }
     if let Some(token) = &app.token {
         let given = bearer(request.headers()).or_else(|| {
             form_urlencoded::parse(request.uri().query().unwrap_or("").as_bytes())
@@ -350,6 +467,26 @@ async fn guard(State(app): State<Arc<App>>, request: Request, next: Next) -> Res
         }
     }
     response
+}
+
+/// The request names the board by an IP address or `localhost` (or names
+/// no host): what a name an attacker points at 127.0.0.1 cannot be.
+fn by_address(headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST) else {
+        return true;
+    };
+    let Ok(authority) = host
+        .to_str()
+        .unwrap_or("")
+        .parse::<axum::http::uri::Authority>()
+    else {
+        return false;
+    };
+    let name = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok()
 }
 
 fn bearer(headers: &HeaderMap) -> Option<String> {
@@ -407,7 +544,7 @@ impl Drop for Viewer {
 /// formatted once for all viewers, and a viewer gets everything new in one
 /// write.
 async fn events(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    if app.viewers.fetch_add(1, Ordering::Relaxed) >= MAX_VIEWERS {
+    if app.viewers.fetch_add(1, Ordering::Relaxed) >= app.limits.viewers {
         app.viewers.fetch_sub(1, Ordering::Relaxed);
         return (
             StatusCode::SERVICE_UNAVAILABLE,

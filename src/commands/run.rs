@@ -54,7 +54,8 @@ fn board(args: &RunArgs) -> Result<Option<Board>, Error> {
             "`--board` shows a run's journal, and a dry run keeps none".into(),
         ));
     }
-    let listener = crate::board::listen(addr).map_err(|e| Error::Usage(e.to_string()))?;
+    let listener = crate::board::listen(addr, args.board_token.as_deref())
+        .map_err(|e| Error::Usage(e.to_string()))?;
     Ok(Some(Board {
         listener,
         token: args.board_token.clone(),
