@@ -13,7 +13,7 @@ mod page;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use axum::Router;
@@ -23,7 +23,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 
 pub use model::Board;
 
@@ -40,7 +40,7 @@ const MAX_CONNECTIONS: usize = 1_100;
 /// its last answer, or it is cut off (slow or idle clients hold files).
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest an event waits to reach the viewers of `run --board`.
-const BATCH: Duration = Duration::from_millis(100);
+const BATCH: Duration = Duration::from_millis(250);
 /// A viewer with nothing new gets a comment this often.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// How often the standalone board looks at the journal's length.
@@ -105,7 +105,7 @@ struct App {
     /// The number of events, and whether no more will come.
     state: watch::Sender<(usize, bool)>,
     source: Mutex<model::Source>,
-    built: Mutex<Option<Built>>,
+    built: Mutex<Option<Arc<Built>>>,
     viewers: AtomicUsize,
     limits: Limits,
     token: Option<String>,
@@ -146,14 +146,47 @@ fn open_files() -> usize {
     usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX)
 }
 
-/// The board last built: for how many events, when, its JSON and itself.
-type Built = (usize, Instant, Arc<String>, Arc<Board>);
+/// The board last built, for how many events and when, and its pages,
+/// each rendered once for every viewer that asks before the next build.
+struct Built {
+    events: usize,
+    at: Instant,
+    board: Board,
+    json: OnceLock<Bytes>,
+    war_room: OnceLock<Bytes>,
+    status: OnceLock<Bytes>,
+}
 
 #[derive(Default)]
 struct Journal {
     events: Vec<RunEvent>,
-    /// Each event's `/events` message, formatted once for every viewer.
-    frames: Vec<Bytes>,
+    /// The `/events` messages of each batch of events, formatted once into
+    /// one buffer that every viewer up to date sends as it is.
+    chunks: Vec<Bytes>,
+    /// Where each event's message is: its chunk, and where in it it starts.
+    frames: Vec<(usize, usize)>,
+}
+
+impl Journal {
+    /// The messages of events `from..to` (`from < to`): a view of one
+    /// chunk for a viewer up to date, a copy for one that fell behind.
+    fn messages(&self, from: usize, to: usize) -> Bytes {
+        let (first, start) = self.frames[from];
+        let last = self.frames[to - 1].0;
+        let end = match self.frames.get(to) {
+            Some(&(chunk, at)) if chunk == last => at,
+            _ => self.chunks[last].len(),
+        };
+        if first == last {
+            return self.chunks[first].slice(start..end);
+        }
+        let mut all = self.chunks[first][start..].to_vec();
+        for chunk in &self.chunks[first + 1..last] {
+            all.extend_from_slice(chunk);
+        }
+        all.extend_from_slice(&self.chunks[last][..end]);
+        Bytes::from(all)
+    }
 }
 
 impl App {
@@ -177,16 +210,21 @@ impl App {
     }
 
     fn push(&self, events: impl IntoIterator<Item = RunEvent>) {
+        use std::fmt::Write as _;
         let mut journal = self.journal.lock().unwrap_or_else(PoisonError::into_inner);
+        let chunk = journal.chunks.len();
+        let mut text = String::new();
         for event in events {
             let id = journal.events.len();
             let json = serde_json::to_string(&event).unwrap_or_default();
-            journal
-                .frames
-                .push(Bytes::from(format!("id: {id}\ndata: {json}\n\n")));
+            journal.frames.push((chunk, text.len()));
+            let _ = write!(text, "id: {id}\ndata: {json}\n\n");
             journal.events.push(event);
         }
         let len = journal.events.len();
+        if !text.is_empty() {
+            journal.chunks.push(Bytes::from(text));
+        }
         drop(journal);
         self.state.send_modify(|s| s.0 = len);
     }
@@ -195,16 +233,16 @@ impl App {
         self.state.send_modify(|s| s.1 = true);
     }
 
-    /// The board as of now, and its JSON; built again after an event or
-    /// once it is a second old.
-    fn board(&self) -> (Arc<String>, Arc<Board>) {
+    /// The board as of now; built again after an event or once it is a
+    /// second old.
+    fn board(&self) -> Arc<Built> {
         let len = self.state.borrow().0;
         let mut built = self.built.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((n, at, json, board)) = &*built
-            && *n == len
-            && at.elapsed() < FRESH
+        if let Some(b) = &*built
+            && b.events == len
+            && b.at.elapsed() < FRESH
         {
-            return (Arc::clone(json), Arc::clone(board));
+            return Arc::clone(b);
         }
         let events = self
             .journal
@@ -217,28 +255,27 @@ impl App {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .build(&events, SystemTime::now());
-        let json = Arc::new(format!(
-            "{:#}\n",
-            serde_json::to_value(&board).unwrap_or_default()
-        ));
-        let board = Arc::new(board);
-        *built = Some((
-            events.len(),
-            Instant::now(),
-            Arc::clone(&json),
-            Arc::clone(&board),
-        ));
-        (json, board)
+        let b = Arc::new(Built {
+            events: events.len(),
+            at: Instant::now(),
+            board,
+            json: OnceLock::new(),
+            war_room: OnceLock::new(),
+            status: OnceLock::new(),
+        });
+        *built = Some(Arc::clone(&b));
+        b
     }
 }
 
 /// The reporter of `run --board`: hands each event to the board's thread
-/// and never waits.
-pub struct Sink(Option<mpsc::UnboundedSender<RunEvent>>);
+/// and never waits. The second sender, dropped with the first, tells the
+/// board that no more events come, without waking it for each event.
+pub struct Sink(Option<(mpsc::UnboundedSender<RunEvent>, oneshot::Sender<()>)>);
 
 impl Reporter for Sink {
     fn event(&mut self, event: &RunEvent) {
-        if let Some(tx) = &self.0 {
+        if let Some((tx, _)) = &self.0 {
             let _ = tx.send(event.clone());
         }
     }
@@ -263,30 +300,49 @@ impl Live {
         state_dir: PathBuf,
         run_id: String,
     ) -> Result<(Self, Sink), BoardError> {
+        Self::batched(listener, token, state_dir, run_id, BATCH)
+    }
+
+    fn batched(
+        listener: TcpListener,
+        token: Option<String>,
+        state_dir: PathBuf,
+        run_id: String,
+        interval: Duration,
+    ) -> Result<(Self, Sink), BoardError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(BoardError::Runtime)?;
         let (tx, mut rx) = mpsc::unbounded_channel::<RunEvent>();
+        let (end, mut ended) = oneshot::channel();
         let app = App::new(&listener, state_dir, run_id, token);
         let thread = std::thread::spawn(move || {
             runtime.block_on(async move {
                 let feeder = Arc::clone(&app);
                 tokio::spawn(async move {
                     let mut batch = Vec::new();
+                    let mut open = true;
                     while rx.recv_many(&mut batch, 4096).await > 0 {
                         feeder.push(batch.drain(..));
                         // Viewers wake at most this often, each time for
                         // every event since: a busy run costs them a few
-                        // writes a second, not one per event.
-                        tokio::time::sleep(BATCH).await;
+                        // writes a second, not one per event. The events
+                        // are not received meanwhile, so that sending one
+                        // wakes nobody; but the last ones go out at once.
+                        if open {
+                            tokio::select! {
+                                () = tokio::time::sleep(interval) => {}
+                                _ = &mut ended => open = false,
+                            }
+                        }
                     }
                     feeder.close();
                 });
                 serve(listener, app).await;
             });
         });
-        Ok((Self { thread }, Sink(Some(tx))))
+        Ok((Self { thread }, Sink(Some((tx, end)))))
     }
 
     /// Waits until the last events reached the viewers and the server
@@ -498,7 +554,7 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
         .map(|t| t.trim().to_string())
 }
 
-async fn built(app: Arc<App>) -> Result<(Arc<String>, Arc<Board>), Response> {
+async fn built(app: Arc<App>) -> Result<Arc<Built>, Response> {
     tokio::task::spawn_blocking(move || app.board())
         .await
         .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
@@ -506,23 +562,37 @@ async fn built(app: Arc<App>) -> Result<(Arc<String>, Arc<Board>), Response> {
 
 async fn war_room(State(app): State<Arc<App>>) -> Response {
     match built(app).await {
-        Ok((_, board)) => Html(page::war_room(&board)).into_response(),
+        Ok(b) => Html(
+            b.war_room
+                .get_or_init(|| page::war_room(&b.board).into())
+                .clone(),
+        )
+        .into_response(),
         Err(r) => r,
     }
 }
 
 async fn status(State(app): State<Arc<App>>) -> Response {
     match built(app).await {
-        Ok((_, board)) => Html(page::status(&board)).into_response(),
+        Ok(b) => Html(
+            b.status
+                .get_or_init(|| page::status(&b.board).into())
+                .clone(),
+        )
+        .into_response(),
         Err(r) => r,
     }
 }
 
 async fn api(State(app): State<Arc<App>>) -> Response {
     match built(app).await {
-        Ok((json, _)) => (
+        Ok(b) => (
             [(header::CONTENT_TYPE, "application/json")],
-            String::clone(&json),
+            b.json
+                .get_or_init(|| {
+                    format!("{:#}\n", serde_json::to_value(&b.board).unwrap_or_default()).into()
+                })
+                .clone(),
         )
             .into_response(),
         Err(r) => r,
@@ -574,14 +644,13 @@ async fn events(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
             loop {
                 let (len, closed) = *rx.borrow_and_update();
                 if next < len {
-                    let chunk: Vec<u8> = viewer
+                    let chunk = viewer
                         .0
                         .journal
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
-                        .frames[next..len]
-                        .concat();
-                    return Some((Ok(Bytes::from(chunk)), (viewer, rx, len, None)));
+                        .messages(next, len);
+                    return Some((Ok(chunk), (viewer, rx, len, None)));
                 }
                 if closed {
                     return None;
@@ -608,4 +677,90 @@ async fn events(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
         Body::from_stream(stream),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(step: &str) -> RunEvent {
+        serde_json::from_value(serde_json::json!({
+            "at": "2026-11-29T05:12:39.451Z", "elapsed_ms": 0,
+            "event": "step-started", "step": step, "hosts": ["h"],
+        }))
+        .unwrap()
+    }
+
+    fn app() -> Arc<App> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        App::new(&listener, PathBuf::from("/nonexistent"), "r".into(), None)
+    }
+
+    #[test]
+    fn a_viewer_up_to_date_sends_the_batch_formatted_once() {
+        let app = app();
+        app.push(["a", "b"].map(event));
+        app.push(["c", "d", "e"].map(event));
+        let journal = app.journal.lock().unwrap();
+        let batch = journal.messages(2, 5);
+        // The very buffer every other viewer sends too, not a copy.
+        assert_eq!(batch.as_ptr(), journal.chunks[1].as_ptr());
+        assert_eq!(batch, journal.chunks[1]);
+        let text = String::from_utf8(batch.to_vec()).unwrap();
+        assert!(text.starts_with("id: 2\ndata: {"), "{text}");
+        assert_eq!(text.matches("id: ").count(), 3);
+    }
+
+    #[test]
+    fn a_viewer_behind_or_back_gets_exactly_the_events_it_asks_for() {
+        let app = app();
+        app.push(["a", "b"].map(event));
+        app.push(["c", "d", "e"].map(event));
+        app.push(["f"].map(event));
+        let journal = app.journal.lock().unwrap();
+        let ids = |from, to| {
+            let text = String::from_utf8(journal.messages(from, to).to_vec()).unwrap();
+            assert!(text.ends_with("}\n\n"), "{text}");
+            text.lines()
+                .filter_map(|l| l.strip_prefix("id: "))
+                .map(|n| n.parse::<usize>().unwrap())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(0, 6), [0, 1, 2, 3, 4, 5]);
+        assert_eq!(ids(1, 2), [1]);
+        assert_eq!(ids(1, 4), [1, 2, 3]);
+        assert_eq!(ids(3, 4), [3]);
+        assert_eq!(ids(4, 6), [4, 5]);
+        assert_eq!(ids(5, 6), [5]);
+    }
+
+    /// The run's end must not wait out the interval between batches: the
+    /// process measured by the makespan ends with the board.
+    #[test]
+    fn the_board_stops_as_soon_as_the_run_ends_not_after_the_batch_interval() {
+        let listener = listen("127.0.0.1:0".parse().unwrap(), None).unwrap();
+        let (live, mut sink) = Live::batched(
+            listener,
+            None,
+            PathBuf::from("/nonexistent"),
+            "r".into(),
+            Duration::from_secs(3600),
+        )
+        .unwrap();
+        sink.event(&event("a"));
+        // The first event goes out at once; the next would wait an hour.
+        std::thread::sleep(Duration::from_millis(200));
+        sink.event(&event("b"));
+        sink.finish();
+        let (done, stopped) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            live.stop();
+            let _ = done.send(());
+        });
+        // A hang guard, not a timing: before, this waited the hour out.
+        assert!(
+            stopped.recv_timeout(Duration::from_secs(60)).is_ok(),
+            "the board did not stop when the run ended"
+        );
+    }
 }
