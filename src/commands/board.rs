@@ -3,15 +3,12 @@
 use crate::board::{self, BoardError};
 use crate::cli::{BoardArgs, Global};
 use crate::error::{Error, SUCCESS};
-use crate::{journal, state};
+use crate::state;
 
 pub fn run(global: &Global, args: &BoardArgs) -> Result<u8, Error> {
     let id = match &args.run_id {
         Some(id) => id.clone(),
-        None => journal::runs(&global.state_dir)?
-            .pop()
-            .map(|run| run.id)
-            .ok_or_else(|| Error::Usage(format!("no runs in {}", global.state_dir.display())))?,
+        None => super::report::latest_run(global)?,
     };
     // An unknown run, or a journal that is not one, stops here.
     state::read_run(&global.state_dir, &id)?;
