@@ -135,6 +135,7 @@ impl Launch {
             dry_run: self.dry_run,
             state_dir: &self.state_dir,
             forecast_for: &self.forecast_for,
+            expected: std::cell::OnceCell::new(),
         };
         let (mut reporter, collect, screen) =
             reporters(&runbook, &shown, &finished, run_dir.as_ref());
@@ -289,6 +290,21 @@ pub struct Shown<'a> {
     pub dry_run: bool,
     pub state_dir: &'a Path,
     pub forecast_for: &'a crate::history::Hosts,
+    /// Each step's expected duration, read from past runs once for the
+    /// progress bars and the notifier alike, and only if one needs it.
+    pub expected: std::cell::OnceCell<Vec<Duration>>,
+}
+
+impl Shown<'_> {
+    /// What `plan` forecasts for each step: measured on this inventory,
+    /// else its `estimate`.
+    fn expected(&self, runbook: &Runbook) -> &[Duration] {
+        self.expected.get_or_init(|| {
+            let history =
+                crate::history::measured(self.state_dir, &runbook.name, self.forecast_for);
+            runbook.steps.iter().map(|s| history.expected(s)).collect()
+        })
+    }
 }
 
 /// The reporters: every event kept for the summary (seeded with the
@@ -313,18 +329,7 @@ pub fn reporters(
     let mut sinks: Vec<Box<dyn Reporter>> = vec![Box::new(collect.clone())];
     let mut screen = None;
     if terminal && !shown.dry_run {
-        let measured = crate::history::measured(shown.state_dir, &runbook.name, shown.forecast_for);
-        let expected = runbook
-            .steps
-            .iter()
-            .map(|step| {
-                measured
-                    .get(&step.id)
-                    .map(|m| Duration(m.median))
-                    .or(step.estimate)
-                    .unwrap_or(Duration::from_secs(0))
-            })
-            .collect();
+        let expected = shown.expected(runbook).to_vec();
         let progress = Progress::new(Arc::clone(runbook), expected, finished.to_vec());
         screen = Some(progress.screen());
         sinks.push(Box::new(progress));
@@ -350,7 +355,6 @@ fn notifier(
     if runbook.notify.is_empty() {
         return None;
     }
-    let history = crate::history::measured(shown.state_dir, &runbook.name, shown.forecast_for);
     let before = collect
         .0
         .lock()
@@ -361,7 +365,7 @@ fn notifier(
         run_id,
         before,
         settled: finished,
-        expected: runbook.steps.iter().map(|s| history.expected(s)).collect(),
+        expected: shown.expected(runbook).to_vec(),
         secrets: &shared.secrets,
         redactor: &shared.redactor,
         journal: &shared.events,
@@ -410,14 +414,7 @@ async fn journal_late(
     };
     let events: Vec<RunEvent> = late
         .into_iter()
-        .map(|kind| {
-            let elapsed = started.elapsed();
-            RunEvent {
-                at: humantime::format_rfc3339_millis(started_at + elapsed).to_string(),
-                elapsed_ms: super::worker::millis(elapsed),
-                kind,
-            }
-        })
+        .map(|kind| RunEvent::stamped(kind, started_at, started.elapsed()))
         .collect();
     if let Err(e) = tokio::task::block_in_place(|| dir.append(&events)) {
         tracing::warn!("cannot journal the notifications' results: {e}");
