@@ -2,6 +2,7 @@
 //! subscribe to it; nothing else learns what happened during a run.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -16,6 +17,26 @@ pub struct RunEvent {
     pub elapsed_ms: u64,
     #[serde(flatten)]
     pub kind: EventKind,
+}
+
+impl RunEvent {
+    /// `kind` as it happened `elapsed` after its run started at `start`;
+    /// an event written outside the run (a decision, a hand-off) is
+    /// stamped now, with no elapsed time.
+    #[must_use]
+    pub fn stamped(kind: EventKind, start: std::time::SystemTime, elapsed: Duration) -> Self {
+        Self {
+            at: humantime::format_rfc3339_millis(start + elapsed).to_string(),
+            elapsed_ms: millis(elapsed),
+            kind,
+        }
+    }
+}
+
+/// A duration in whole milliseconds, as events and reports count them.
+#[must_use]
+pub fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,11 +9,11 @@ use crate::journal::{RunView, Status};
 use crate::state::{self, RunDir};
 
 fn stamp(kind: EventKind) -> RunEvent {
-    RunEvent {
-        at: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
-        elapsed_ms: 0,
+    RunEvent::stamped(
         kind,
-    }
+        std::time::SystemTime::now(),
+        std::time::Duration::ZERO,
+    )
 }
 
 /// The step's last state in the journal, for deciding whether a decision

@@ -52,11 +52,11 @@ pub fn run(global: &Global, args: &HandoffArgs) -> Result<u8, Error> {
     );
     let text = handoff::render(&summary, args.format == HandoffFormat::Md);
     match dir {
-        Some(mut dir) => dir.append(&[RunEvent {
-            at: humantime::format_rfc3339_millis(now).to_string(),
-            elapsed_ms: 0,
-            kind: EventKind::HandedOff { operator: by },
-        }])?,
+        Some(mut dir) => dir.append(&[RunEvent::stamped(
+            EventKind::HandedOff { operator: by },
+            now,
+            std::time::Duration::ZERO,
+        )])?,
         None => eprintln!(
             "note: a run is active on {}, so this hand-off is not journaled; the next one \
              again starts from the same point (or give `--since`)",

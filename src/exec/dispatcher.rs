@@ -88,12 +88,7 @@ impl Dispatcher<'_> {
     }
 
     fn stamp(&self, kind: EventKind) -> RunEvent {
-        let elapsed = self.started.elapsed();
-        RunEvent {
-            at: humantime::format_rfc3339_millis(self.started_at + elapsed).to_string(),
-            elapsed_ms: millis(elapsed),
-            kind,
-        }
+        RunEvent::stamped(kind, self.started_at, self.started.elapsed())
     }
 
     /// Journals (durably) then reports a batch of events.
@@ -667,6 +662,18 @@ pub(crate) mod tests {
         checked.runbook.expect("a valid runbook")
     }
 
+    /// The event a test dispatcher starts its journal with.
+    fn resumed() -> EventKind {
+        EventKind::RunResumed {
+            operator: "test".into(),
+            runbook_sha256: String::new(),
+            inventory_sha256: None,
+            removed: Vec::new(),
+            outstanding: Vec::new(),
+            vars: BTreeMap::new(),
+        }
+    }
+
     /// With one worker thread busy on the journal, other tasks still run:
     /// held up, the sender below would never run and the wait would end
     /// empty (the timeout is only a hang guard).
@@ -726,16 +733,8 @@ pub(crate) mod tests {
             started: Instant::now(),
             started_at: std::time::SystemTime::now(),
         };
-        let first = EventKind::RunResumed {
-            operator: "test".into(),
-            runbook_sha256: String::new(),
-            inventory_sha256: None,
-            removed: Vec::new(),
-            outstanding: Vec::new(),
-            vars: BTreeMap::new(),
-        };
         let summary = dispatcher
-            .run(rx, first, &mut Signals::new())
+            .run(rx, resumed(), &mut Signals::new())
             .await
             .unwrap();
         assert_eq!(summary.outcome, RunOutcome::Failed);
@@ -885,16 +884,8 @@ pub(crate) mod tests {
             started: Instant::now(),
             started_at: std::time::SystemTime::now(),
         };
-        let first = EventKind::RunResumed {
-            operator: "test".into(),
-            runbook_sha256: String::new(),
-            inventory_sha256: None,
-            removed: Vec::new(),
-            outstanding: Vec::new(),
-            vars: BTreeMap::new(),
-        };
         let summary = dispatcher
-            .run(rx, first, &mut Signals::new())
+            .run(rx, resumed(), &mut Signals::new())
             .await
             .unwrap();
         assert_eq!(summary.outcome, RunOutcome::Succeeded);

@@ -103,10 +103,7 @@ fn tail(text: &str) -> Vec<String> {
         .collect()
 }
 
-#[must_use]
-pub fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
+pub use crate::events::millis;
 
 type Finish = (HostOutcome, Option<String>, Option<Vec<u8>>);
 

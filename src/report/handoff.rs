@@ -115,9 +115,7 @@ fn stamp(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
+use crate::events::millis;
 
 /// The hand-off of a run as of `now`. Decisions since `since`, else since
 /// the last hand-off, else since the start. `state_dir` holds the runs
