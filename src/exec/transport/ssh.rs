@@ -32,11 +32,6 @@ use crate::exec::context::Secrets;
 use crate::model::inventory::MAX_JUMPS;
 use crate::model::{Host, Inventory, Shell, TransportKind};
 
-/// Extra time after the remote `timeout` wrapper's own deadline and kill
-/// grace before the client gives up on the channel.
-const CLIENT_GRACE: Duration = Duration::from_secs(10);
-/// Remote `timeout -k`: from SIGTERM to SIGKILL of the command's group.
-const REMOTE_KILL_GRACE_SECS: u64 = 3;
 const KEEPALIVE_SECS: u32 = 15;
 /// How long an unreachable host's error is reused before connecting again.
 const RECONNECT_AFTER: Duration = Duration::from_secs(3);
@@ -911,7 +906,6 @@ struct Task {
     channel: Option<Channel>,
     phase: Phase,
     started: Instant,
-    timeout: Option<Duration>,
     deadline: Option<Instant>,
     stdout: Capture,
     stderr: Capture,
@@ -923,28 +917,25 @@ impl Task {
     fn command(job: Request, shell: Shell) -> Self {
         let started = Instant::now();
         let raw = shell == Shell::None;
-        let (line, stdin, end, deadline) = if raw {
-            // Nothing on the host can enforce a deadline: the client does.
-            let deadline = job.timeout.map(|t| started + t);
-            (job.command.clone(), Vec::new(), None, deadline)
+        // The client enforces every deadline: on it, a command with a shell
+        // is killed, process group and all, through a second channel
+        // (`complete`); one without has only its channel to lose.
+        let deadline = job.timeout.map(|t| started + t);
+        let (line, stdin, end) = if raw {
+            (job.command.clone(), Vec::new(), None)
         } else {
             let nonce = new_tag();
-            let deadline = job
-                .timeout
-                .map(|t| started + t + Duration::from_secs(REMOTE_KILL_GRACE_SECS) + CLIENT_GRACE);
             // The script goes on the channel's standard input, which the
             // wrapper reads whole before running it.
             (
-                wrap(job.timeout, &job.tag, &nonce, job.r#become.as_ref()),
+                wrap(&job.tag, &nonce, job.r#become.as_ref()),
                 job.command.clone().into_bytes(),
                 Some(EndLine::new(&nonce)),
-                deadline,
             )
         };
         Self {
             kind: Kind::Command,
             tag: job.tag.clone(),
-            timeout: job.timeout,
             job: Some(job),
             reply: None,
             answer: None,
@@ -997,7 +988,6 @@ impl Task {
             channel: None,
             phase: Phase::Starting,
             started,
-            timeout: None,
             deadline: Some(started + KILL_WITHIN),
             stdout: Capture::default(),
             stderr: Capture::default(),
@@ -1103,16 +1093,14 @@ impl Task {
             }
             // Once the command has exited, what still holds the output is
             // a background child of it, which is left running, as locally.
-            let ended = self
-                .end
-                .as_ref()
-                .and_then(|e| e.ended_at)
-                .is_some_and(|at| now.duration_since(at) >= PIPE_GRACE);
+            let ended_at = self.end.as_ref().and_then(|e| e.ended_at);
             let why = if channel.eof() {
                 Some(Ending::Exited)
-            } else if ended {
+            } else if ended_at.is_some_and(|at| now.duration_since(at) >= PIPE_GRACE) {
                 Some(Ending::Ended)
-            } else if self.deadline.is_some_and(|d| now >= d) {
+            } else if ended_at.is_none() && self.deadline.is_some_and(|d| now >= d) {
+                // A command that ended in time is not timed out by what
+                // it left in the background.
                 Some(Ending::TimedOut)
             } else if abandoned {
                 Some(Ending::Abandoned)
@@ -1166,21 +1154,10 @@ impl Task {
             (Ending::Exited, Some(channel)) => {
                 match channel.exit_signal().ok().and_then(|s| s.exit_signal) {
                     Some(sig) => Exit::Signal(sig),
-                    None => {
-                        let code = channel.exit_status().unwrap_or(-1);
-                        if self.raw {
-                            Exit::Code(code)
-                        } else {
-                            exit_of(code, self.timeout, self.started)
-                        }
-                    }
+                    None => Exit::Code(channel.exit_status().unwrap_or(-1)),
                 }
             }
-            _ => exit_of(
-                self.end.as_ref().and_then(|e| e.status).unwrap_or(-1),
-                self.timeout,
-                self.started,
-            ),
+            _ => Exit::Code(self.end.as_ref().and_then(|e| e.status).unwrap_or(-1)),
         };
         let (stdout, stdout_dropped) = std::mem::take(&mut self.stdout).finish();
         let (stderr, stderr_dropped) = std::mem::take(&mut self.stderr).finish();
@@ -1217,38 +1194,23 @@ impl Task {
         None
     }
 }
-/// The remote `timeout`'s status: 124 when it killed the command on its
-/// deadline, 137 when the command needed SIGKILL after it.
-fn exit_of(code: i32, timeout: Option<Duration>, started: Instant) -> Exit {
-    match code {
-        124 if timeout.is_some() => Exit::TimedOut,
-        137 if timeout.is_some_and(|t| started.elapsed() >= t) => Exit::TimedOut,
-        code => Exit::Code(code),
-    }
-}
-
-/// The command line the login shell runs: POSIX sh runs `timeout`, which
-/// puts the command in its own process group and on its deadline kills
-/// the whole group (`timeout 0`: no deadline); the script itself comes on
-/// standard input, so no secret is in an argv. Both shells carry the tag
-/// word as `$0`, for the kill task and `resume`. Once `timeout` returns,
-/// the end line reports its status. One line, single-quoted: any login
-/// shell (bash, csh, fish) passes it to `sh` as is.
-fn wrap(timeout: Option<Duration>, tag: &str, nonce: &str, r#become: Option<&Become>) -> String {
-    let secs = timeout.map_or(0.0, |t| t.as_secs_f64().max(0.001));
-    // Through sudo, `timeout` runs as the become user, whose whole process
-    // group it can then kill.
-    let reader = match r#become {
-        Some(_) => SCRIPT_FROM_STDIN_BECOME,
-        None => SCRIPT_FROM_STDIN,
-    };
-    let run = format!(
-        "timeout -k {REMOTE_KILL_GRACE_SECS} {secs:.3} sh -c {} \"$0\"",
-        shell_quote(reader)
-    );
+/// The command line the login shell runs: POSIX sh runs the script in a
+/// subshell (a fork, no program started: per command, the host starts only
+/// the login shell and `sh`, as `ssh host sh -c ...` would); the script
+/// itself comes on standard input, so no secret is in an argv. The shell
+/// carries the tag word as `$0`, for the kill task and `resume`: sshd
+/// starts each session in a process group of its own, which the kill task
+/// ends whole. Once the subshell returns, the end line reports its status.
+/// One line, single-quoted: any login shell (bash, csh, fish) passes it to
+/// `sh` as is.
+fn wrap(tag: &str, nonce: &str, r#become: Option<&Become>) -> String {
     let run = match r#become {
-        Some(b) => b.line(tag, &run),
-        None => run,
+        // Through sudo, the become user's own shell reads the script.
+        Some(b) => b.line(
+            tag,
+            &format!("sh -c {} \"$0\"", shell_quote(SCRIPT_FROM_STDIN_BECOME)),
+        ),
+        None => format!("( {SCRIPT_FROM_STDIN} )"),
     };
     let inner = format!("{run}; s=$?; echo {END_MARKER}{nonce}:$s >&2; exit $s");
     format!(
