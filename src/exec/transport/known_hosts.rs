@@ -8,11 +8,11 @@
 //! (its own `sha2`/`digest` generation) while still leaving hashed names to
 //! be matched with HMAC-SHA1 here.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{Read as _, Write as _};
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
-use std::path::Path;
-use std::sync::{Mutex, PoisonError};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
@@ -43,11 +43,11 @@ enum Marker {
 }
 
 #[derive(Debug)]
-struct Line<'a> {
+struct Line {
     number: usize,
     marker: Option<Marker>,
-    hosts: &'a str,
-    key_type: &'a str,
+    hosts: String,
+    key_type: String,
     blob: Vec<u8>,
 }
 
@@ -65,24 +65,27 @@ fn host_name(address: &str, port: u16) -> String {
 /// The usable lines of the file. A malformed line (a torn write, a stray
 /// edit) is skipped with a warning, as OpenSSH does: it must not make every
 /// host unreachable.
-fn lines<'a>(text: &'a str, path: &'a Path) -> impl Iterator<Item = Line<'a>> + 'a {
-    text.lines().enumerate().filter_map(move |(i, raw)| {
-        let number = i + 1;
-        let content = raw.trim();
-        if content.is_empty() || content.starts_with('#') {
-            return None;
-        }
-        match parse_line(content, number) {
-            Ok(line) => Some(line),
-            Err(why) => {
-                warn_once(path, number, why);
-                None
+fn parse(text: &str, path: &Path) -> Vec<Line> {
+    text.lines()
+        .enumerate()
+        .filter_map(|(i, raw)| {
+            let number = i + 1;
+            let content = raw.trim();
+            if content.is_empty() || content.starts_with('#') {
+                return None;
             }
-        }
-    })
+            match parse_line(content, number) {
+                Ok(line) => Some(line),
+                Err(why) => {
+                    warn_once(path, number, why);
+                    None
+                }
+            }
+        })
+        .collect()
 }
 
-fn parse_line(content: &str, number: usize) -> Result<Line<'_>, &'static str> {
+fn parse_line(content: &str, number: usize) -> Result<Line, &'static str> {
     let mut fields = content.split_whitespace().peekable();
     let marker = match fields.peek() {
         Some(&"@revoked") => Some(Marker::Revoked),
@@ -107,8 +110,8 @@ fn parse_line(content: &str, number: usize) -> Result<Line<'_>, &'static str> {
     Ok(Line {
         number,
         marker,
-        hosts,
-        key_type,
+        hosts: hosts.to_string(),
+        key_type: key_type.to_string(),
         blob,
     })
 }
@@ -183,26 +186,26 @@ fn glob(pattern: &[u8], text: &[u8]) -> bool {
     pattern[p..].iter().all(|&c| c == b'*')
 }
 
-fn judge(text: &str, path: &Path, name: &str, offered: &[u8]) -> Verdict {
+fn judge(lines: &[Line], name: &str, offered: &[u8]) -> Verdict {
     let mut known = false;
     let mut others: Vec<String> = Vec::new();
     let mut first_other = 0;
-    for line in lines(text, path) {
+    for line in lines {
         match line.marker {
             // Whatever its host patterns: a revoked key is compromised, and
             // no host may present it.
             Some(Marker::Revoked) if line.blob == offered => return Verdict::Revoked(line.number),
             // Host certificates are not supported by libssh2.
             Some(_) => {}
-            None if matches(line.hosts, name) => {
+            None if matches(&line.hosts, name) => {
                 if line.blob == offered {
                     known = true;
                 } else {
                     if others.is_empty() {
                         first_other = line.number;
                     }
-                    if !others.iter().any(|t| t == line.key_type) {
-                        others.push(line.key_type.to_string());
+                    if !others.contains(&line.key_type) {
+                        others.push(line.key_type.clone());
                     }
                 }
             }
@@ -237,12 +240,20 @@ fn describe_key(blob: &[u8]) -> String {
     )
 }
 
-/// The file's text; the shared lock keeps a line being appended by another
-/// host (`record`) from being read half-written.
-fn read(path: &Path) -> std::io::Result<String> {
+/// The file's usable lines. Every host's login reads the file: with 1,000
+/// hosts in it, parsing it again for each (base64 and all) cost 0.85 s of
+/// CPU on the run's critical start, so the lines parsed from the same bytes
+/// are kept. The bytes are read each time (a few microseconds): a file's
+/// times are too coarse to tell an edit made in the same few milliseconds.
+/// The shared lock keeps a line being appended by another host (`record`)
+/// from being read half-written.
+fn read(path: &Path) -> std::io::Result<Arc<[Line]>> {
+    /// Per file: the bytes last read, and their lines.
+    type Kept = HashMap<PathBuf, (Vec<u8>, Arc<[Line]>)>;
+    static PARSED: Mutex<Option<Kept>> = Mutex::new(None);
     let mut file = match std::fs::File::open(path) {
         Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(String::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Arc::new([])),
         Err(e) => return Err(e),
     };
     // Without locks (some network file systems) lines are still whole:
@@ -250,7 +261,18 @@ fn read(path: &Path) -> std::io::Result<String> {
     let _ = file.lock_shared();
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes)?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+    drop(file);
+    // Held while parsing: the first logins would otherwise all parse it.
+    let mut parsed = PARSED.lock().unwrap_or_else(PoisonError::into_inner);
+    let parsed = parsed.get_or_insert_default();
+    if let Some((seen, lines)) = parsed.get(path)
+        && *seen == bytes
+    {
+        return Ok(Arc::clone(lines));
+    }
+    let lines: Arc<[Line]> = parse(&String::from_utf8_lossy(&bytes), path).into();
+    parsed.insert(path.to_path_buf(), (bytes, Arc::clone(&lines)));
+    Ok(lines)
 }
 
 /// Asks the server for the key types recorded for `host` first: libssh2
@@ -260,7 +282,7 @@ fn read(path: &Path) -> std::io::Result<String> {
 /// follow, so a server without any recorded type still offers a key, and
 /// is refused as changed rather than failing the handshake.
 pub fn prefer_recorded(session: &Session, host: &Host, path: &Path) {
-    let Ok(text) = read(path) else {
+    let Ok(lines) = read(path) else {
         return;
     };
     let Ok(supported) = session.supported_algs(MethodType::HostKey) else {
@@ -268,9 +290,9 @@ pub fn prefer_recorded(session: &Session, host: &Host, path: &Path) {
     };
     let name = host_name(&host.address, host.port);
     let mut wanted: Vec<&str> = Vec::new();
-    for line in lines(&text, path) {
-        if line.marker.is_none() && matches(line.hosts, &name) {
-            let algorithms: &[&str] = match line.key_type {
+    for line in lines.iter() {
+        if line.marker.is_none() && matches(&line.hosts, &name) {
+            let algorithms: &[&str] = match line.key_type.as_str() {
                 "ssh-rsa" => &["rsa-sha2-512", "rsa-sha2-256"],
                 other => &[other],
             };
@@ -303,11 +325,11 @@ pub fn verify(session: &Session, host: &Host, known_hosts: &Path) -> Result<(), 
         reason: "the server offered no host key".into(),
     })?;
     let name = host_name(&host.address, host.port);
-    let text = read(known_hosts).map_err(|e| TransportError::Session {
+    let lines = read(known_hosts).map_err(|e| TransportError::Session {
         host: host.name.clone(),
         reason: format!("cannot read {shown}: {e}"),
     })?;
-    let mut verdict = judge(&text, known_hosts, &name, offered);
+    let mut verdict = judge(&lines, &name, offered);
     let mut recorded = false;
     if verdict == Verdict::Unknown && host.host_key_checking == HostKeyChecking::AcceptNew {
         verdict = record(known_hosts, &name, offered).map_err(|e| TransportError::Session {
@@ -366,7 +388,11 @@ fn record(path: &Path, name: &str, offered: &[u8]) -> std::io::Result<Verdict> {
     let _ = file.lock();
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes)?;
-    let verdict = judge(&String::from_utf8_lossy(&bytes), path, name, offered);
+    let verdict = judge(
+        &parse(&String::from_utf8_lossy(&bytes), path),
+        name,
+        offered,
+    );
     if verdict != Verdict::Unknown {
         return Ok(verdict);
     }
@@ -417,7 +443,11 @@ mod tests {
     }
 
     fn verdict(text: &str, address: &str, port: u16, key: &[u8]) -> Verdict {
-        judge(text, Path::new("kh"), &host_name(address, port), key)
+        judge(
+            &parse(text, Path::new("kh")),
+            &host_name(address, port),
+            key,
+        )
     }
 
     #[test]
@@ -499,6 +529,27 @@ mod tests {
             entry("h", &key)
         );
         assert_eq!(verdict(&text, "h", 22, &key), Verdict::Known);
+    }
+
+    #[test]
+    fn the_kept_lines_follow_the_file_when_it_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("known_hosts");
+        let (a, b) = (blob("ssh-ed25519", b"1"), blob("ssh-ed25519", b"2"));
+        let verdict = |key: &[u8]| judge(&read(&path).unwrap(), "h", key);
+        assert_eq!(verdict(&a), Verdict::Unknown, "no file yet");
+        std::fs::write(&path, entry("h", &a)).unwrap();
+        assert_eq!(verdict(&a), Verdict::Known);
+        assert!(Arc::ptr_eq(&read(&path).unwrap(), &read(&path).unwrap()));
+        // Appended by another host's login (`record`), then rewritten with
+        // the same length at once (the same file times): each is seen.
+        assert_eq!(record(&path, "g", &b).unwrap(), Verdict::Unknown);
+        assert_eq!(judge(&read(&path).unwrap(), "g", &b), Verdict::Known);
+        let same_length = std::fs::read_to_string(&path)
+            .unwrap()
+            .replacen("h ", "k ", 1);
+        std::fs::write(&path, same_length).unwrap();
+        assert_eq!(verdict(&a), Verdict::Unknown);
     }
 
     #[test]

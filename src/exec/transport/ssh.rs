@@ -1328,8 +1328,19 @@ fn authenticate(session: &Session, host: &Host, secrets: &Secrets) -> Result<(),
             if !key.exists() {
                 return Err("the key file does not exist".into());
             }
+            // With the public half beside it, as ssh-keygen leaves it,
+            // libssh2 does not derive it from the private key: one OpenSSL
+            // key decoding fewer per login (about 0.5 ms of CPU).
+            let mut public = key.clone().into_os_string();
+            public.push(".pub");
+            let public = PathBuf::from(public);
             session
-                .userauth_pubkey_file(user, None, key, passphrase.map(String::as_str))
+                .userauth_pubkey_file(
+                    user,
+                    public.is_file().then_some(public.as_path()),
+                    key,
+                    passphrase.map(String::as_str),
+                )
                 .map_err(|e| e.message().to_string())
         });
     }
