@@ -137,36 +137,27 @@ impl Launch {
             forecast_for: &self.forecast_for,
             expected: std::cell::OnceCell::new(),
         };
-        let (mut reporter, collect, screen) =
-            reporters(&runbook, &shown, &finished, run_dir.as_ref());
-        let board = self
-            .board
-            .zip(run_dir.as_ref())
-            .and_then(|(board, dir)| board_sink(board, &self.state_dir, &dir.id))
-            .map(|(live, sink)| {
-                reporter.0.push(Box::new(sink));
-                live
-            });
-        let confirmer = confirmer(self.yes, self.dry_run, self.operator, screen);
         let (shared, events) = shared(
             Arc::clone(&runbook),
             transport,
             self.secrets,
             run_dir.as_ref().map(RunDir::logs),
         );
-        let deliveries = (!self.dry_run)
-            .then(|| notifier(&runbook, &run_id, &shared, &shown, &finished, &collect))
-            .flatten()
-            .map(|(notifier, deliveries)| {
-                reporter.0.push(Box::new(notifier));
-                deliveries
-            });
+        let subscribers = Subscribers {
+            runbook: &runbook,
+            shown: &shown,
+            finished: &finished,
+            run_dir: run_dir.as_ref(),
+            shared: &shared,
+        };
+        let (mut followers, screen) = subscribers.start(self.board);
+        let confirmer = confirmer(self.yes, self.dry_run, self.operator, screen);
         let dispatcher = dispatcher(
             Arc::clone(&shared),
             hosts,
             confirmer,
             run_dir.as_mut(),
-            &mut reporter,
+            &mut followers.reporter,
             self.options,
         );
         let clock = (dispatcher.started, dispatcher.started_at);
@@ -179,22 +170,9 @@ impl Launch {
                 run_id: run_id.clone(),
                 published: run_dir.as_ref().is_some_and(RunDir::is_published),
             })?;
-        // The board's sink lets go of its channel here: the board sends
-        // its viewers the last events and stops.
-        reporter.finish();
-        if let Some(deliveries) = deliveries {
-            journal_late(
-                deliveries,
-                run_dir.as_mut(),
-                clock,
-                &mut signals,
-                summary.killed,
-            )
+        let collect = followers
+            .wind_down(run_dir.as_mut(), clock, &mut signals, summary.killed)
             .await;
-        }
-        if let Some(live) = board {
-            live.stop();
-        }
         let transport = Arc::clone(&shared.transport);
         let _ = tokio::task::spawn_blocking(move || transport.shutdown()).await;
         drop(lock);
@@ -211,6 +189,87 @@ impl Launch {
             events,
             inventory,
         })
+    }
+}
+
+/// What the run's followers are built from.
+struct Subscribers<'a> {
+    runbook: &'a Arc<Runbook>,
+    shown: &'a Shown<'a>,
+    finished: &'a [bool],
+    run_dir: Option<&'a RunDir>,
+    shared: &'a Shared,
+}
+
+/// Everything that follows the run's events beside the journal: the
+/// reporters (the summary's copy, progress bars or plain lines), the board
+/// and the notifier.
+struct Followers {
+    reporter: FanOut,
+    collect: Collect,
+    board: Option<crate::board::Live>,
+    deliveries: Option<crate::notify::Deliveries>,
+}
+
+impl Subscribers<'_> {
+    /// The followers, and the progress bars' screen for the confirmer.
+    fn start(self, board: Option<Board>) -> (Followers, Option<Screen>) {
+        let (mut reporter, collect, screen) =
+            reporters(self.runbook, self.shown, self.finished, self.run_dir);
+        let board = board
+            .zip(self.run_dir)
+            .and_then(|(board, dir)| board_sink(board, self.shown.state_dir, &dir.id))
+            .map(|(live, sink)| {
+                reporter.0.push(Box::new(sink));
+                live
+            });
+        let run_id = self.run_dir.map_or("dry-run", |d| d.id.as_str());
+        let deliveries = (!self.shown.dry_run)
+            .then(|| {
+                notifier(
+                    self.runbook,
+                    run_id,
+                    self.shared,
+                    self.shown,
+                    self.finished,
+                    &collect,
+                )
+            })
+            .flatten()
+            .map(|(notifier, deliveries)| {
+                reporter.0.push(Box::new(notifier));
+                deliveries
+            });
+        let followers = Followers {
+            reporter,
+            collect,
+            board,
+            deliveries,
+        };
+        (followers, screen)
+    }
+}
+
+impl Followers {
+    /// Once the run's outcome is journaled: the reporters end (the board's
+    /// sink lets go of its channel, so the board sends its viewers the last
+    /// events), the notifications still queued get their short wait, then
+    /// the board stops. Gives back every event, for the summary.
+    async fn wind_down(
+        mut self,
+        run_dir: Option<&mut RunDir>,
+        clock: (Instant, SystemTime),
+        signals: &mut Signals,
+        killed: bool,
+    ) -> Collect {
+        self.reporter.finish();
+        if let Some(deliveries) = self.deliveries {
+            journal_late(deliveries, run_dir, clock, signals, killed).await;
+        }
+        if let Some(live) = self.board {
+            live.stop();
+        }
+        self.collect
     }
 }
 
