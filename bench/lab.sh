@@ -16,14 +16,12 @@ ROOT=$PWD
 BENCH=${BENCH:-/tmp/runbook-bench}
 LAB=${LAB:-/tmp/drlab}
 export LAB
-if [ ! -d "$BENCH" ]; then cp -r ../shared/bench "$BENCH"; chmod -R u+w "$BENCH"; fi
+. bench/common.sh
+bench_copy
 cargo build --release -q
 BIN=$ROOT/target/release/runbook
 "$BENCH/lab-up.sh"
-if [ "${1:-}" != quick ] && [ ! -x "$BENCH/.venv/bin/pyinfra" ]; then
-  python3 -m venv "$BENCH/.venv"
-  "$BENCH/.venv/bin/pip" install -q -r "$BENCH/requirements.txt"
-fi
+[ "${1:-}" = quick ] || bench_tools
 export PATH="$BENCH/.venv/bin:$PATH"
 WORK=$BENCH/runbook
 mkdir -p "$WORK"
@@ -35,17 +33,7 @@ mkdir -p "$WORK"
   echo "groups:"
   printf '  lab: {hosts: [%s]}\n' "$(seq -f 'h%02g' 1 50 | paste -sd, -)"
 } > "$WORK/inventory.yaml"
-cat > "$WORK/five.yaml" <<'YAML'
-version: 1
-name: five-steps
-defaults: {timeout: 30s}
-steps:
-  - {id: s1, targets: [lab], run: "true"}
-  - {id: s2, depends_on: [s1], targets: [lab], run: "true"}
-  - {id: s3, depends_on: [s2], targets: [lab], run: "true"}
-  - {id: s4, depends_on: [s3], targets: [lab], run: "true"}
-  - {id: s5, depends_on: [s4], targets: [lab], run: "true"}
-YAML
+five_steps "$WORK/five.yaml" 30s
 cat > "$WORK/dag.yaml" <<'YAML'
 version: 1
 name: dag

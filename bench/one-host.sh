@@ -12,7 +12,8 @@ ROOT=$PWD
 BENCH=${BENCH:-/tmp/runbook-bench}
 LAB=${LAB:-/tmp/drlab-onehost}
 PORT=${PORT:-2299}
-if [ ! -d "$BENCH" ]; then cp -r ../shared/bench "$BENCH"; chmod -R u+w "$BENCH"; fi
+. bench/common.sh
+bench_copy
 [ -n "${NO_BUILD:-}" ] || cargo build --release -q
 BIN=${BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/runbook}
 LAB=$LAB N=1 PORT=$PORT "$BENCH/lab-up.sh" >/dev/null

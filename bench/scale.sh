@@ -17,29 +17,17 @@ N=${1:-1000}
 RUNS=${RUNS:-5}
 BENCH=${BENCH:-/tmp/bench}
 export LAB=${LAB:-/tmp/drlab-scale}
-if [ ! -d "$BENCH" ]; then cp -r ../shared/bench "$BENCH"; chmod -R u+w "$BENCH"; fi
+. bench/common.sh
+bench_copy
 [ -n "${NO_BUILD:-}" ] || cargo build --release -q
 BIN=${BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/runbook}
-if [ ! -x "$BENCH/.venv/bin/pyinfra" ]; then
-  python3 -m venv "$BENCH/.venv"
-  "$BENCH/.venv/bin/pip" install -q -r "$BENCH/requirements.txt"
-fi
+bench_tools
 ulimit -n "$(ulimit -Hn)"
 trap '"$ROOT/bench/scale-lab.sh" down' EXIT
 N=$N bench/scale-lab.sh up
 WORK=$LAB/runbook
 rm -rf "$WORK"; mkdir -p "$WORK"
-cat > "$WORK/five.yaml" <<'YAML'
-version: 1
-name: five-steps
-defaults: {timeout: 60s}
-steps:
-  - {id: s1, targets: [lab], run: "true"}
-  - {id: s2, depends_on: [s1], targets: [lab], run: "true"}
-  - {id: s3, depends_on: [s2], targets: [lab], run: "true"}
-  - {id: s4, depends_on: [s3], targets: [lab], run: "true"}
-  - {id: s5, depends_on: [s4], targets: [lab], run: "true"}
-YAML
+five_steps "$WORK/five.yaml" 60s
 cat > "$WORK/status.yaml" <<'YAML'
 version: 1
 name: probe
