@@ -80,7 +80,8 @@ pub fn main() -> ExitCode {
     match commands::dispatch(&cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {e}");
+            // An error may quote a journal or what a host printed.
+            redact::eprintln_printable!("error: {e}");
             ExitCode::from(e.exit_code())
         }
     }

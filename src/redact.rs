@@ -96,6 +96,23 @@ pub fn printable(text: &str) -> String {
         .collect()
 }
 
+/// `eprintln!` through [`printable`]: for a message that quotes a journal,
+/// a host's answer or a file name, which anyone may have written.
+macro_rules! eprintln_printable {
+    ($($arg:tt)*) => {
+        eprintln!("{}", $crate::redact::printable(&format!($($arg)*)))
+    };
+}
+pub(crate) use eprintln_printable;
+
+/// `println!` through [`printable`], as [`eprintln_printable`].
+macro_rules! println_printable {
+    ($($arg:tt)*) => {
+        println!("{}", $crate::redact::printable(&format!($($arg)*)))
+    };
+}
+pub(crate) use println_printable;
+
 #[cfg(test)]
 mod tests {
     use super::{Redactor, printable};

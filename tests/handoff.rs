@@ -437,11 +437,18 @@ fn handoff_keeps_its_structure_whatever_notes_titles_and_stderr_hold() {
             &id,
             "power",
             "--operator",
-            "alice\n## In flight (0)",
+            "alice",
             "--note",
             "feeds ok\n## Waiting for an operator (0)\n- nothing",
         ],
     );
+    // `--operator` refuses a newline; a journal line anyone wrote does not.
+    let path = dir.join("state/runs").join(&id).join("journal.jsonl");
+    let forged = journal(dir, &id).replace(
+        r#""operator":"alice""#,
+        r#""operator":"alice\n## In flight (0)""#,
+    );
+    std::fs::write(&path, forged).unwrap();
     let headings = [
         "## Done",
         "## In flight",
@@ -492,8 +499,9 @@ fn handoff_keeps_its_structure_whatever_notes_titles_and_stderr_hold() {
 
 /// Escape sequences clear the screen or retitle the window of whoever
 /// reads the hand-off, the report or the run's lines on a terminal. This
-/// version journals a host's stderr escaped, but an older one did not,
-/// and operators' names and notes are typed freely.
+/// version journals a host's stderr escaped, but an older one did not, and
+/// anyone who can write a journal line names the operators; notes are typed
+/// freely.
 #[test]
 fn handoff_report_and_run_lines_never_print_control_characters() {
     let hostile = "op\u{1b}]0;title\u{7}";
@@ -509,7 +517,7 @@ fn handoff_report_and_run_lines_never_print_control_characters() {
             ",
         )
         .args(["run", "runbook.yaml", "--state-dir", "state"])
-        .args(["--operator", hostile])
+        .args(["--operator", "alice"])
         .status(1)
         .run();
     let raw = |c: char| c.is_control() && c != '\n' && c != '\t';
@@ -523,10 +531,19 @@ fn handoff_report_and_run_lines_never_print_control_characters() {
     let id = only_run(dir);
     // As an older version journaled it: the bytes the host wrote.
     let path = dir.join("state/runs").join(&id).join("journal.jsonl");
-    let older = journal(dir, &id)
-        .replace(r"\\u{1b}", r"\u001b")
-        .replace(r"\\u{7}", r"\u0007");
+    let hostile_operator = |journal: String| {
+        journal.replace(
+            r#""operator":"alice""#,
+            &format!(r#""operator":{}"#, serde_json::to_string(hostile).unwrap()),
+        )
+    };
+    let older = hostile_operator(
+        journal(dir, &id)
+            .replace(r"\\u{1b}", r"\u001b")
+            .replace(r"\\u{7}", r"\u0007"),
+    );
     assert!(older.contains(r"before\u001b[2J"), "{older}");
+    assert!(older.contains(r"op\u001b]0;title\u0007"), "{older}");
     std::fs::write(&path, older).unwrap();
     let failed = ok(dir, &["handoff", "--format", "text"]);
     assert!(!failed.contains(raw), "{failed:?}");
@@ -539,15 +556,18 @@ fn handoff_report_and_run_lines_never_print_control_characters() {
             "loud",
             "done",
             "--operator",
-            hostile,
+            "alice",
             "--note",
             "fixed\u{1b}[2J",
         ],
     );
+    std::fs::write(&path, hostile_operator(journal(dir, &id))).unwrap();
     for args in [
         &["handoff", "--format", "text", "--since", "1h"][..],
         &["handoff", "--format", "md", "--since", "1h"],
         &["report", "--format", "md"],
+        &["report", "--format", "html"],
+        &["runs"],
     ] {
         let shown = ok(dir, args);
         assert!(!shown.contains(raw), "{args:?}: {shown:?}");
@@ -559,4 +579,126 @@ fn handoff_report_and_run_lines_never_print_control_characters() {
     let report = ok(dir, &["report", "--format", "md"]);
     assert!(report.contains(r"before\u{1b}[2Jmid"), "{report}");
     assert!(report.contains(r"fixed\u{1b}[2J"), "{report}");
+    let html = ok(dir, &["report", "--format", "html"]);
+    assert!(html.contains(r"before\u{1b}[2Jmid"), "{html}");
+    assert!(html.contains(r"fixed\u{1b}[2J"), "{html}");
+}
+
+/// A journal line anyone wrote reaches the terminal of whoever lists the
+/// runs or verifies the journal, or reads an error quoting it: as text,
+/// never as the escape sequences it holds.
+#[test]
+fn runs_verify_and_errors_show_a_hostile_journal_line_escaped() {
+    let (_, t) = Test::new()
+        .runbook(PAUSED)
+        .args(["run", "runbook.yaml", "--state-dir", "state"])
+        .args(["--operator", "alice"])
+        .status(3)
+        .run();
+    let dir = t.path();
+    let id = only_run(dir);
+    let path = dir.join("state/runs").join(&id).join("journal.jsonl");
+    let raw = |c: char| c.is_control() && c != '\n' && c != '\t';
+    let hostile = r"eve\u{1b}]0;owned\u{7}";
+    let original = journal(dir, &id);
+    let forged = original.replace(
+        r#""operator":"alice""#,
+        r#""operator":"eve\u001b]0;owned\u0007""#,
+    );
+    assert!(forged.contains("eve"));
+    std::fs::write(&path, &forged).unwrap();
+    let out = bin(dir, &["runs"]);
+    let shown = text(&out.stdout);
+    assert!(!shown.contains(raw), "{shown:?}");
+    assert!(shown.contains(hostile), "{shown}");
+
+    // A line with no place in the chain: `verify` names its kind.
+    let inserted = format!(
+        "{original}{}\n",
+        r#"{"event":"x\u001b]0;owned\u0007","at":"2026-11-28T10:00:00Z","elapsed_ms":1}"#
+    );
+    std::fs::write(&path, inserted).unwrap();
+    let out = bin(dir, &["verify", &id]);
+    let shown = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{shown}");
+    assert!(!shown.contains(raw), "{shown:?}");
+    assert!(shown.contains(r"x\u{1b}]0;owned\u{7}"), "{shown}");
+
+    // An error quotes what it could not use: here a run id that is no run.
+    let out = bin(dir, &["report", "run\u{1b}[2J"]);
+    let shown = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{shown}");
+    assert!(!shown.contains(raw), "{shown:?}");
+    assert!(shown.contains(r"run\u{1b}[2J"), "{shown}");
+}
+
+/// An operator's name is journaled and later printed on others' terminals:
+/// one holding a control character is refused, from `--operator` or
+/// `$USER`, before anything is written.
+#[test]
+fn an_operator_name_with_a_control_character_is_refused_before_anything_is_journaled() {
+    let t = Test::new().runbook(PAUSED);
+    let dir = t.path();
+    for (args, user, named) in [
+        (&["--operator", "eve\u{1b}[2J"][..], "alice", "`--operator`"),
+        (&[], "eve\u{1b}[2J", "`$USER`"),
+    ] {
+        let out = Command::new(BIN)
+            .current_dir(dir)
+            .args(["run", "runbook.yaml", "--state-dir", "state"])
+            .args(args)
+            .env("USER", user)
+            .env_remove("RUNBOOK_STATE_DIR")
+            .output()
+            .unwrap();
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "error: {named} holds a control character (\\u{{1b}})"
+            )),
+            "{stderr}"
+        );
+        assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+        assert!(!dir.join("state").exists(), "nothing may be written");
+    }
+    let (_, t) = t
+        .args(["run", "runbook.yaml", "--state-dir", "state"])
+        .args(["--operator", "alice"])
+        .status(3)
+        .run();
+    let dir = t.path();
+    let id = only_run(dir);
+    let before = journal(dir, &id);
+    for name in ["eve\u{1b}]0;x\u{7}", "eve\nbob", "eve\u{9b}2J"] {
+        for args in [
+            &["confirm", &id, "power", "--operator", name][..],
+            &[
+                "mark",
+                &id,
+                "power",
+                "done",
+                "--note",
+                "n",
+                "--operator",
+                name,
+            ],
+            &["handoff", &id, "--operator", name],
+            &["resume", &id, "--operator", name],
+        ] {
+            let out = bin(dir, args);
+            let stderr = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+            assert!(
+                stderr.contains("holds a control character"),
+                "{args:?}: {stderr}"
+            );
+            assert!(
+                !stderr.contains(|c: char| c.is_control() && c != '\n'),
+                "{args:?}: {stderr:?}"
+            );
+            assert!(out.stdout.is_empty(), "{args:?}");
+        }
+    }
+    assert_eq!(journal(dir, &id), before, "nothing was journaled");
 }

@@ -1,9 +1,12 @@
 //! Reports rendered from a fixed journal (so no time needs redacting), and
 //! rehearsal history feeding `plan`.
 
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+
 use serde::Deserialize;
 
-use crate::harness::{Test, repo};
+use crate::harness::{BIN, Test, repo};
 
 const RUN: &str = "20261128T100000Z-abcd";
 
@@ -391,6 +394,136 @@ fn a_service_forecast_uses_the_durations_measured_in_rehearsals() {
     // 5m measured, 1m of it done by the journal's end at +2m.
     assert_eq!(imaging.forecast_secs, Some(360.003));
     assert_eq!(imaging.forecast_at.as_deref(), Some("2026-11-28T10:06:00Z"));
+}
+
+/// stdout of `runbook ARGS --state-dir state` in `dir`, which must succeed.
+fn ok_in(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = Command::new(BIN)
+        .current_dir(dir)
+        .args(args)
+        .args(["--state-dir", "state"])
+        .env_remove("RUNBOOK_STATE_DIR")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{args:?}: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// XML 1.0 allows no C0 character but TAB, LF and CR, not even as a
+/// character reference: CI tools refuse a report holding one. This version
+/// journals a host's stderr escaped, an older one did not; anyone who can
+/// write a journal line names the operators; notes are typed freely.
+#[test]
+fn junit_and_html_reports_of_control_characters_parse_as_xml_and_show_them_escaped() {
+    let (_, t) = Test::new()
+        .runbook(
+            r"
+            version: 1
+            name: controls
+            steps:
+              - id: loud
+                run: printf 'esc\033[2J nul\000 ff\014 end \357\277\277\n' >&2; exit 3
+                on_failure: continue
+              - id: fixed
+                run: exit 4
+                on_failure: continue
+            ",
+        )
+        .args(["run", "runbook.yaml", "--state-dir", "state"])
+        .args(["--operator", "alice"])
+        .status(1)
+        .run();
+    let dir = t.path();
+    let runs = dir.join("state/runs");
+    let id = std::fs::read_dir(&runs)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| !n.starts_with('.'))
+        .unwrap();
+    ok_in(
+        dir,
+        &[
+            "mark",
+            &id,
+            "fixed",
+            "done",
+            "--note",
+            "by hand\u{1b}[2J",
+            "--operator",
+            "alice",
+        ],
+    );
+    let path = runs.join(&id).join("journal.jsonl");
+    let older = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace(r"esc\\u{1b}", r"esc\u001b")
+        .replace(r"nul\\0", r"nul\u0000")
+        .replace(r"ff\\u{c}", r"ff\u000c")
+        .replace(r#""operator":"alice""#, r#""operator":"al\u001bice\u0000""#);
+    assert!(
+        older.contains(r"esc\u001b[2J nul\u0000 ff\u000c end"),
+        "{older}"
+    );
+    std::fs::write(&path, older).unwrap();
+
+    let xml = ok_in(dir, &["report", "--format", "junit"]);
+    let mut python = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, xml.etree.ElementTree as E; E.parse(sys.stdin.buffer)",
+        ])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    python
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(xml.as_bytes())
+        .unwrap();
+    let parsed = python.wait_with_output().unwrap();
+    assert!(
+        parsed.status.success(),
+        "{}\n{xml}",
+        String::from_utf8_lossy(&parsed.stderr)
+    );
+    let doc = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("{e}\n{xml}"));
+    let failure = doc
+        .descendants()
+        .find(|n| n.has_tag_name("failure"))
+        .expect("`loud` failed");
+    // U+FFFF is no XML character either, and the worker keeps it.
+    assert_eq!(
+        failure.text(),
+        Some(r"esc\u{1b}[2J nul\0 ff\u{c} end \u{ffff}"),
+        "{xml}"
+    );
+    let operators = doc
+        .descendants()
+        .find(|n| n.attribute("name") == Some("operators"))
+        .and_then(|n| n.attribute("value"));
+    assert_eq!(operators, Some(r"al\u{1b}ice\0"), "{xml}");
+
+    let html = ok_in(dir, &["report", "--format", "html"]);
+    assert!(
+        !html.contains(|c: char| c.is_control() && c != '\n'),
+        "{html:?}"
+    );
+    for shown in [
+        r"esc\u{1b}[2J nul\0 ff\u{c} end",
+        r"by hand\u{1b}[2J",
+        r"al\u{1b}ice\0",
+    ] {
+        assert!(html.contains(shown), "{shown} in {html}");
+    }
 }
 
 #[test]

@@ -6,6 +6,7 @@ use crate::error::{Error, SUCCESS};
 use crate::events::{EventKind, MarkStatus, RunEvent};
 use crate::exec::operator;
 use crate::journal::{RunView, Status};
+use crate::redact::println_printable;
 use crate::state::{self, RunDir};
 
 fn stamp(kind: EventKind) -> RunEvent {
@@ -52,6 +53,7 @@ fn open(
 }
 
 pub fn confirm(global: &Global, args: &ConfirmArgs) -> Result<u8, Error> {
+    let operator = operator::resolve(args.operator.as_deref())?;
     let (_lock, mut dir, st) = open(global, &args.run_id, &args.step)?;
     if !matches!(st, StepState::WaitingForConfirmation) {
         return Err(Error::Usage(format!(
@@ -59,14 +61,13 @@ pub fn confirm(global: &Global, args: &ConfirmArgs) -> Result<u8, Error> {
             args.step, args.run_id
         )));
     }
-    let operator = operator::resolve(args.operator.as_deref());
     dir.append(&[stamp(EventKind::Confirmation {
         step: args.step.clone(),
         operator: operator.clone(),
         note: args.note.clone(),
         automatic: false,
     })])?;
-    println!(
+    println_printable!(
         "confirmed `{}` of run {} as {}; continue with: runbook resume {}{}",
         args.step,
         args.run_id,
@@ -83,6 +84,7 @@ pub fn mark(global: &Global, args: &MarkArgs) -> Result<u8, Error> {
             "`--note` must say what was done and why".into(),
         ));
     }
+    let operator = operator::resolve(args.operator.as_deref())?;
     let (_lock, mut dir, st) = open(global, &args.run_id, &args.step)?;
     if matches!(st, StepState::Done) {
         return Err(Error::Usage(format!(
@@ -90,7 +92,6 @@ pub fn mark(global: &Global, args: &MarkArgs) -> Result<u8, Error> {
             args.step, args.run_id
         )));
     }
-    let operator = operator::resolve(args.operator.as_deref());
     let status = match args.status {
         MarkStatusArg::Done => MarkStatus::Done,
         MarkStatusArg::Skipped => MarkStatus::Skipped,
@@ -101,7 +102,7 @@ pub fn mark(global: &Global, args: &MarkArgs) -> Result<u8, Error> {
         operator: operator.clone(),
         note: args.note.clone(),
     })])?;
-    println!(
+    println_printable!(
         "marked `{}` of run {} {} by {}; continue with: runbook resume {}{}",
         args.step,
         args.run_id,

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use crate::cli::{EvidenceArgs, Global, ReportFormat};
 use crate::error::{Error, SUCCESS};
 use crate::journal::chain::sha256_hex;
+use crate::redact::eprintln_printable;
 use crate::state;
 
 pub const MANIFEST: &str = "MANIFEST.sha256";
@@ -156,7 +157,8 @@ fn run_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, Error> {
                     files.push((name, entry.path()));
                 }
                 Ok(t) if t.is_file() => {}
-                _ => eprintln!(
+                // Anyone who can write in the state dir names these files.
+                _ => eprintln_printable!(
                     "warning: left out {}: not a regular file (links are never followed)",
                     entry.path().display()
                 ),

@@ -13,6 +13,7 @@ use crate::report::{handoff, run_report};
 use crate::state::{self, RunDir, StateError};
 
 pub fn run(global: &Global, args: &HandoffArgs) -> Result<u8, Error> {
+    let by = operator::resolve(args.operator.as_deref())?;
     let id = match &args.run_id {
         Some(id) => id.clone(),
         None => super::report::latest_run(global)?,
@@ -39,7 +40,6 @@ pub fn run(global: &Global, args: &HandoffArgs) -> Result<u8, Error> {
     let view = RunView::from_events(&events);
     let executed = super::report::all_executed(&global.state_dir, &id, &view)?;
     let report = run_report::build(&id, &executed, &view, &events, &global.state_dir);
-    let by = operator::resolve(args.operator.as_deref());
     let now = SystemTime::now();
     let summary = handoff::build(
         report,

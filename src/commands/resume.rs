@@ -17,6 +17,7 @@ use crate::exec::operator;
 use crate::exec::probe::describe_exit;
 use crate::exec::transport::{Job, groups_script, new_tag};
 use crate::journal::{self, RunStatus, RunView, versions};
+use crate::redact::eprintln_printable;
 use crate::resume::outstanding;
 use crate::state::{self, RunDir};
 
@@ -24,6 +25,7 @@ use crate::state::{self, RunDir};
 const STILL_RUNNING_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub fn run(global: &Global, args: &ResumeArgs) -> Result<u8, Error> {
+    let operator = operator::resolve(args.exec.operator.as_deref())?;
     let lock = state::lock(&global.state_dir)?;
     let run_id = match &args.run_id {
         Some(id) => id.clone(),
@@ -46,7 +48,7 @@ pub fn run(global: &Global, args: &ResumeArgs) -> Result<u8, Error> {
     let runbook_path = if runbook_path.exists() {
         runbook_path
     } else {
-        eprintln!(
+        eprintln_printable!(
             "note: {} is gone; resuming with the copy kept in the run directory",
             runbook_path.display()
         );
@@ -70,7 +72,7 @@ pub fn run(global: &Global, args: &ResumeArgs) -> Result<u8, Error> {
         .map(|(k, v)| format!("--var {k}={}", var_text(v)))
         .collect();
     if !inherited.is_empty() {
-        eprintln!("note: with the run's {}", inherited.join(" "));
+        eprintln_printable!("note: with the run's {}", inherited.join(" "));
     }
     let input = load_with(&global_for_load, &runbook_path, true, journaled)?;
     require_inventory(&input)?;
@@ -85,7 +87,7 @@ pub fn run(global: &Global, args: &ResumeArgs) -> Result<u8, Error> {
         )?;
     }
     if !todo.removed.is_empty() {
-        eprintln!(
+        eprintln_printable!(
             "note: the runbook no longer has {}: left as they were",
             todo.removed
                 .iter()
@@ -95,7 +97,7 @@ pub fn run(global: &Global, args: &ResumeArgs) -> Result<u8, Error> {
         );
     }
     if !todo.in_flight.is_empty() {
-        eprintln!(
+        eprintln_printable!(
             "note: in flight when the run stopped, so their `check` runs first: {}",
             todo.in_flight
                 .iter()
@@ -104,7 +106,6 @@ pub fn run(global: &Global, args: &ResumeArgs) -> Result<u8, Error> {
                 .join(", ")
         );
     }
-    let operator = operator::resolve(args.exec.operator.as_deref());
     let outstanding_ids: Vec<String> = input
         .runbook
         .steps
@@ -222,15 +223,16 @@ fn refuse_if_still_running(
                     running.push((u, groups));
                 }
             }
-            Ok(out) => eprintln!(
+            Ok(out) => eprintln_printable!(
                 "warning: cannot tell whether step `{}` still runs on `{}` ({}; `pgrep` is needed): its `check` runs first",
                 u.step,
                 u.host,
                 describe_exit(&out.exit)
             ),
-            Err(e) => eprintln!(
+            Err(e) => eprintln_printable!(
                 "warning: cannot tell whether step `{}` still runs on `{}` ({e}): its `check` runs first",
-                u.step, u.host
+                u.step,
+                u.host
             ),
         }
     }
@@ -289,7 +291,7 @@ fn latest_unfinished(global: &Global) -> Result<String, Error> {
                 open.push((&run.id, view));
             }
             Ok(_) => {}
-            Err(e) => eprintln!("warning: skipping run {}: {e}", run.id),
+            Err(e) => eprintln_printable!("warning: skipping run {}: {e}", run.id),
         }
     }
     let Some(&(id, view)) = open.last() else {
@@ -318,6 +320,6 @@ fn latest_unfinished(global: &Global) -> Result<String, Error> {
             super::run::state_flag(global)
         )));
     }
-    eprintln!("resuming {}: the latest unfinished run", describe(id, view));
+    eprintln_printable!("resuming {}: the latest unfinished run", describe(id, view));
     Ok(id.to_string())
 }

@@ -14,10 +14,12 @@ use crate::exec::launch::{Board, Finished, Journal, Launch, LaunchError};
 use crate::exec::operator;
 use crate::exec::selection::Selection;
 use crate::journal::RunView;
+use crate::redact::printable;
 use crate::report::summary::render;
 use crate::state::{self, RunDir};
 
 pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
+    let operator = operator::resolve(args.exec.operator.as_deref())?;
     let input = load(global, &args.runbook, true)?;
     require_inventory(&input)?;
     let selection = Selection {
@@ -37,7 +39,7 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         confirmed: vec![false; n],
         existing: None,
         runbook_path: args.runbook.clone(),
-        operator: operator::resolve(args.exec.operator.as_deref()),
+        operator,
         board: board(args)?,
     };
     start.start(global, input)
@@ -311,17 +313,17 @@ fn print_held(
     eprintln!("\nwaiting for an operator. To go on, type:");
     for (step, reason) in held {
         if reason.needs_confirmation() {
-            eprintln!("  runbook confirm {run_id} {step}{flag}");
+            eprintln!("  runbook confirm {run_id} {}{flag}", printable(step));
             // Nobody saw a prompt: what the operator must do first.
             let Some(s) = runbook.steps.iter().find(|s| s.id == *step) else {
                 continue;
             };
             if let Some(title) = &s.title {
-                eprintln!("      {title}");
+                eprintln!("      {}", printable(title));
             }
             let manual = crate::report::lines::instructions(runbook, s, Some(inventory));
             for line in manual.iter().flat_map(|m| m.lines()) {
-                eprintln!("      | {line}");
+                eprintln!("      | {}", printable(line));
             }
         } else {
             retry_or_mark(run_id, step, &flag);
@@ -349,7 +351,9 @@ fn print_failed(global: &Global, run_id: &str, view: &crate::journal::RunView) {
     eprintln!("  then: runbook resume {run_id}{flag}");
 }
 
+/// `step` as a resumed run's journal names it: anyone's writing.
 fn retry_or_mark(run_id: &str, step: &str, flag: &str) {
+    let step = printable(step);
     eprintln!("  runbook resume {run_id}{flag}   (retries `{step}`), or");
     eprintln!("  runbook mark {run_id} {step} done --note '...'{flag}   (fixed by hand), or");
     eprintln!("  runbook mark {run_id} {step} skipped --note '...'{flag}");

@@ -3,6 +3,7 @@
 use crate::cli::{Global, RunsArgs, RunsFormat};
 use crate::error::{Error, SUCCESS};
 use crate::journal;
+use crate::redact::{eprintln_printable, printable};
 use crate::report::lines::seconds;
 
 pub fn run(global: &Global, args: &RunsArgs) -> Result<u8, Error> {
@@ -10,7 +11,7 @@ pub fn run(global: &Global, args: &RunsArgs) -> Result<u8, Error> {
     // A journal that cannot be read is named, and the others still listed.
     for run in &runs {
         if let Err(e) = &run.view {
-            eprintln!("warning: run {} cannot be read: {e}", run.id);
+            eprintln_printable!("warning: run {} cannot be read: {e}", run.id);
         }
     }
     match args.format {
@@ -42,18 +43,23 @@ pub fn run(global: &Global, args: &RunsArgs) -> Result<u8, Error> {
             );
             for run in &runs {
                 match &run.view {
+                    // Anyone who can write a journal line names these.
                     Ok(v) => println!(
                         "{:<22} {:<24} {:<12} {:<24} {:>9}  {}",
-                        run.id,
-                        v.runbook,
-                        v.operators.join(","),
-                        v.start,
+                        printable(&run.id),
+                        printable(&v.runbook),
+                        printable(&v.operators.join(",")),
+                        printable(&v.start),
                         seconds(v.active_ms()),
                         v.verdict()
                     ),
                     Err(_) => println!(
                         "{:<22} {:<24} {:<12} {:<24} {:>9}  unreadable (see above)",
-                        run.id, "?", "?", "?", "-"
+                        printable(&run.id),
+                        "?",
+                        "?",
+                        "?",
+                        "-"
                     ),
                 }
             }

@@ -40,7 +40,8 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
     let redactor = Redactor::new(secrets.values.values().cloned());
     let board = runtime.block_on(probe_all(&runbook, &hosts, transport, &secrets, args.forks));
     let (text, all_up) = render(&runbook, Some(&inventory), &board, &redactor);
-    print!("{text}");
+    // A probe's message quotes what a host or a server answered.
+    print!("{}", crate::redact::printable(&text));
     Ok(if all_up { SUCCESS } else { FAILED })
 }
 

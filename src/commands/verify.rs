@@ -13,6 +13,7 @@ use std::rc::Rc;
 use crate::cli::{Global, VerifyArgs};
 use crate::error::{Error, FAILED, SUCCESS};
 use crate::journal::chain::{self, ORIGIN_FILES};
+use crate::redact::{eprintln_printable, printable};
 use crate::state;
 use sha2::{Digest as _, Sha256};
 
@@ -44,8 +45,9 @@ pub fn run(global: &Global, args: &VerifyArgs) -> Result<u8, Error> {
     } else {
         journal_of_run(global, target)?
     };
+    // A journal's lines and a bundle's names are anyone's writing.
     for p in &problems {
-        eprintln!("error: {p}");
+        eprintln_printable!("error: {p}");
     }
     Ok(if problems.is_empty() { SUCCESS } else { FAILED })
 }
@@ -122,6 +124,7 @@ fn check_versions(
 fn check_chain(journal: &[u8], origin: &str, file: &str) -> Vec<String> {
     match chain::verify(journal, origin, &ORIGIN_FILES.join(", "), file) {
         Ok(intact) => {
+            let file = printable(file);
             println!(
                 "{file}: intact: {} events chained from the runbook and inventory copies; \
                  the last line hashes to {}",

@@ -1,12 +1,30 @@
 //! Who is at the keyboard: `--operator`, else `$USER`, else the login
 //! name of our user id. Resolved once per command and passed along.
 
-#[must_use]
-pub fn resolve(name: Option<&str>) -> String {
-    name.map(str::to_string)
-        .or_else(|| std::env::var("USER").ok())
-        .or_else(login_name)
-        .unwrap_or_else(|| "unknown".into())
+use crate::error::Error;
+
+/// The operator's name, refused when it holds a control character: it is
+/// journaled, then printed on the terminals of whoever reads the run
+/// later, where an escape sequence would rewrite their screen.
+pub fn resolve(name: Option<&str>) -> Result<String, Error> {
+    let (name, from) = match name {
+        Some(name) => (name.to_string(), "`--operator`"),
+        None => match std::env::var("USER") {
+            Ok(user) => (user, "`$USER`"),
+            Err(_) => (
+                login_name().unwrap_or_else(|| "unknown".into()),
+                "the login name",
+            ),
+        },
+    };
+    match name.chars().find(|c| c.is_control()) {
+        Some(c) => Err(Error::Usage(format!(
+            "{from} holds a control character ({}): an operator's name is printed on \
+             terminals and in reports; give a name without one (`--operator NAME`)",
+            c.escape_debug()
+        ))),
+        None => Ok(name),
+    }
 }
 
 fn login_name() -> Option<String> {
@@ -40,8 +58,21 @@ mod tests {
 
     #[test]
     fn each_command_gets_the_operator_it_names() {
-        assert_eq!(resolve(Some("alice")), "alice");
-        assert_eq!(resolve(Some("bob")), "bob");
+        assert_eq!(resolve(Some("alice")).unwrap(), "alice");
+        assert_eq!(resolve(Some("bob")).unwrap(), "bob");
+    }
+
+    #[test]
+    fn a_name_holding_a_control_character_is_refused_and_the_character_named() {
+        for (name, shown) in [
+            ("a\u{1b}[2J", r"\u{1b}"),
+            ("a\nb", r"\n"),
+            ("a\u{9b}", r"\u{9b}"),
+        ] {
+            let e = resolve(Some(name)).unwrap_err();
+            assert_eq!(e.exit_code(), crate::error::INVALID_INPUT);
+            assert!(e.to_string().contains(&format!("({shown})")), "{e}");
+        }
     }
 
     #[test]

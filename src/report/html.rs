@@ -101,7 +101,9 @@ pub fn render(r: &RunReport) -> String {
     decisions(&mut o, r);
     events(&mut o, r);
     o.push_str("</body></html>\n");
-    o
+    // Read on a terminal too, and HTML has no place for control characters:
+    // see `redact::printable`.
+    crate::redact::printable(&o)
 }
 
 /// The document's head, the verdict and the run's facts.
