@@ -316,15 +316,18 @@ impl SshPool {
             .name(format!("ssh-{}", host.name))
             .stack_size(THREAD_STACK)
             .spawn(move || {
+                let inbox = Inbox {
+                    jobs: &rx,
+                    woken: &woken,
+                    busy: &thread_busy,
+                };
                 serve(
                     &thread_host,
                     &inventory,
                     &secrets,
                     &thread_registry,
-                    &rx,
-                    &woken,
+                    inbox,
                     eager,
-                    &thread_busy,
                 );
                 // The slot frees once the session and sockets are closed.
                 drop((rx, woken, slot));
@@ -449,6 +452,15 @@ fn open_tunnel(
     Ok(ours)
 }
 
+/// What a host's thread hears from the pool: its jobs, the socket that
+/// wakes it when one is queued, and the flag it keeps of having work.
+#[derive(Clone, Copy)]
+struct Inbox<'a> {
+    jobs: &'a mpsc::Receiver<Request>,
+    woken: &'a UnixStream,
+    busy: &'a AtomicBool,
+}
+
 /// The connection thread: starts each job on a channel as soon as it is
 /// queued and drives all of them at once. A failed connection answers
 /// every job with the same error. An idle thread retires when another
@@ -458,11 +470,10 @@ fn serve(
     inventory: &Inventory,
     secrets: &Secrets,
     registry: &Registry,
-    jobs: &mpsc::Receiver<Request>,
-    woken: &UnixStream,
+    inbox: Inbox<'_>,
     eager: bool,
-    busy: &AtomicBool,
 ) {
+    let Inbox { jobs, woken, busy } = inbox;
     let mut connections: Vec<Connection> = Vec::new();
     let mut queue: VecDeque<Request> = VecDeque::new();
     let mut failure: Option<(TransportError, Instant)> = None;
