@@ -440,8 +440,13 @@ pub fn read_bytes(path: &Path) -> Result<Vec<u8>, StateError> {
 
 /// The events of journal `text`, read from `path` (see [`read_journal`]).
 pub fn parse_journal(path: &Path, text: &str) -> Result<Vec<RunEvent>, StateError> {
+    parse_lines(path, text, 0)
+}
+
+/// The events of `text`, lines `skipped + 1..` of journal `path`.
+fn parse_lines(path: &Path, text: &str, skipped: usize) -> Result<Vec<RunEvent>, StateError> {
     let mut events = Vec::new();
-    for (i, line) in text.lines().enumerate() {
+    for (i, line) in text.lines().enumerate().map(|(i, l)| (i + skipped, l)) {
         match serde_json::from_str::<RunEvent>(line) {
             Ok(e) => events.push(e),
             Err(e) if i == 0 => {
@@ -462,4 +467,169 @@ pub fn parse_journal(path: &Path, text: &str) -> Result<Vec<RunEvent>, StateErro
         }
     }
     Ok(events)
+}
+
+/// A journal read as it grows (`runbook board` following a run written by
+/// another process): each read parses only the lines written since the
+/// last one.
+pub struct JournalTail {
+    path: PathBuf,
+    /// Bytes read: up to the end of the last whole line.
+    offset: u64,
+    lines: usize,
+    /// The first line as read, to tell the journal from another one put in
+    /// its place.
+    first: Vec<u8>,
+}
+
+/// What a [`JournalTail::read`] found.
+#[derive(Debug)]
+pub struct Tail {
+    pub events: Vec<RunEvent>,
+    /// The file is not the journal read before (it shrank, or its first
+    /// line changed): `events` are all of the new one, from its start.
+    pub restarted: bool,
+}
+
+impl JournalTail {
+    #[must_use]
+    pub const fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            offset: 0,
+            lines: 0,
+            first: Vec::new(),
+        }
+    }
+
+    /// The events of the lines completed since the last read. A last line
+    /// with no newline yet is being written: it is left for the next read.
+    pub fn read(&mut self) -> Result<Tail, StateError> {
+        use std::io::{Seek as _, SeekFrom};
+        use std::os::unix::fs::FileExt as _;
+        let path = self.path.clone();
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .map_err(opened(&path))?;
+        let len = file.metadata().map_err(io(&path))?.len();
+        let mut first = vec![0; self.first.len()];
+        let same =
+            len >= self.offset && file.read_exact_at(&mut first, 0).is_ok() && first == self.first;
+        let restarted = !same;
+        if restarted {
+            *self = Self::new(path.clone());
+        }
+        let mut bytes = Vec::new();
+        file.seek(SeekFrom::Start(self.offset))
+            .and_then(|_| file.read_to_end(&mut bytes))
+            .map_err(io(&path))?;
+        let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        bytes.truncate(whole);
+        let text = String::from_utf8(bytes)
+            .map_err(|e| io(&path)(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
+        let events = parse_lines(&path, &text, self.lines)?;
+        if self.offset == 0
+            && let Some(end) = text.find('\n')
+        {
+            self.first = text.as_bytes()[..=end].to_vec();
+        }
+        self.offset += whole as u64;
+        self.lines += text.lines().count();
+        Ok(Tail { events, restarted })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(step: &str) -> String {
+        format!(
+            "{{\"at\": \"2026-11-29T05:12:39.451Z\", \"elapsed_ms\": 0, \"event\": \"step-started\", \"step\": \"{step}\", \"hosts\": [\"h\"]}}\n"
+        )
+    }
+
+    fn steps(tail: &Tail) -> Vec<String> {
+        tail.events
+            .iter()
+            .map(|e| match &e.kind {
+                crate::events::EventKind::StepStarted { step, .. } => step.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    }
+
+    fn append(path: &Path, text: &str) {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+    }
+
+    #[test]
+    fn a_tail_reads_only_whole_lines_written_since_its_last_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        std::fs::write(&path, line("a") + &line("b")).unwrap();
+        let mut tail = JournalTail::new(path.clone());
+        assert_eq!(steps(&tail.read().unwrap()), ["a", "b"]);
+        // Line `b` rewritten in place (same length): read already, so not
+        // read again.
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replace("\"b\"", "\"B\"")).unwrap();
+        let c = line("c");
+        let (first, rest) = c.split_at(30);
+        append(&path, first);
+        let read = tail.read().unwrap();
+        assert!(read.events.is_empty() && !read.restarted, "{read:?}");
+        append(&path, &(rest.to_string() + &line("d")));
+        let read = tail.read().unwrap();
+        assert_eq!(steps(&read), ["c", "d"]);
+        assert!(!read.restarted);
+        assert!(tail.read().unwrap().events.is_empty());
+    }
+
+    #[test]
+    fn a_torn_line_within_what_a_tail_reads_is_skipped_not_a_corrupt_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        std::fs::write(&path, line("a")).unwrap();
+        let mut tail = JournalTail::new(path.clone());
+        assert_eq!(steps(&tail.read().unwrap()), ["a"]);
+        // What an older version left after a torn write: the first line of
+        // this read, not of the journal.
+        append(&path, &("{oops\n".to_string() + &line("b")));
+        assert_eq!(steps(&tail.read().unwrap()), ["b"]);
+        std::fs::write(dir.path().join("other.jsonl"), "{oops\n").unwrap();
+        match JournalTail::new(dir.path().join("other.jsonl")).read() {
+            Err(StateError::CorruptJournal { line, .. }) => assert_eq!(line, 1),
+            other => panic!("expected a corrupt journal at line 1, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_tail_starts_over_when_the_journal_shrank_or_its_first_line_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        std::fs::write(&path, line("a") + &line("b") + &line("c")).unwrap();
+        let mut tail = JournalTail::new(path.clone());
+        assert_eq!(steps(&tail.read().unwrap()), ["a", "b", "c"]);
+        std::fs::write(&path, line("a") + &line("x")).unwrap();
+        let read = tail.read().unwrap();
+        assert!(read.restarted);
+        assert_eq!(steps(&read), ["a", "x"]);
+        // Longer, but another journal: its first line differs.
+        std::fs::write(&path, line("z") + &line("y") + &line("x") + &line("w")).unwrap();
+        let read = tail.read().unwrap();
+        assert!(read.restarted);
+        assert_eq!(steps(&read), ["z", "y", "x", "w"]);
+        append(&path, &line("v"));
+        let read = tail.read().unwrap();
+        assert!(!read.restarted);
+        assert_eq!(steps(&read), ["v"]);
+    }
 }

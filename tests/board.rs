@@ -810,3 +810,74 @@ fn a_board_token_in_the_environment_does_not_stop_a_run_without_a_board() {
         .status(0)
         .run();
 }
+
+/// `runbook board` reads only what was added to the journal it follows,
+/// and reads it again whole when it is another journal: shorter than what
+/// was read, or longer with another first line.
+#[test]
+fn the_standalone_board_follows_its_journal_and_starts_over_on_another_one() {
+    let (_, t) = Test::new()
+        .runbook("version: 1\nname: follow\nsteps:\n  - {id: a, run: 'true'}\n  - {id: b, depends_on: [a], run: 'true'}\n")
+        .args(["run", "runbook.yaml", "--state-dir", "state", "-q"])
+        .args(["--operator", "alice"])
+        .run();
+    let runs = t.path().join("state/runs");
+    let id = std::fs::read_dir(&runs)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name();
+    let journal = runs.join(id).join("journal.jsonl");
+    let text = std::fs::read_to_string(&journal).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let handoff = |who: &str| {
+        format!(
+            "{{\"at\": \"2027-01-01T00:00:00.000Z\", \"elapsed_ms\": 0, \"event\": \"handed-off\", \"operator\": \"{who}\"}}\n"
+        )
+    };
+    let board = serve(
+        t.path(),
+        &["board", "--state-dir", "state", "--listen", "127.0.0.1:0"],
+    );
+    let count = |api: &serde_json::Value| api["events"].as_u64().unwrap() as usize;
+    let operators = |api: &serde_json::Value| api["operators"].to_string();
+    assert_eq!(count(&api(&board.addr)), lines.len());
+    // A line being written (no newline yet) waits for its end.
+    let bob = handoff("bob");
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&journal)
+        .unwrap();
+    file.write_all(&bob.as_bytes()[..20]).unwrap();
+    // Long enough for the board to look (it does every 250 ms) at the
+    // torn line; the assertions below hold either way.
+    std::thread::sleep(Duration::from_millis(600));
+    file.write_all(&bob.as_bytes()[20..]).unwrap();
+    file.write_all(handoff("carol").as_bytes()).unwrap();
+    drop(file);
+    eventually("the board folds both hand-offs", || {
+        count(&api(&board.addr)) == lines.len() + 2
+    });
+    assert_eq!(operators(&api(&board.addr)), r#"["alice","bob","carol"]"#);
+    // Shorter: read again from the start.
+    std::fs::write(&journal, format!("{}\n{}\n", lines[0], lines[1])).unwrap();
+    eventually("the board reads the shorter journal whole", || {
+        count(&api(&board.addr)) == 2
+    });
+    assert_eq!(operators(&api(&board.addr)), r#"["alice"]"#);
+    // Longer, but its first line is another run's start.
+    let mut other = lines[0].replace("\"alice\"", "\"zoe\"") + "\n";
+    for line in &lines[1..] {
+        other.push_str(line);
+        other.push('\n');
+    }
+    other.push_str(&handoff("yann"));
+    std::fs::write(&journal, &other).unwrap();
+    eventually("the board reads the other journal whole", || {
+        count(&api(&board.addr)) == lines.len() + 1
+    });
+    let api = api(&board.addr);
+    assert_eq!(operators(&api), r#"["zoe","yann"]"#);
+    assert_eq!(step_status(&api, "b"), "ok");
+}

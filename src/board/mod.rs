@@ -160,6 +160,8 @@ struct Built {
 #[derive(Default)]
 struct Journal {
     events: Vec<RunEvent>,
+    /// The events folded as they come: a build folds nothing again.
+    view: crate::journal::RunView,
     /// The `/events` messages of each batch of events, formatted once into
     /// one buffer that every viewer up to date sends as it is.
     chunks: Vec<Bytes>,
@@ -219,14 +221,28 @@ impl App {
             let json = serde_json::to_string(&event).unwrap_or_default();
             journal.frames.push((chunk, text.len()));
             let _ = write!(text, "id: {id}\ndata: {json}\n\n");
+            journal.view.push(&event);
             journal.events.push(event);
         }
-        let len = journal.events.len();
-        if !text.is_empty() {
-            journal.chunks.push(Bytes::from(text));
+        if text.is_empty() {
+            return;
         }
+        let len = journal.events.len();
+        journal.chunks.push(Bytes::from(text));
         drop(journal);
         self.state.send_modify(|s| s.0 = len);
+    }
+
+    /// The journal followed is not the one read so far (put back from a
+    /// copy, say): everything is read again from its start. A viewer of
+    /// `/events` goes on from the number it had.
+    fn start_over(&self, events: Vec<RunEvent>) {
+        let mut built = self.built.lock().unwrap_or_else(PoisonError::into_inner);
+        *self.journal.lock().unwrap_or_else(PoisonError::into_inner) = Journal::default();
+        *built = None;
+        drop(built);
+        self.state.send_modify(|s| s.0 = 0);
+        self.push(events);
     }
 
     fn close(&self) {
@@ -244,19 +260,17 @@ impl App {
         {
             return Arc::clone(b);
         }
-        let events = self
-            .journal
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .events
-            .clone();
+        // Under the lock, which new events wait for: the fold is up to
+        // date, and the report reads the events in place.
+        let journal = self.journal.lock().unwrap_or_else(PoisonError::into_inner);
         let board = self
             .source
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .build(&events, SystemTime::now());
+            .build(&journal.view, &journal.events, SystemTime::now());
+        drop(journal);
         let b = Arc::new(Built {
-            events: events.len(),
+            events: board.events,
             at: Instant::now(),
             board,
             json: OnceLock::new(),
@@ -369,8 +383,9 @@ pub fn follow(
     let app = App::new(&listener, state_dir, run_id, token);
     // The first page shows the journal as it is now.
     let mut seen = std::fs::metadata(&path).map(|m| m.len()).ok();
-    if let Ok(events) = crate::state::read_journal(&path) {
-        app.push(events);
+    let mut tail = crate::state::JournalTail::new(path.clone());
+    if let Ok(read) = tail.read() {
+        app.push(read.events);
     }
     runtime.block_on(async move {
         let reader = Arc::clone(&app);
@@ -379,15 +394,22 @@ pub fn follow(
                 let len = std::fs::metadata(&path).map(|m| m.len()).ok();
                 if len.is_some() && len != seen {
                     seen = len;
-                    let path = path.clone();
-                    if let Ok(Ok(events)) =
-                        tokio::task::spawn_blocking(move || crate::state::read_journal(&path)).await
-                    {
-                        // Append-only: what is new is past what was read.
-                        let have = reader.state.borrow().0;
-                        if events.len() > have {
-                            reader.push(events.into_iter().skip(have));
-                        }
+                    let Ok((back, read)) = tokio::task::spawn_blocking(move || {
+                        let read = tail.read();
+                        (tail, read)
+                    })
+                    .await
+                    else {
+                        tracing::error!(
+                            "board: reading the journal failed; no longer following it"
+                        );
+                        return;
+                    };
+                    tail = back;
+                    match read {
+                        Ok(read) if read.restarted => reader.start_over(read.events),
+                        Ok(read) => reader.push(read.events),
+                        Err(e) => tracing::warn!("board: {e}"),
                     }
                 }
                 tokio::time::sleep(POLL).await;
@@ -682,6 +704,7 @@ async fn events(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::journal::RunView;
 
     fn event(step: &str) -> RunEvent {
         serde_json::from_value(serde_json::json!({
@@ -732,6 +755,32 @@ mod tests {
         assert_eq!(ids(3, 4), [3]);
         assert_eq!(ids(4, 6), [4, 5]);
         assert_eq!(ids(5, 6), [5]);
+    }
+
+    #[test]
+    fn the_board_folds_each_event_as_it_comes_into_what_a_fold_of_them_all_gives() {
+        let app = app();
+        let fold_of_all = |app: &App| {
+            let journal = app.journal.lock().unwrap();
+            assert_eq!(journal.view.folded(), journal.events.len());
+            assert_eq!(journal.view, RunView::from_events(&journal.events));
+            journal
+                .view
+                .steps
+                .iter()
+                .map(|s| s.id.clone())
+                .collect::<Vec<_>>()
+        };
+        app.push(["a", "b"].map(event));
+        assert_eq!(app.board().events, 2);
+        app.push(["c"].map(event));
+        assert_eq!(fold_of_all(&app), ["a", "b", "c"]);
+        assert_eq!(app.board().events, 3);
+        // Another journal in its place: nothing of the first one is left.
+        app.start_over(["x", "y"].map(event).to_vec());
+        assert_eq!(fold_of_all(&app), ["x", "y"]);
+        assert_eq!(app.board().events, 2);
+        assert_eq!(*app.state.borrow(), (2, false));
     }
 
     /// The run's end must not wait out the interval between batches: the

@@ -66,26 +66,32 @@ impl Source {
         }
     }
 
-    /// The board of `events` as of `now`.
-    pub fn build(&mut self, events: &[RunEvent], now: std::time::SystemTime) -> Board {
-        let view = RunView::from_events(events);
-        self.load_versions(&view);
-        let mut report =
-            run_report::build(&self.run_id, &self.executed, &view, events, &self.state_dir);
-        let latest = view
-            .latest_version
-            .and_then(|i| self.executed.iter().find(|e| e.sha256 == view.versions[i]))
-            .or(self.executed.last());
+    /// The board of `events`, folded into `view`, as of `now`.
+    pub fn build(
+        &mut self,
+        view: &RunView,
+        events: &[RunEvent],
+        now: std::time::SystemTime,
+    ) -> Board {
+        self.load_versions(view);
+        let latest = run_report::latest(view, &self.executed);
+        let now_ms = now_ms(view, now);
+        // The services forecast from the durations read once, not from
+        // every journal of the state dir again.
+        let expected = latest.map(|executed| {
+            self.expected
+                .get_or_insert_with(|| services::expected(&executed.runbook, view, &self.state_dir))
+                .as_slice()
+        });
+        let services = latest
+            .zip(expected)
+            .map(|(e, expected)| services::services(&e.runbook, view, expected, now_ms))
+            .unwrap_or_default();
+        let report =
+            run_report::with_services(&self.run_id, &self.executed, view, events, services);
         let (mut forecasts, mut waiting) = (Vec::new(), Vec::new());
-        if let Some(executed) = latest {
-            let runbook = &executed.runbook;
-            let expected = self
-                .expected
-                .get_or_insert_with(|| services::expected(runbook, &view, &self.state_dir))
-                .clone();
-            let now_ms = now_ms(&view, now);
-            report.services = services::services(runbook, &view, &expected, now_ms);
-            forecasts = phase_forecasts(runbook, &view, &report, &expected, now_ms);
+        if let Some((executed, expected)) = latest.zip(expected) {
+            forecasts = phase_forecasts(&executed.runbook, view, &report, expected, now_ms);
             waiting = report
                 .steps
                 .iter()

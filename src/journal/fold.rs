@@ -67,8 +67,9 @@ impl Serialize for Status {
 
 /// The run's outcome: the last `run-finished`, unless a later resume or
 /// decision reopened it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RunStatus {
+    #[default]
     Unfinished,
     Finished(RunOutcome),
 }
@@ -223,7 +224,9 @@ pub struct Handoff {
     pub operator: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The fold of a journal: [`RunView::from_events`] for one read whole,
+/// [`RunView::default`] then [`RunView::push`] for one that grows.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RunView {
     pub run_id: String,
     pub runbook: String,
@@ -261,6 +264,9 @@ pub struct RunView {
     /// The `--var` overrides of the start and every resumption, the latest
     /// winning: a resumption runs with them.
     pub vars: std::collections::BTreeMap<String, serde_json::Value>,
+    /// The first event's time, which every offset counts from.
+    start_time: Option<SystemTime>,
+    folded: usize,
 }
 
 impl RunView {
@@ -291,244 +297,247 @@ pub fn parse_at(at: &str) -> Option<SystemTime> {
 }
 
 impl RunView {
+    /// The fold of `events`: every reader's view of a journal read whole.
     #[must_use]
     pub fn from_events(events: &[RunEvent]) -> Self {
-        let start_time = events.first().and_then(|e| parse_at(&e.at));
-        let offset = |at: &str| -> u64 {
-            start_time
-                .zip(parse_at(at))
-                .and_then(|(s, t)| t.duration_since(s).ok())
-                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        };
+        let mut v = Self::default();
+        for e in events {
+            v.push(e);
+        }
+        v
+    }
+
+    /// How many events were folded in.
+    #[must_use]
+    pub const fn folded(&self) -> usize {
+        self.folded
+    }
+
+    fn offset(&self, at: &str) -> u64 {
+        self.start_time
+            .zip(parse_at(at))
+            .and_then(|(s, t)| t.duration_since(s).ok())
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    /// Folds in the journal's next event: a view that follows a run goes
+    /// on from where it was rather than reading every event again.
+    pub fn push(&mut self, e: &RunEvent) {
+        if self.folded == 0 {
+            self.start.clone_from(&e.at);
+            self.start_time = parse_at(&e.at);
+        }
+        self.folded += 1;
+        let t = self.offset(&e.at);
         // Hand-offs record that someone read the run, and notifications are
         // delivered after its end too: neither moves its end or stretches
         // its wall-clock time.
-        let last = events.iter().rev().find(|e| !e.kind.takes_no_run_time());
-        let mut v = Self {
-            run_id: String::new(),
-            runbook: String::new(),
-            dry_run: false,
-            runbook_path: None,
-            inventory_path: None,
-            inventory_sha256: None,
-            start: events.first().map(|e| e.at.clone()).unwrap_or_default(),
-            end: last.map(|e| e.at.clone()).unwrap_or_default(),
-            operators: Vec::new(),
-            versions: Vec::new(),
-            latest_version: None,
-            segments_ms: Vec::new(),
-            wall_ms: last.map_or(0, |e| offset(&e.at)),
-            steps: Vec::new(),
-            decisions: Vec::new(),
-            handoffs: Vec::new(),
-            status: RunStatus::Unfinished,
-            selected: None,
-            vars: std::collections::BTreeMap::new(),
-        };
-        let mut version: Option<usize> = None;
-        for e in events.iter().filter(|e| !e.kind.is_notification()) {
-            let t = offset(&e.at);
-            // Decisions are written outside the run with no elapsed time;
-            // the maximum keeps them from shortening a segment.
-            if let Some(active) = v.segments_ms.last_mut() {
-                *active = (*active).max(e.elapsed_ms);
+        if !e.kind.takes_no_run_time() {
+            self.end.clone_from(&e.at);
+            self.wall_ms = t;
+        }
+        if e.kind.is_notification() {
+            return;
+        }
+        let version = self.latest_version;
+        // Decisions are written outside the run with no elapsed time;
+        // the maximum keeps them from shortening a segment.
+        if let Some(active) = self.segments_ms.last_mut() {
+            *active = (*active).max(e.elapsed_ms);
+        }
+        match &e.kind {
+            EventKind::RunStarted {
+                run_id,
+                runbook,
+                runbook_sha256,
+                operator,
+                dry_run,
+                steps,
+                runbook_path,
+                inventory_path,
+                inventory_sha256,
+                vars,
+                ..
+            } => {
+                self.inventory_sha256.clone_from(inventory_sha256);
+                self.vars.extend(vars.clone());
+                self.run_id.clone_from(run_id);
+                self.runbook.clone_from(runbook);
+                self.dry_run = *dry_run;
+                self.runbook_path = Some(runbook_path.clone()).filter(|p| !p.is_empty());
+                self.inventory_path.clone_from(inventory_path);
+                self.add_operator(operator);
+                self.latest_version = Some(self.version_of(runbook_sha256));
+                self.segments_ms.push(e.elapsed_ms);
+                self.selected = Some(steps.iter().cloned().collect());
+                for s in steps {
+                    self.step_mut(s);
+                }
             }
-            match &e.kind {
-                EventKind::RunStarted {
-                    run_id,
-                    runbook,
-                    runbook_sha256,
-                    operator,
-                    dry_run,
-                    steps,
-                    runbook_path,
-                    inventory_path,
-                    inventory_sha256,
-                    vars,
-                    ..
-                } => {
-                    v.inventory_sha256.clone_from(inventory_sha256);
-                    v.vars.extend(vars.clone());
-                    v.run_id.clone_from(run_id);
-                    v.runbook.clone_from(runbook);
-                    v.dry_run = *dry_run;
-                    v.runbook_path = Some(runbook_path.clone()).filter(|p| !p.is_empty());
-                    v.inventory_path.clone_from(inventory_path);
-                    v.add_operator(operator);
-                    version = Some(v.version_of(runbook_sha256));
-                    v.segments_ms.push(e.elapsed_ms);
-                    v.selected = Some(steps.iter().cloned().collect());
-                    for s in steps {
-                        v.step_mut(s);
-                    }
+            EventKind::RunResumed {
+                operator,
+                runbook_sha256,
+                inventory_sha256,
+                outstanding,
+                vars,
+                ..
+            } => {
+                if inventory_sha256.is_some() {
+                    self.inventory_sha256.clone_from(inventory_sha256);
                 }
-                EventKind::RunResumed {
-                    operator,
-                    runbook_sha256,
-                    inventory_sha256,
-                    outstanding,
-                    vars,
-                    ..
-                } => {
-                    if inventory_sha256.is_some() {
-                        v.inventory_sha256.clone_from(inventory_sha256);
-                    }
-                    v.vars.extend(vars.clone());
-                    v.add_operator(operator);
-                    version = Some(v.version_of(runbook_sha256));
-                    v.segments_ms.push(e.elapsed_ms);
-                    // A step still running when the run was resumed died
-                    // with the controller.
-                    for s in &mut v.steps {
-                        s.cut_short();
-                    }
-                    if let Some(sel) = &mut v.selected {
-                        sel.extend(outstanding.iter().cloned());
-                    }
-                    for s in outstanding {
-                        v.step_mut(s);
-                    }
-                    v.reopen();
+                self.vars.extend(vars.clone());
+                self.add_operator(operator);
+                self.latest_version = Some(self.version_of(runbook_sha256));
+                self.segments_ms.push(e.elapsed_ms);
+                // A step still running when the run was resumed died
+                // with the controller.
+                for s in &mut self.steps {
+                    s.cut_short();
                 }
-                EventKind::Marked {
-                    step,
-                    status,
-                    operator,
-                    note,
-                } => {
-                    v.add_operator(operator);
-                    v.decisions.push(Decision {
-                        step: step.clone(),
-                        at: e.at.clone(),
-                        offset_ms: t,
-                        operator: operator.clone(),
-                        kind: DecisionKind::Marked(*status),
-                        note: Some(note.clone()),
-                    });
-                    let s = v.step_mut(step);
-                    s.status = Status::Done(HostOutcome::Marked);
-                    s.mark = Some(*status);
+                if let Some(sel) = &mut self.selected {
+                    sel.extend(outstanding.iter().cloned());
+                }
+                for s in outstanding {
+                    self.step_mut(s);
+                }
+                self.reopen();
+            }
+            EventKind::Marked {
+                step,
+                status,
+                operator,
+                note,
+            } => {
+                self.add_operator(operator);
+                self.decisions.push(Decision {
+                    step: step.clone(),
+                    at: e.at.clone(),
+                    offset_ms: t,
+                    operator: operator.clone(),
+                    kind: DecisionKind::Marked(*status),
+                    note: Some(note.clone()),
+                });
+                let s = self.step_mut(step);
+                s.status = Status::Done(HostOutcome::Marked);
+                s.mark = Some(*status);
+                s.end_ms = Some(t);
+                s.version = s.version.or(version);
+                self.reopen();
+            }
+            EventKind::Confirmation {
+                step,
+                operator,
+                note,
+                automatic,
+            } => {
+                self.add_operator(operator);
+                self.decisions.push(Decision {
+                    step: step.clone(),
+                    at: e.at.clone(),
+                    offset_ms: t,
+                    operator: operator.clone(),
+                    kind: DecisionKind::Confirmed {
+                        automatic: *automatic,
+                    },
+                    note: note.clone().filter(|_| !automatic),
+                });
+                let s = self.step_mut(step);
+                s.confirmed = true;
+                // Confirmed while the step runs (at the prompt), it goes
+                // on; confirmed while the run is stopped, that is its
+                // state until it runs again.
+                if matches!(s.status, Status::NotRun | Status::Waiting) {
+                    s.status = Status::Done(HostOutcome::Confirmed);
                     s.end_ms = Some(t);
                     s.version = s.version.or(version);
-                    v.reopen();
                 }
-                EventKind::Confirmation {
-                    step,
-                    operator,
-                    note,
-                    automatic,
-                } => {
-                    v.add_operator(operator);
-                    v.decisions.push(Decision {
-                        step: step.clone(),
-                        at: e.at.clone(),
-                        offset_ms: t,
-                        operator: operator.clone(),
-                        kind: DecisionKind::Confirmed {
-                            automatic: *automatic,
-                        },
-                        note: note.clone().filter(|_| !automatic),
-                    });
-                    let s = v.step_mut(step);
-                    s.confirmed = true;
-                    // Confirmed while the step runs (at the prompt), it goes
-                    // on; confirmed while the run is stopped, that is its
-                    // state until it runs again.
-                    if matches!(s.status, Status::NotRun | Status::Waiting) {
-                        s.status = Status::Done(HostOutcome::Confirmed);
-                        s.end_ms = Some(t);
-                        s.version = s.version.or(version);
-                    }
-                    v.reopen();
-                }
-                EventKind::StepStarted { step, .. } => {
-                    let s = v.step_mut(step);
-                    s.status = Status::Running;
-                    s.start_ms = Some(t);
-                    s.end_ms = None;
-                    s.duration_ms = None;
-                    s.blocked_by = None;
-                    s.mark = None;
-                    s.hosts.clear();
-                    s.version = version;
-                }
-                EventKind::HostStarted { step, host, tag } => {
-                    let h = v.step_mut(step).host(host);
-                    h.status = Status::Running;
-                    h.tag.clone_from(tag);
-                }
-                EventKind::Action {
-                    step,
-                    host,
-                    action,
-                    attempt,
-                    exit_code,
-                    ..
-                } => {
-                    let h = v.step_mut(step).host(host);
-                    if *action == Action::Run {
-                        h.attempts = h.attempts.max(*attempt);
-                        h.exit_code = *exit_code;
-                    }
-                }
-                EventKind::HostFinished {
-                    step,
-                    host,
-                    outcome,
-                    duration_ms,
-                    message,
-                    stderr_tail,
-                } => {
-                    let h = v.step_mut(step).host(host);
-                    h.status = Status::Done(*outcome);
-                    h.duration_ms = *duration_ms;
-                    h.message.clone_from(message);
-                    h.stderr_tail.clone_from(stderr_tail);
-                }
-                EventKind::StepFinished {
-                    step,
-                    outcome,
-                    duration_ms,
-                } => {
-                    let s = v.step_mut(step);
-                    s.status = Status::Done(*outcome);
-                    s.end_ms = Some(t);
-                    s.duration_ms = Some(*duration_ms);
-                    s.confirmed = false;
-                    s.version = version;
-                }
-                EventKind::StepBlocked { step, by } => {
-                    let s = v.step_mut(step);
-                    s.status = Status::Done(HostOutcome::Blocked);
-                    s.blocked_by = Some(by.clone());
-                }
-                EventKind::RunPaused { step, .. } => {
-                    // A failed step held by `on_failure: pause` stays failed;
-                    // only a step paused mid-way waits for a confirmation.
-                    let s = v.step_mut(step);
-                    if s.status == Status::Running {
-                        s.status = Status::Waiting;
-                    }
-                }
-                EventKind::RunFinished { outcome } => {
-                    for s in &mut v.steps {
-                        s.cut_short();
-                    }
-                    v.status = RunStatus::Finished(*outcome);
-                }
-                EventKind::HandedOff { operator } => {
-                    v.add_operator(operator);
-                    v.handoffs.push(Handoff {
-                        at: e.at.clone(),
-                        offset_ms: t,
-                        operator: operator.clone(),
-                    });
-                }
-                EventKind::NotificationSent { .. } | EventKind::NotificationFailed { .. } => {}
+                self.reopen();
             }
+            EventKind::StepStarted { step, .. } => {
+                let s = self.step_mut(step);
+                s.status = Status::Running;
+                s.start_ms = Some(t);
+                s.end_ms = None;
+                s.duration_ms = None;
+                s.blocked_by = None;
+                s.mark = None;
+                s.hosts.clear();
+                s.version = version;
+            }
+            EventKind::HostStarted { step, host, tag } => {
+                let h = self.step_mut(step).host(host);
+                h.status = Status::Running;
+                h.tag.clone_from(tag);
+            }
+            EventKind::Action {
+                step,
+                host,
+                action,
+                attempt,
+                exit_code,
+                ..
+            } => {
+                let h = self.step_mut(step).host(host);
+                if *action == Action::Run {
+                    h.attempts = h.attempts.max(*attempt);
+                    h.exit_code = *exit_code;
+                }
+            }
+            EventKind::HostFinished {
+                step,
+                host,
+                outcome,
+                duration_ms,
+                message,
+                stderr_tail,
+            } => {
+                let h = self.step_mut(step).host(host);
+                h.status = Status::Done(*outcome);
+                h.duration_ms = *duration_ms;
+                h.message.clone_from(message);
+                h.stderr_tail.clone_from(stderr_tail);
+            }
+            EventKind::StepFinished {
+                step,
+                outcome,
+                duration_ms,
+            } => {
+                let s = self.step_mut(step);
+                s.status = Status::Done(*outcome);
+                s.end_ms = Some(t);
+                s.duration_ms = Some(*duration_ms);
+                s.confirmed = false;
+                s.version = version;
+            }
+            EventKind::StepBlocked { step, by } => {
+                let s = self.step_mut(step);
+                s.status = Status::Done(HostOutcome::Blocked);
+                s.blocked_by = Some(by.clone());
+            }
+            EventKind::RunPaused { step, .. } => {
+                // A failed step held by `on_failure: pause` stays failed;
+                // only a step paused mid-way waits for a confirmation.
+                let s = self.step_mut(step);
+                if s.status == Status::Running {
+                    s.status = Status::Waiting;
+                }
+            }
+            EventKind::RunFinished { outcome } => {
+                for s in &mut self.steps {
+                    s.cut_short();
+                }
+                self.status = RunStatus::Finished(*outcome);
+            }
+            EventKind::HandedOff { operator } => {
+                self.add_operator(operator);
+                self.handoffs.push(Handoff {
+                    at: e.at.clone(),
+                    offset_ms: t,
+                    operator: operator.clone(),
+                });
+            }
+            EventKind::NotificationSent { .. } | EventKind::NotificationFailed { .. } => {}
         }
-        v.latest_version = version;
-        v
     }
 
     fn add_operator(&mut self, operator: &str) {
@@ -720,6 +729,142 @@ mod tests {
         EventKind::RunPaused {
             step: step.into(),
             reason: "anything: the fold does not read it".into(),
+        }
+    }
+
+    /// One generated event: which kind, on which step and host, how
+    /// far in (seconds, which may go back: clocks jump) and the run's own
+    /// clock.
+    fn generated(
+        kind: u8,
+        step: u8,
+        host: u8,
+        secs: u64,
+        elapsed_ms: u64,
+    ) -> (u64, u64, EventKind) {
+        let steps = ["a", "b", "c"];
+        let (s, h) = (
+            steps[usize::from(step % 3)],
+            ["h1", "h2"][usize::from(host % 2)],
+        );
+        let outcome =
+            [HostOutcome::Ok, HostOutcome::Failed, HostOutcome::Skipped][usize::from(host % 3)];
+        let kind = match kind % 16 {
+            0 => started(&steps, "v1", "alice"),
+            1 => resumed(["v1", "v2"][usize::from(host % 2)], "bob", &[s]),
+            2 => step_started(s, &["h1", "h2"]),
+            3 => EventKind::HostStarted {
+                step: s.into(),
+                host: h.into(),
+                tag: Some(format!("t{step}")),
+            },
+            4 => run_action(s, h, u32::from(step % 3) + 1, i32::from(host % 2)),
+            5 => host_finished(s, h, outcome),
+            6 => step_finished(s, outcome, elapsed_ms / 2),
+            7 => EventKind::StepBlocked {
+                step: s.into(),
+                by: "a".into(),
+            },
+            8 => paused(s),
+            9 => finished(
+                [
+                    RunOutcome::Succeeded,
+                    RunOutcome::Failed,
+                    RunOutcome::Paused,
+                ][usize::from(host % 3)],
+            ),
+            10 => EventKind::Confirmation {
+                step: s.into(),
+                operator: "carol".into(),
+                note: Some("by hand".into()),
+                automatic: host.is_multiple_of(2),
+            },
+            11 => EventKind::Marked {
+                step: s.into(),
+                status: [MarkStatus::Done, MarkStatus::Skipped][usize::from(host % 2)],
+                operator: "dave".into(),
+                note: "n".into(),
+            },
+            12 => EventKind::HandedOff {
+                operator: "erin".into(),
+            },
+            13 => EventKind::NotificationSent {
+                notification: crate::model::NotifyEvent::StepFailed,
+                webhook: 0,
+                format: crate::model::NotifyFormat::Json,
+                about: Some(s.into()),
+                attempts: 1,
+            },
+            14 => EventKind::NotificationFailed {
+                notification: crate::model::NotifyEvent::RunFinished,
+                webhook: 1,
+                format: crate::model::NotifyFormat::Json,
+                about: None,
+                attempts: 3,
+                reason: "refused".into(),
+            },
+            _ => run_action(s, h, 1, 0),
+        };
+        (secs, elapsed_ms, kind)
+    }
+
+    /// The journals of the test suite and generated ones: however a
+    /// journal arrives (read whole, or one batch after another as the
+    /// board gets them), its view is the same.
+    fn assert_folds_alike_at_every_split(events: &[RunEvent]) {
+        let whole = RunView::from_events(events);
+        let mut pushed = RunView::default();
+        for (k, e) in events.iter().enumerate() {
+            assert_eq!(
+                pushed,
+                RunView::from_events(&events[..k]),
+                "after {k} events"
+            );
+            let mut rest = pushed.clone();
+            for later in &events[k..] {
+                rest.push(later);
+            }
+            assert_eq!(rest, whole, "split at {k}");
+            pushed.push(e);
+        }
+        assert_eq!(pushed, whole);
+        assert_eq!(whole.folded(), events.len());
+    }
+
+    #[test]
+    fn the_journals_of_the_test_suite_fold_alike_pushed_one_by_one() {
+        let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+        for name in ["report", "report-services"] {
+            let events = crate::state::read_journal(
+                &std::path::Path::new(fixtures)
+                    .join(name)
+                    .join("journal.jsonl"),
+            )
+            .unwrap();
+            assert!(events.len() > 5, "{name}");
+            assert_folds_alike_at_every_split(&events);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_generated_journal_folds_alike_pushed_one_by_one(
+            first_is_a_notification in proptest::bool::ANY,
+            events in proptest::collection::vec(
+                (0u8..16, 0u8..3, 0u8..6, 0u64..40, 0u64..50_000),
+                0..40,
+            ),
+        ) {
+            let mut j = Journal::new();
+            if first_is_a_notification {
+                let (secs, ms, kind) = generated(13, 0, 0, 0, 0);
+                j = j.at(secs, ms, kind);
+            }
+            for (kind, step, host, secs, ms) in events {
+                let (secs, ms, kind) = generated(kind, step, host, secs, ms);
+                j = j.at(secs, ms, kind);
+            }
+            assert_folds_alike_at_every_split(&j.0);
         }
     }
 

@@ -219,6 +219,22 @@ pub fn build(
     events: &[RunEvent],
     state_dir: &std::path::Path,
 ) -> RunReport {
+    let services = latest(view, executed).map_or_else(Vec::new, |e| {
+        super::services::of_run(&e.runbook, view, state_dir)
+    });
+    with_services(run_id, executed, view, events, services)
+}
+
+/// The report with `services` as given (the board forecasts them as of
+/// now, from durations it read once).
+#[must_use]
+pub fn with_services(
+    run_id: &str,
+    executed: &[Executed],
+    view: &RunView,
+    events: &[RunEvent],
+    services: Vec<super::services::ServiceReport>,
+) -> RunReport {
     let steps: Vec<StepReport> = steps_as_run(view, executed)
         .into_iter()
         .map(|(step, runbook, changed)| step_report(view, step, runbook, changed))
@@ -230,7 +246,6 @@ pub fn build(
         .iter()
         .map(|p| phase_report(p, &steps))
         .collect();
-    let services = runbook.map_or_else(Vec::new, |r| super::services::of_run(r, view, state_dir));
     RunReport {
         format_version: 1,
         run_id: run_id.to_string(),
