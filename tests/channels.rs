@@ -3,18 +3,8 @@
 
 use std::path::Path;
 
-use crate::harness::{RUN, Test, read};
+use crate::harness::{RUN, Test, read, run_dir};
 use crate::sshd::Sshd;
-
-/// The only run's folder under the test's state dir.
-fn run_dir(t: &Test) -> std::path::PathBuf {
-    let runs: Vec<_> = std::fs::read_dir(t.path().join("state/runs"))
-        .unwrap()
-        .flatten()
-        .collect();
-    assert_eq!(runs.len(), 1);
-    runs[0].path()
-}
 
 /// A shell line that marks `me` as started, then waits (30 s at most, a
 /// hang guard) until every one of `all` has started: it can only pass if

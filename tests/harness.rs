@@ -267,3 +267,15 @@ pub fn hospital_addresses() -> HospitalAddresses {
     assert_eq!(locked, 0, "flock {}", path.display());
     HospitalAddresses(file)
 }
+
+/// The latest run's folder under the test's state dir.
+pub fn run_dir(t: &Test) -> PathBuf {
+    let mut runs: Vec<PathBuf> = std::fs::read_dir(t.path().join("state/runs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+        .collect();
+    runs.sort();
+    runs.pop().expect("a run directory")
+}

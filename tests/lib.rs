@@ -22,6 +22,7 @@ mod probes_ptls;
 mod probes_smtp_sip;
 mod probes_via;
 mod processes;
+mod remote_deadline;
 mod report;
 mod run;
 mod schema;

@@ -2,22 +2,13 @@
 //! children, its output's size, and what `resume` finds still running after
 //! the controller was killed. Local and over the real sshd.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Stdio};
 
-use crate::harness::{RUN, Test, assert_no_process, interrupt_until_it_stops, read, wait_for};
+use crate::harness::{
+    RUN, Test, assert_no_process, interrupt_until_it_stops, read, run_dir, wait_for,
+};
 use crate::sshd::Sshd;
-
-pub fn run_dir(t: &Test) -> PathBuf {
-    let mut runs: Vec<PathBuf> = std::fs::read_dir(t.path().join("state/runs"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
-        .collect();
-    runs.sort();
-    runs.pop().expect("a run directory")
-}
 
 /// The pids of processes whose command line contains `marker`.
 fn pids_of(marker: &str) -> Vec<i32> {

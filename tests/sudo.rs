@@ -6,8 +6,9 @@ use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::harness::run_dir;
 use crate::harness::{RUN, Test, assert_no_process, interrupt_until_it_stops, read, wait_for};
-use crate::processes::{all_command_lines, run_dir};
+use crate::processes::all_command_lines;
 use crate::sshd::{RB_PW_PASSWORD, Sshd, require_user};
 
 /// What a step's command printed on a host (its log without the headers).

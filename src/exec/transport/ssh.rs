@@ -476,6 +476,8 @@ fn serve(
     let Inbox { jobs, woken, busy } = inbox;
     let mut connections: Vec<Connection> = Vec::new();
     let mut queue: VecDeque<Request> = VecDeque::new();
+    // Kills a session had no channel for: they go first, on another one.
+    let mut kills: Vec<Task> = Vec::new();
     let mut failure: Option<(TransportError, Instant)> = None;
     let mut max_sessions = MAX_SESSIONS;
     let mut closed = false;
@@ -504,11 +506,22 @@ fn serve(
         let mut sink = [0u8; 64];
         while matches!((&*woken).read(&mut sink), Ok(n) if n > 0) {}
         closed |= receive(jobs, &mut queue);
-        while !queue.is_empty() {
-            if let Some(c) = connections.iter_mut().find(|c| c.has_room()) {
-                if let Some(job) = queue.pop_front() {
-                    c.tasks.push(Task::command(job, host.shell));
-                }
+        while !queue.is_empty() || !kills.is_empty() {
+            let avoid = kills.last().map(|k| k.avoid);
+            if let Some(avoid) = avoid
+                && let Some(c) = connections
+                    .iter_mut()
+                    .find(|c| c.has_room() && Some(c.fd) != avoid)
+                && let Some(kill) = kills.pop()
+            {
+                c.tasks.push(kill);
+                continue;
+            }
+            if !queue.is_empty()
+                && let Some(c) = connections.iter_mut().find(|c| c.has_room())
+                && let Some(job) = queue.pop_front()
+            {
+                c.tasks.push(Task::command(job, host.shell));
                 continue;
             }
             if connections.len() >= max_sessions {
@@ -528,6 +541,10 @@ fn serve(
                     for job in queue.drain(..) {
                         let _ = job.reply.send(Err(e.clone()));
                     }
+                    for mut kill in kills.drain(..) {
+                        kill.result = Some(Err(e.clone()));
+                        kill.complete();
+                    }
                     break;
                 }
             }
@@ -539,6 +556,17 @@ fn serve(
             let drive = c.drive(host, now);
             progressed |= drive.progressed;
             queue.extend(drive.handed_back);
+            kills.extend(drive.kills);
+        }
+        // A kill that found no channel in time gives up: the command it
+        // answers for is told it timed out all the same.
+        for mut kill in kills.extract_if(.., |k| k.deadline.is_some_and(|d| now >= d)) {
+            kill.result = Some(Err(TransportError::Session {
+                host: host.name.clone(),
+                reason: "no channel to kill a command with".into(),
+            }));
+            kill.complete();
+            progressed = true;
         }
         let before = connections.len();
         connections.retain(|c| !c.broken);
@@ -546,7 +574,8 @@ fn serve(
             max_sessions = MAX_SESSIONS;
             progressed = true;
         }
-        let idle = queue.is_empty() && connections.iter().all(|c| c.tasks.is_empty());
+        let idle =
+            queue.is_empty() && kills.is_empty() && connections.iter().all(|c| c.tasks.is_empty());
         busy.store(!idle, Ordering::SeqCst);
         if idle
             && (closed
@@ -696,6 +725,9 @@ struct Drive {
     progressed: bool,
     /// Jobs to start elsewhere: the server refused them a channel here.
     handed_back: Vec<Request>,
+    /// Kills to run elsewhere, for the same reason: the commands they kill
+    /// may hold every channel the server allows on this session.
+    kills: Vec<Task>,
 }
 
 impl Connection {
@@ -809,6 +841,7 @@ impl Connection {
         let mut drive = Drive {
             progressed: false,
             handed_back: Vec::new(),
+            kills: Vec::new(),
         };
         let lost = |reason: String| TransportError::Session {
             host: host.name.clone(),
@@ -833,25 +866,39 @@ impl Connection {
                     self.opening = false;
                     drive.progressed = true;
                     self.limit = Some(open);
-                    for t in &mut self.tasks {
-                        if t.channel.is_none() && matches!(t.kind, Kind::Command) {
-                            drive.handed_back.extend(t.job.take());
+                    for mut t in std::mem::take(&mut self.tasks) {
+                        match (&t.channel, &t.kind) {
+                            (Some(_), _) => self.tasks.push(t),
+                            (None, Kind::Command) => drive.handed_back.extend(t.job.take()),
+                            (None, Kind::Kill) => {
+                                t.avoid = Some(self.fd);
+                                drive.kills.push(t);
+                            }
                         }
                     }
-                    self.tasks
-                        .retain(|t| matches!(t.kind, Kind::Kill) || t.job.is_some());
                 }
                 Err(e) if e.code() == CHANNEL_FAILURE => {
                     self.opening = false;
                     drive.progressed = true;
-                    if let Some(i) = wanting {
-                        self.tasks[i].result =
-                            Some(Err(lost(format!("the server refused a channel: {e}"))));
+                    match wanting {
+                        // The server may still count a channel of a
+                        // command being killed, closed on our side only.
+                        Some(i) if matches!(self.tasks[i].kind, Kind::Kill) => {
+                            let mut kill = self.tasks.remove(i);
+                            kill.avoid = Some(self.fd);
+                            drive.kills.push(kill);
+                        }
+                        Some(i) => {
+                            self.tasks[i].result =
+                                Some(Err(lost(format!("the server refused a channel: {e}"))));
+                        }
+                        None => {}
                     }
                 }
                 Err(e) => return self.fail(drive, &lost(e.to_string())),
             }
         }
+        let mut killers = Vec::new();
         for t in &mut self.tasks {
             if t.channel.is_none() || t.result.is_some() {
                 continue;
@@ -860,15 +907,15 @@ impl Connection {
                 Ok(p) => drive.progressed |= p,
                 Err(e) => return self.fail(drive, &e),
             }
+            killers.extend(t.killer.take().map(|k| *k));
         }
         let (done, running): (Vec<Task>, Vec<Task>) =
             self.tasks.drain(..).partition(|t| t.result.is_some());
         self.tasks = running;
+        self.tasks.extend(killers);
         for t in done {
             drive.progressed = true;
-            if let Some(kill) = t.complete() {
-                self.tasks.push(kill);
-            }
+            t.complete();
         }
         drive
     }
@@ -883,7 +930,7 @@ impl Connection {
                 t.answer = Some(Err(error.clone()));
             }
             t.result = Some(Err(error.clone()));
-            let _ = t.complete();
+            t.complete();
         }
         Drive {
             progressed: true,
@@ -947,6 +994,12 @@ struct Task {
     stderr: Capture,
     /// Watches stderr for the wrapper's end line (not for `shell: none`).
     end: Option<EndLine>,
+    /// The task killing this command on its host, to start now: it answers
+    /// for the command (see [`Task::stop`]).
+    killer: Option<Box<Task>>,
+    /// A kill's channel was refused on the session with this socket: it
+    /// is tried on another one.
+    avoid: Option<RawFd>,
 }
 
 impl Task {
@@ -988,6 +1041,8 @@ impl Task {
             stdout: Capture::default(),
             stderr: Capture::default(),
             end,
+            killer: None,
+            avoid: None,
         }
     }
 
@@ -1028,6 +1083,8 @@ impl Task {
             stdout: Capture::default(),
             stderr: Capture::default(),
             end: None,
+            killer: None,
+            avoid: None,
         }
     }
 
@@ -1050,7 +1107,11 @@ impl Task {
             .as_ref()
             .and_then(|e| e.ended_at)
             .map(|at| at + PIPE_GRACE);
-        match (self.deadline, grace) {
+        let deadline = match self.phase {
+            Phase::Starting => self.deadline.map(|d| d + CLOSE_WITHIN),
+            _ => self.deadline,
+        };
+        match (deadline, grace) {
             (Some(d), Some(g)) => Some(d.min(g)),
             (d, g) => d.or(g),
         }
@@ -1075,7 +1136,11 @@ impl Task {
                     progressed = true;
                 }
                 Err(e) if again(&e) => {
-                    if self.deadline.is_some_and(|d| now >= d) {
+                    // The request may have reached the server: a deadline
+                    // passing now is seen once it answered, and the
+                    // command, if it started, is killed. This is only the
+                    // guard against a server that never answers.
+                    if self.deadline.is_some_and(|d| now >= d + CLOSE_WITHIN) {
                         self.result = Some(Err(lost(format!(
                             "the server did not start the command: {e}"
                         ))));
@@ -1144,6 +1209,7 @@ impl Task {
                 None
             };
             if let Some(why) = why {
+                self.stop(why);
                 self.phase = Phase::Closing {
                     why,
                     by: now + CLOSE_WITHIN,
@@ -1152,6 +1218,9 @@ impl Task {
             }
         }
         if let Phase::Closing { why, by } = self.phase {
+            let Some(channel) = self.channel.as_mut() else {
+                return Ok(progressed);
+            };
             let closed = if why == Ending::Exited {
                 match channel.wait_close() {
                     Err(e) if again(&e) => false,
@@ -1207,48 +1276,69 @@ impl Task {
         }
     }
 
-    /// Answers the run; a command stopped on the client's side is first
-    /// killed on its host (the returned task), unless the host has no
-    /// shell to kill it with: then closing its channel is all there is.
-    fn complete(mut self) -> Option<Task> {
-        let result = self.result.take()?;
-        let ending = matches!(&result, Ok(o) if o.exit == Exit::TimedOut);
-        let job = self.job.take();
-        let r#become = job.as_ref().and_then(|j| j.r#become.clone());
-        let reply = job.map(|j| j.reply).or(self.reply.take());
-        if matches!(self.kind, Kind::Command) && ending && !self.raw {
-            return Some(Task::kill(
-                &self.tag,
-                r#become.as_ref(),
-                reply.filter(|r| !r.is_closed()),
-                result,
-            ));
+    /// A command stopped on the client's side (its deadline, or the run
+    /// abandoned it) is killed on its host at once, through another channel
+    /// (`killer`), which answers for it once done: sshd closes the
+    /// command's channel only when the command is gone. A host without a
+    /// shell to kill it with gets its channel closed, which is all there is.
+    fn stop(&mut self, why: Ending) {
+        if !matches!(why, Ending::TimedOut | Ending::Abandoned)
+            || self.raw
+            || !matches!(self.kind, Kind::Command)
+        {
+            return;
         }
+        let Some(job) = self.job.take() else {
+            return;
+        };
+        let output = self.output(why);
+        self.killer = Some(Box::new(Task::kill(
+            &self.tag,
+            job.r#become.as_ref(),
+            Some(job.reply).filter(|r| !r.is_closed()),
+            Ok(output),
+        )));
+    }
+
+    /// Answers the run, if this task still holds the answer.
+    fn complete(mut self) {
+        let Some(result) = self.result.take() else {
+            return;
+        };
+        let reply = self.job.take().map(|j| j.reply).or(self.reply.take());
         if let Some(reply) = reply {
             let _ = reply.send(self.answer.take().unwrap_or(result));
         }
-        None
     }
 }
-/// The command line the login shell runs: POSIX sh runs the script in a
-/// subshell (a fork, no program started: per command, the host starts only
-/// the login shell and `sh`, as `ssh host sh -c ...` would); the script
-/// itself comes on standard input, so no secret is in an argv. The shell
-/// carries the tag word as `$0`, for the kill task and `resume`: sshd
-/// starts each session in a process group of its own, which the kill task
-/// ends whole. Once the subshell returns, the end line reports its status.
-/// One line, single-quoted: any login shell (bash, csh, fish) passes it to
-/// `sh` as is.
+/// The command line the login shell runs: it becomes POSIX sh, which
+/// sources the script from standard input itself (so no secret is in an
+/// argv, `$$` is the script's shell as it is locally, and the host starts
+/// no program per command beyond the login shell and `sh`, as `ssh host sh
+/// -c CMD` would). The end line reporting its status is printed by an
+/// `EXIT` trap, so `exit N` inside the script reports N; a script that
+/// sets its own `EXIT` trap, `exec`s or dies of a signal has none, and ends
+/// when its channel does. The shell carries the tag word as `$0`, for the
+/// kill task and `resume`: sshd starts each session in a process group of
+/// its own, which the kill task ends whole. Through sudo the become user's
+/// shell reads the script, and the login user's shell prints the end line
+/// once sudo returns. One line, single-quoted: any login shell (bash, csh,
+/// fish) passes it to `sh` as is.
 fn wrap(tag: &str, nonce: &str, r#become: Option<&Become>) -> String {
-    let run = match r#become {
-        // Through sudo, the become user's own shell reads the script.
-        Some(b) => b.line(
-            tag,
-            &format!("sh -c {} \"$0\"", shell_quote(SCRIPT_FROM_STDIN_BECOME)),
+    let inner = match r#become {
+        Some(b) => format!(
+            "{}; s=$?; echo {END_MARKER}{nonce}:$s >&2; exit $s",
+            b.line(
+                tag,
+                &format!("sh -c {} \"$0\"", shell_quote(SCRIPT_FROM_STDIN_BECOME)),
+            )
         ),
-        None => format!("( {SCRIPT_FROM_STDIN} )"),
+        // The trap leaves the shell's exit status as it was.
+        None => format!(
+            "trap {} EXIT; {SCRIPT_FROM_STDIN}",
+            shell_quote(&format!("echo {END_MARKER}{nonce}:$? >&2"))
+        ),
     };
-    let inner = format!("{run}; s=$?; echo {END_MARKER}{nonce}:$s >&2; exit $s");
     format!(
         "exec sh -c {} {}",
         shell_quote(&inner),
