@@ -98,7 +98,7 @@ pub fn start(s: Start<'_>) -> Option<(Notifier, Deliveries)> {
         runbook: Arc::clone(s.runbook),
         run_id: s.run_id.to_string(),
         queues,
-        events: s.before[..seen].to_vec(),
+        view: RunView::from_events(&s.before[..seen]),
         expected: s.expected,
         settled: s.settled.to_vec(),
         phase_done: vec![false; s.runbook.phases.len()],
@@ -111,7 +111,9 @@ pub fn start(s: Start<'_>) -> Option<(Notifier, Deliveries)> {
     // since (`confirm`, `mark`) is.
     notifier.look(true);
     if seen < s.before.len() {
-        notifier.events = s.before;
+        for e in &s.before[seen..] {
+            notifier.view.push(e);
+        }
         notifier.look(false);
     }
     Some((notifier, deliveries))
@@ -140,8 +142,8 @@ pub struct Notifier {
     runbook: Arc<Runbook>,
     run_id: String,
     queues: Queues,
-    /// The run's events so far, for the one fold.
-    events: Vec<RunEvent>,
+    /// The one fold of the run's events so far, each folded in once.
+    view: RunView,
     expected: Vec<crate::model::Duration>,
     settled: Vec<bool>,
     phase_done: Vec<bool>,
@@ -178,9 +180,15 @@ impl Notifier {
     /// Phases finished, services available and phases at risk since the
     /// last look; `quietly` only takes note of them.
     fn look(&mut self, quietly: bool) {
+        // Lent out while `post` needs the notifier.
+        let view = std::mem::take(&mut self.view);
+        self.look_at(&view, quietly);
+        self.view = view;
+    }
+
+    fn look_at(&mut self, view: &RunView, quietly: bool) {
         self.looked = Some(Instant::now());
         let runbook = Arc::clone(&self.runbook);
-        let view = RunView::from_events(&self.events);
         let now_ms = humantime::parse_rfc3339_weak(view.start.trim_end_matches('Z'))
             .ok()
             .and_then(|start| SystemTime::now().duration_since(start).ok())
@@ -222,7 +230,7 @@ impl Notifier {
                 &text,
             );
         }
-        let services = crate::report::services::services(&runbook, &view, &self.expected, now_ms);
+        let services = crate::report::services::services(&runbook, view, &self.expected, now_ms);
         for (k, service) in services.iter().enumerate() {
             if service.state != crate::report::services::ServiceState::Available
                 || std::mem::replace(&mut self.available[k], true)
@@ -245,7 +253,7 @@ impl Notifier {
         if quietly || !self.watching_rto() {
             return;
         }
-        let plan = crate::report::services::remaining(&runbook, &view, &self.expected, now_ms);
+        let plan = crate::report::services::remaining(&runbook, view, &self.expected, now_ms);
         for (p, phase) in runbook.phases.iter().enumerate() {
             let (Some(rto), Some(left)) = (phase.rto, plan.phase_forecast[p]) else {
                 continue;
@@ -299,7 +307,7 @@ impl Reporter for Notifier {
             self.queues.journaled();
             return;
         }
-        self.events.push(event.clone());
+        self.view.push(event);
         match &event.kind {
             EventKind::StepFinished { step, outcome, .. } if !outcome.is_success() => {
                 let title = self
