@@ -73,6 +73,28 @@ impl Redactor {
     }
 }
 
+/// JSON printed for a terminal or a pipe: serde_json leaves DEL and the C1
+/// controls (U+0080..U+009F, among them U+009B, which some terminals take
+/// for the start of an escape sequence) as they are inside strings; here
+/// they become `\u00XX` escapes, which every JSON reader decodes to the
+/// same text. They can only be inside strings, so nothing else changes.
+#[must_use]
+pub fn json_text(text: String) -> String {
+    let unsafe_char = |c: char| ('\u{7f}'..='\u{9f}').contains(&c);
+    if !text.contains(unsafe_char) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Text a host or an inventory wrote, as shown to the operator (terminal,
 /// journal, reports): control characters are written escaped (`\u{1b}`),
 /// so that output cannot move the cursor, rewrite a line, retitle the

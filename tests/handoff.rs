@@ -632,6 +632,40 @@ fn runs_verify_and_errors_show_a_hostile_journal_line_escaped() {
     assert!(shown.contains(r"run\u{1b}[2J"), "{shown}");
 }
 
+/// JSON output keeps every string's text, but no C1 control (U+009B opens
+/// an escape sequence on some terminals) reaches the screen raw: it is
+/// written as a `\u009b` escape, which a JSON reader decodes back.
+#[test]
+fn json_outputs_escape_c1_controls_from_a_forged_journal() {
+    let (_, t) = Test::new()
+        .runbook(PAUSED)
+        .args(["run", "runbook.yaml", "--state-dir", "state"])
+        .args(["--operator", "alice"])
+        .status(3)
+        .run();
+    let dir = t.path();
+    let id = only_run(dir);
+    let path = dir.join("state/runs").join(&id).join("journal.jsonl");
+    let forged = journal(dir, &id).replace(
+        r#""operator":"alice""#,
+        r#""operator":"eve\u009b2J\u007f""#,
+    );
+    std::fs::write(&path, forged).unwrap();
+    let c1 = |c: char| ('\u{7f}'..='\u{9f}').contains(&c);
+    for args in [
+        &["runs", "--format", "json"][..],
+        &["report", &id, "--format", "json"][..],
+    ] {
+        let out = bin(dir, args);
+        let shown = text(&out.stdout);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        assert!(!shown.contains(c1), "{args:?}: {shown:?}");
+        assert!(shown.contains(r"eve\u009b2J\u007f"), "{args:?}: {shown}");
+        let value: serde_json::Value = serde_json::from_str(&shown).unwrap();
+        assert!(value.to_string().contains("eve\u{9b}2J\u{7f}"), "{args:?}");
+    }
+}
+
 /// An operator's name is journaled and later printed on others' terminals:
 /// one holding a control character is refused, from `--operator` or
 /// `$USER`, before anything is written.

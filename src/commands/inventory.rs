@@ -86,7 +86,7 @@ pub fn run(global: &Global, args: &InventoryArgs) -> Result<u8, Error> {
                 ),
                 None => ansible::list_json(&tree, &hostvars),
             };
-            println!("{value:#}");
+            println!("{}", crate::redact::json_text(format!("{value:#}")));
         }
         InventoryFormat::Text => {
             let mut out = String::new();

@@ -31,7 +31,7 @@ pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
             let mut text = serde_json::to_string_pretty(&render::json(runbook, &plan, &sources))
                 .unwrap_or_default();
             text.push('\n');
-            text
+            crate::redact::json_text(text)
         }
         PlanFormat::Dot => render::dot(runbook, &plan),
         PlanFormat::Mermaid => render::mermaid(runbook, &plan),

@@ -63,7 +63,10 @@ pub(super) fn render(report: &RunReport, format: ReportFormat) -> Result<String,
     Ok(match format {
         ReportFormat::Md => markdown::render(report),
         ReportFormat::Html => html::render(report),
-        ReportFormat::Json => format!("{:#}\n", serde_json::to_value(report).unwrap_or_default()),
+        ReportFormat::Json => crate::redact::json_text(format!(
+            "{:#}\n",
+            serde_json::to_value(report).unwrap_or_default()
+        )),
         ReportFormat::Junit => junit::render(report).map_err(Error::Usage)?,
     })
 }

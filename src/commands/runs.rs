@@ -30,7 +30,8 @@ pub fn run(global: &Global, args: &RunsArgs) -> Result<u8, Error> {
                     }),
                 })
                 .collect();
-            println!("{:#}", serde_json::Value::Array(list));
+            let list = format!("{:#}", serde_json::Value::Array(list));
+            println!("{}", crate::redact::json_text(list));
         }
         RunsFormat::Table => {
             if runs.is_empty() {

@@ -307,7 +307,7 @@ fn finish(report: &mut Report, args: &ValidateArgs) -> u8 {
                 "warnings": warnings,
                 "diagnostics": report.diagnostics.iter().map(Diagnostic::json).collect::<Vec<_>>(),
             });
-            println!("{value:#}");
+            println!("{}", crate::redact::json_text(format!("{value:#}")));
         }
         ValidateFormat::Github => {
             for d in &report.diagnostics {
