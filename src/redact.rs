@@ -98,19 +98,24 @@ pub fn json_text(text: String) -> String {
 /// Text a host or an inventory wrote, as shown to the operator (terminal,
 /// journal, reports): control characters are written escaped (`\u{1b}`),
 /// so that output cannot move the cursor, rewrite a line, retitle the
-/// window or set the clipboard (OSC 52). Newlines and tabs are kept.
+/// window or set the clipboard (OSC 52); so are the bidirectional overrides
+/// and isolates (U+202A..U+202E, U+2066..U+2069), which would show a line's
+/// characters in another order than they are. Newlines and tabs are kept.
 #[must_use]
 pub fn printable(text: &str) -> String {
-    if !text
-        .chars()
-        .any(|c| c.is_control() && !matches!(c, '\n' | '\t'))
-    {
+    let hidden = |c: char| {
+        (c.is_control() && !matches!(c, '\n' | '\t'))
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.contains(hidden) {
         return text.to_string();
     }
     text.chars()
         .map(|c| {
-            if c.is_control() && !matches!(c, '\n' | '\t') {
+            if c.is_control() && hidden(c) {
                 c.escape_debug().to_string()
+            } else if hidden(c) {
+                format!("\\u{{{:x}}}", u32::from(c))
             } else {
                 c.to_string()
             }
@@ -146,6 +151,11 @@ mod tests {
             "a\\u{1b}]52;c;eA==\\u{7}\\u{1b}[2Jb\\rc\\u{9b}d\n\te"
         );
         assert_eq!(printable("plain ünïcode"), "plain ünïcode");
+        // "step db done" must not show as "step db enod" or hide a part.
+        assert_eq!(
+            printable("step \u{202e}enod\u{202c} \u{2066}x\u{2069}"),
+            "step \\u{202e}enod\\u{202c} \\u{2066}x\\u{2069}"
+        );
     }
 
     #[test]

@@ -646,10 +646,8 @@ fn json_outputs_escape_c1_controls_from_a_forged_journal() {
     let dir = t.path();
     let id = only_run(dir);
     let path = dir.join("state/runs").join(&id).join("journal.jsonl");
-    let forged = journal(dir, &id).replace(
-        r#""operator":"alice""#,
-        r#""operator":"eve\u009b2J\u007f""#,
-    );
+    let forged =
+        journal(dir, &id).replace(r#""operator":"alice""#, r#""operator":"eve\u009b2J\u007f""#);
     std::fs::write(&path, forged).unwrap();
     let c1 = |c: char| ('\u{7f}'..='\u{9f}').contains(&c);
     for args in [
