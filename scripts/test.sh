@@ -94,4 +94,10 @@ if ! cmp -s tests/mermaid/package-lock.json "$mermaid/package-lock.json" \
   cp tests/mermaid/package.json tests/mermaid/package-lock.json "$mermaid/"
   (cd "$mermaid" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
+# The README's first command leaves the simulated hospital listening (a
+# second run finds it up); the tests need those addresses for their own.
+if [ -d "${RUNBOOK_SIM_STATE:-${TMPDIR:-/tmp}/runbook-sim-$(id -u)}/run" ]; then
+  echo "test.sh: stopping the simulation the README's first command left running (inventory/sim/bin/sim reset)"
+  inventory/sim/bin/sim reset >/dev/null
+fi
 cargo test --locked "$@"
