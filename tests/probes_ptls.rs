@@ -171,8 +171,17 @@ impl Nginx {
         let d = dir.path();
         let mut ports = Vec::new();
         let mut servers = String::new();
-        for name in ["valid", "expiring", "other", "self"] {
-            let port = free_port();
+        // Held until all four are chosen: a port freed and picked again
+        // would give two server blocks one port, and nginx would answer
+        // both names with the first one's certificate.
+        let held: Vec<TcpListener> = (0..4)
+            .map(|_| TcpListener::bind((ADDR, 0)).unwrap())
+            .collect();
+        for (name, listener) in ["valid", "expiring", "other", "self"]
+            .into_iter()
+            .zip(&held)
+        {
+            let port = listener.local_addr().unwrap().port();
             ports.push((name, port));
             servers.push_str(&format!(
                 "server {{ listen {ADDR}:{port} ssl; server_name _; \
@@ -192,6 +201,7 @@ impl Nginx {
             d.display()
         );
         std::fs::write(d.join("nginx.conf"), config).unwrap();
+        drop(held);
         let child = Command::new(nginx)
             .arg("-p")
             .arg(d)
