@@ -634,7 +634,6 @@ pub(crate) mod tests {
     use super::*;
     use crate::exec::context::Secrets;
     use crate::exec::transport::{ExecFuture, Transport};
-    use crate::redact::Redactor;
     use crate::state::read_journal;
 
     /// A transport with a bug: every command panics its worker.
@@ -698,15 +697,12 @@ pub(crate) mod tests {
             "version: 1\nname: crash\nsteps:\n  - {id: leaf, check: {command: 'false'}, run: 'true'}\n",
         ));
         let mut run_dir = RunDir::create(dir.path(), "r1").unwrap();
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let shared = Arc::new(Shared {
-            runbook: Arc::clone(&runbook),
-            transport: Arc::new(Panics),
-            secrets: Secrets::default(),
-            redactor: Redactor::new(Vec::new()),
-            logs: None,
-            events: tx,
-        });
+        let (shared, rx) = crate::exec::launch::shared(
+            Arc::clone(&runbook),
+            Arc::new(Panics),
+            Secrets::default(),
+            None,
+        );
         let controller = Host::controller(BTreeMap::new());
         let mut reporter = Quiet;
         let dispatcher = Dispatcher {
@@ -856,15 +852,12 @@ pub(crate) mod tests {
              - {id: b, depends_on: [a], run: 'true'}\n  - {id: c, run: 'true'}\n",
         ));
         let mut run_dir = RunDir::create(dir.path(), "r1").unwrap();
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let shared = Arc::new(Shared {
-            runbook: Arc::clone(&runbook),
-            transport: Arc::new(Succeeds),
-            secrets: Secrets::default(),
-            redactor: Redactor::new(Vec::new()),
-            logs: None,
-            events: tx,
-        });
+        let (shared, rx) = crate::exec::launch::shared(
+            Arc::clone(&runbook),
+            Arc::new(Succeeds),
+            Secrets::default(),
+            None,
+        );
         let controller = Host::controller(BTreeMap::new());
         let mut reporter = Peek {
             journal: dir.path().join("runs/r1/journal.jsonl"),

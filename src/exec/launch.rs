@@ -526,7 +526,7 @@ pub fn confirmer(
 /// What every worker of the run shares, and the channel their events
 /// reach the dispatcher on. A dry-run's secrets are already the mask:
 /// there is nothing to redact.
-fn shared(
+pub(crate) fn shared(
     runbook: Arc<Runbook>,
     transport: Arc<dyn Transport>,
     secrets: Secrets,

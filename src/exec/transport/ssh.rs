@@ -1008,7 +1008,7 @@ impl Task {
         let raw = shell == Shell::None;
         // The client enforces every deadline: on it, a command with a shell
         // is killed, process group and all, through a second channel
-        // (`complete`); one without has only its channel to lose.
+        // (`Task::stop`); one without has only its channel to lose.
         let deadline = job.timeout.map(|t| started + t);
         let (line, stdin, end) = if raw {
             (job.command.clone(), Vec::new(), None)
