@@ -60,12 +60,7 @@ fn finished_run() -> (Test, PathBuf, String) {
         ])
         .run();
     let runs = t.path().join("state/runs");
-    let id = std::fs::read_dir(&runs)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .find(|n| !n.starts_with('.'))
-        .unwrap();
+    let id = crate::harness::run_id(&t);
     let run = runs.join(&id);
     (t, run, id)
 }
@@ -247,12 +242,7 @@ fn confirm_mark_and_resume_in_other_processes_keep_the_chain_across_a_torn_tail(
         .run();
     let dir = t.path();
     let runs = dir.join("state/runs");
-    let id = std::fs::read_dir(&runs)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .find(|n| !n.starts_with('.'))
-        .unwrap();
+    let id = crate::harness::run_id(&t);
     let journal = runs.join(&id).join("journal.jsonl");
     expect(&bin(dir, &["verify", &id]), 0, &["intact"]);
 
@@ -638,12 +628,7 @@ fn verify_checks_each_runbook_version_a_resume_kept() {
         .run();
     let dir = t.path();
     let runs = dir.join("state/runs");
-    let id = std::fs::read_dir(&runs)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .find(|n| !n.starts_with('.'))
-        .unwrap();
+    let id = crate::harness::run_id(&t);
     let edited = std::fs::read_to_string(dir.join("runbook.yaml"))
         .unwrap()
         .replace("echo after", "echo edited");

@@ -279,3 +279,12 @@ pub fn run_dir(t: &Test) -> PathBuf {
     runs.sort();
     runs.pop().expect("a run directory")
 }
+
+/// The latest run's id (its folder's name) under the test's state dir.
+pub fn run_id(t: &Test) -> String {
+    run_dir(t)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}

@@ -246,12 +246,7 @@ fn measured_durations_count_only_for_the_inventory_they_were_measured_on() {
     };
     insta::assert_snapshot!(text("production.yaml"));
     let rehearsal = text("rehearsal.yaml");
-    let run_id = std::fs::read_dir(dir.join("state/runs"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .find(|n| !n.starts_with('.'))
-        .unwrap();
+    let run_id = crate::harness::run_id(&t);
     assert!(
         rehearsal.contains(&format!(
             "measured durations of 1 run on this inventory (latest {run_id}) replace the runbook's estimates; by estimates alone the critical path is 2h10m\n"

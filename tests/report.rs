@@ -441,12 +441,7 @@ fn junit_and_html_reports_of_control_characters_parse_as_xml_and_show_them_escap
         .run();
     let dir = t.path();
     let runs = dir.join("state/runs");
-    let id = std::fs::read_dir(&runs)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .find(|n| !n.starts_with('.'))
-        .unwrap();
+    let id = crate::harness::run_id(&t);
     ok_in(
         dir,
         &[

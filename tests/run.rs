@@ -648,12 +648,7 @@ fn a_paused_run_shows_the_manual_instructions_everywhere_they_are_read() {
         without_run_id(&String::from_utf8_lossy(&output.stderr))
     );
     let dir = t.path();
-    let run_id = std::fs::read_dir(dir.join("state/runs"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .find(|n| !n.starts_with('.'))
-        .unwrap();
+    let run_id = crate::harness::run_id(&t);
     let report = |format: &str| {
         let out = std::process::Command::new(crate::harness::BIN)
             .current_dir(dir)
