@@ -584,20 +584,27 @@ fn handoff_report_and_run_lines_never_print_control_characters() {
     assert!(html.contains(r"fixed\u{1b}[2J"), "{html}");
 }
 
-/// A journal line anyone wrote reaches the terminal of whoever lists the
-/// runs or verifies the journal, or reads an error quoting it: as text,
-/// never as the escape sequences it holds.
-#[test]
-fn runs_verify_and_errors_show_a_hostile_journal_line_escaped() {
+/// A run paused for an operator, started by `alice`: its id and journal,
+/// for a test to forge lines in.
+fn paused_by_alice() -> (Test, String, std::path::PathBuf) {
     let (_, t) = Test::new()
         .runbook(PAUSED)
         .args(["run", "runbook.yaml", "--state-dir", "state"])
         .args(["--operator", "alice"])
         .status(3)
         .run();
+    let id = only_run(t.path());
+    let path = t.path().join("state/runs").join(&id).join("journal.jsonl");
+    (t, id, path)
+}
+
+/// A journal line anyone wrote reaches the terminal of whoever lists the
+/// runs or verifies the journal, or reads an error quoting it: as text,
+/// never as the escape sequences it holds.
+#[test]
+fn runs_verify_and_errors_show_a_hostile_journal_line_escaped() {
+    let (t, id, path) = paused_by_alice();
     let dir = t.path();
-    let id = only_run(dir);
-    let path = dir.join("state/runs").join(&id).join("journal.jsonl");
     let raw = |c: char| c.is_control() && c != '\n' && c != '\t';
     let hostile = r"eve\u{1b}]0;owned\u{7}";
     let original = journal(dir, &id);
@@ -637,15 +644,8 @@ fn runs_verify_and_errors_show_a_hostile_journal_line_escaped() {
 /// written as a `\u009b` escape, which a JSON reader decodes back.
 #[test]
 fn json_outputs_escape_c1_controls_from_a_forged_journal() {
-    let (_, t) = Test::new()
-        .runbook(PAUSED)
-        .args(["run", "runbook.yaml", "--state-dir", "state"])
-        .args(["--operator", "alice"])
-        .status(3)
-        .run();
+    let (t, id, path) = paused_by_alice();
     let dir = t.path();
-    let id = only_run(dir);
-    let path = dir.join("state/runs").join(&id).join("journal.jsonl");
     let forged =
         journal(dir, &id).replace(r#""operator":"alice""#, r#""operator":"eve\u009b2J\u007f""#);
     std::fs::write(&path, forged).unwrap();
